@@ -34,7 +34,8 @@ __attribute__((unused)) static int tap_is_str(const char *got, const char *want,
 
 	tap_ok(ok, "%s", name);
 	if (!ok)
-		printf("#   got:  '%s'\n#   want: '%s'\n", got ? got : "(null)", want ? want : "(null)");
+		printf("#   got:  '%s'\n#   want: '%s'\n", got ? got : "(null)",
+		       want ? want : "(null)");
 	return ok;
 }
 

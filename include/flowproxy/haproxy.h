@@ -13,10 +13,10 @@
 #include <sys/types.h>
 
 struct haproxy_options {
-	const char *binary;      /* "haproxy" (looked up in PATH) */
+	const char *binary;	 /* "haproxy" (looked up in PATH) */
 	const char *config_path; /* the haproxy.cfg HAProxy runs */
-	const char *run_dir;     /* master.sock lives here */
-	int timeout_ms;          /* for a start or a reload to be confirmed; default 10000 */
+	const char *run_dir;	 /* master.sock lives here */
+	int timeout_ms;		 /* for a start or a reload to be confirmed; default 10000 */
 };
 
 struct haproxy;

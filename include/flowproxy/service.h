@@ -64,27 +64,27 @@ struct service_header {
 
 /* A destination (DFP's ServiceDest): the indexable part of a service. */
 struct service_dest {
-	int index;      /* 0 for the un-indexed destination, else 1..10 */
-	char *port;     /* digits; NULL when unset */
-	long src_port;  /* 0 when unset */
+	int index;     /* 0 for the un-indexed destination, else 1..10 */
+	char *port;    /* digits; NULL when unset */
+	long src_port; /* 0 when unset */
 	struct strv paths;
 	struct strv path_excludes;
-	char *path_type; /* default "path_beg" */
+	char *path_type;     /* default "path_beg" */
 	struct strv domains; /* as given, "*.example.com" wildcards kept */
-	char *req_mode;      /* default "http" */
+	char *req_mode;	     /* default "http" */
 	struct service_path_replace *path_replace;
 	size_t n_path_replace;
 	char *outbound_hostname; /* NULL when unset */
 	bool https_only;
 	char *https_redirect_code; /* NULL when unset */
-	long timeout_server;       /* seconds, 0 when unset */
-	long timeout_tunnel;       /* seconds, 0 when unset */
+	long timeout_server;	   /* seconds, 0 when unset */
+	long timeout_tunnel;	   /* seconds, 0 when unset */
 	bool ignore_authorization;
 };
 
 struct service {
-	char *name;     /* serviceName, required */
-	char *acl_name; /* aclName, defaults to name */
+	char *name;	   /* serviceName, required */
+	char *acl_name;	   /* aclName, defaults to name */
 	char *domain_algo; /* serviceDomainAlgo, defaults to the global SERVICE_DOMAIN_ALGO */
 	bool redirect_when_http_proto;
 	bool is_default_backend;
@@ -104,15 +104,23 @@ struct service {
 
 /* Settings from DFP's environment variables that the parser needs (§3). Borrowed strings. */
 struct labels_ctx {
-	const char *separator;   /* SEPARATOR, default "," */
-	const char *domain_algo; /* SERVICE_DOMAIN_ALGO, default "hdr_beg(host)" */
-	bool https_only;         /* HTTPS_ONLY */
-	const char *users;       /* USERS: "u:p,u2:p2", password source for `users=name` */
+	const char *separator;	   /* SEPARATOR, default "," */
+	const char *domain_algo;   /* SERVICE_DOMAIN_ALGO, default "hdr_beg(host)" */
+	bool https_only;	   /* HTTPS_ONLY */
+	const char *users;	   /* USERS: "u:p,u2:p2", password source for `users=name` */
 	bool users_pass_encrypted; /* USERS_PASS_ENCRYPTED */
 };
 
 void service_free(struct service *s);
 struct service *service_dup(const struct service *s);
 
-/* DFP's JSON shape of a service (Go field names as keys, §2). Caller frees with cJSON_Delete. */
+/*
+ * DFP's JSON shape of a service (Go field names as keys, §2). Caller frees with cJSON_Delete.
+ * The object starts at "AclName": in DFP's answers the Service is embedded in server.Response,
+ * whose Status, Message and ServiceName come first (ServiceName shadows the Service's own), so
+ * the API prepends those three.
+ */
 struct cJSON *service_to_json(const struct service *s);
+/* The same with "ServiceName" at its Go position, for a Service marshalled on its own
+ * (config?type=json values). */
+struct cJSON *service_to_json_named(const struct service *s);

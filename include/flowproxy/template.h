@@ -8,7 +8,7 @@
  *
  * Supported: {{.Field.Sub}}, {{.}}, {{$}}, {{$x := pipeline}}, {{$x = pipeline}}, pipelines with
  * `|`, {{if}}/{{else if}}/{{else}}/{{end}}, {{range $i, $v := x}} ... {{else}} ... {{end}},
- * {{with}}, {{break}}/{{continue}}, comments {{/* */}}, trim markers {{- and -}}, string ("..",
+ * {{with}}, {{break}}/{{continue}}, Go comment actions, trim markers {{- and -}}, string ("..",
  * `..`), number, true/false/nil literals, and the functions eq ne lt le gt ge and or not len
  * index print printf println, plus join split contains hasPrefix hasSuffix replace lower upper
  * trimSpace (not in Go's builtins: documented as extensions).
@@ -34,9 +34,9 @@ struct tval;
 struct tval *tval_new_null(void);
 struct tval *tval_new_bool(bool b);
 struct tval *tval_new_int(int64_t i);
-struct tval *tval_new_str(const char *s);           /* copies s; NULL gives "" */
+struct tval *tval_new_str(const char *s);	     /* copies s; NULL gives "" */
 struct tval *tval_new_strn(const char *s, size_t n); /* copies n bytes */
-struct tval *tval_new_str_take(char *s);            /* takes ownership of a malloc'ed s */
+struct tval *tval_new_str_take(char *s);	     /* takes ownership of a malloc'ed s */
 struct tval *tval_new_list(void);
 struct tval *tval_new_map(void);
 void tval_free(struct tval *v);
@@ -77,5 +77,13 @@ int template_parse(const char *name, const char *text, size_t len, struct templa
  */
 int template_execute(const struct template *t, const struct tval *data, struct strbuf *out,
 		     char **reterr);
+
+/*
+ * template_execute with its caps given: at most max_steps loop iterations (range steps and split
+ * items) in total, else -EINVAL; at most max_output bytes of output, and of any one string value,
+ * else -EMSGSIZE. template_execute uses 10,000,000 and 64 MiB; fuzzers and tests use less.
+ */
+int template_execute_limits(const struct template *t, const struct tval *data, struct strbuf *out,
+			    uint64_t max_steps, size_t max_output, char **reterr);
 
 void template_free(struct template *t);

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config: one table of options (flag, environment variable, default, validator) fills an
+ * immutable struct config. Docker Flow Proxy's flags and environment variables are entries of that
+ * table, with the defaults of DFP's image (reference docker-flow-proxy.md §0, §3). For variables
+ * DFP reads as secrets, /run/secrets/dfp_<lowercase name> wins over the environment.
+ */
+#pragma once
+
+#include "flowproxy/util.h"
+
+struct config {
+	/* API (DFP: -i/--ip, -p/--port) */
+	char *ip;
+	long port;
+	/* Paths */
+	char *configs_path;	 /* -c/--configs-path: haproxy.cfg is written here */
+	char *templates_path;	 /* -t/--templates-path: base template and fragments */
+	char *cfg_template_path; /* CFG_TEMPLATE_PATH: base template, absolute or in templates_path */
+	char *run_dir;		 /* --run-dir: master.sock, stats.sock */
+	char *services_file;	 /* --services-file: local mode services (JSON) */
+	char *haproxy_bin;	 /* --haproxy */
+	char *secrets_dir;	 /* --secrets-dir, default /run/secrets */
+	/* DFP identity */
+	char *service_name;	   /* -n/--service-name, SERVICE_NAME */
+	char *listener_address;	   /* -l/--listener-address, LISTENER_ADDRESS */
+	char *proxy_instance_name; /* PROXY_INSTANCE_NAME */
+	/* DFP generation settings (§3) */
+	char *separator;
+	char *default_ports;
+	char *bind_ports;
+	char *bind_address; /* flowproxy: address of the frontend binds, default "*" */
+	char *default_req_mode;
+	char *connection_mode;
+	long timeout_connect, timeout_client, timeout_server, timeout_queue, timeout_tunnel,
+		timeout_http_request, timeout_http_keep_alive;
+	char *service_domain_algo;
+	bool https_only;
+	char *users;
+	bool users_pass_encrypted;
+	char *extra_global;
+	char *extra_frontend;
+	char *ssl_bind_options;
+	char *ssl_bind_ciphers;
+	bool check_resolvers;
+	bool do_not_resolve_addr;
+	char *resolvers;
+	char *stats_user;
+	char *stats_pass;
+	char *stats_uri;
+	char *stats_port;
+	bool debug;
+	char *hard_stop_after; /* flowproxy: old workers' upper bound, default "30s" */
+	bool allow_backend_extra;
+	long log_level;
+};
+
+/*
+ * Fills *ret from argv (after the subcommand) and envp. Unknown flags, bad values and missing
+ * arguments fail with -EINVAL and a message; `--help` returns 1 with the help text in *reterr.
+ * Caller frees with config_done.
+ */
+int config_load(struct config *ret, int argc, char *const *argv, char *const *envp, char **reterr);
+void config_done(struct config *c);
+/* The help text for the option table (caller frees). */
+char *config_help(const char *prog);

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon: the one event loop (epoll) that owns the registry and HAProxy. Everything that changes
+ * the routing arrives as an operation (put a service, remove one, reload); operations that arrive
+ * while the loop is busy are applied together as one batch: one render, one reload. A batch that
+ * HAProxy rejects is retried one operation at a time, so that only the operations that break the
+ * configuration fail, each with HAProxy's message, and the others are applied.
+ */
+#pragma once
+
+#include "flowproxy/config.h"
+#include "flowproxy/registry.h"
+
+struct daemon;
+
+enum daemon_op_kind {
+	DAEMON_OP_PUT = 0, /* add or replace a service */
+	DAEMON_OP_REMOVE,  /* remove a service by name */
+	DAEMON_OP_RELOAD,  /* reload HAProxy even if nothing changed */
+};
+
+/*
+ * Called from the loop once the operation's batch is done: status is an HTTP status (200, or
+ * 4xx/5xx), message is "" on success, else a message naming the service. Both borrowed for the
+ * call. found tells a REMOVE whether the service was known.
+ */
+typedef void (*daemon_done_fn)(void *userdata, int status, const char *message, bool found);
+
+/* Reads the templates, prepares the loop. Does not start HAProxy. cfg is borrowed for d's life. */
+int daemon_new(const struct config *cfg, struct daemon **ret, char **reterr);
+void daemon_free(struct daemon *d);
+
+/*
+ * Queues an operation. PUT takes ownership of svc (addrs copied); REMOVE uses name; done may be
+ * NULL. Applied at the end of the current loop iteration.
+ */
+void daemon_submit(struct daemon *d, enum daemon_op_kind kind, struct service *svc,
+		   const char *const *addrs, size_t n_addrs, const char *name, daemon_done_fn done,
+		   void *userdata);
+
+/* Applies what is queued now (used at start-up before the loop runs). */
+void daemon_flush(struct daemon *d);
+
+/* Starts HAProxy with the current registry, then the API; runs until SIGTERM/SIGINT. */
+int daemon_run(struct daemon *d);
+
+/* Registers an extra fd with the loop; cb is called when it is readable. */
+typedef void (*daemon_fd_fn)(void *userdata);
+int daemon_watch_fd(struct daemon *d, int fd, daemon_fd_fn cb, void *userdata);
+
+const struct registry *daemon_registry(const struct daemon *d);
+const struct config *daemon_config(const struct daemon *d);
+/* The configuration HAProxy runs now (borrowed), "" before the first one. */
+const char *daemon_current_cfg(const struct daemon *d);
+/* True once the first configuration was applied (DFP's successfulinitreload). */
+bool daemon_initialized(const struct daemon *d);
+/* Renders the registry as it is (for tests and /config after a recreate). */
+int daemon_render(const struct daemon *d, const struct registry *reg, struct strbuf *out,
+		  char **reterr);
+/* The context the parser needs, from the configuration. */
+void daemon_labels_ctx(const struct daemon *d, struct labels_ctx *ret);
+/* Asks the loop to stop at its next iteration. */
+void daemon_stop(struct daemon *d);

@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: MIT
+/*
+ * api: the HTTP endpoints and their JSON shapes (reference docker-flow-proxy.md §2). Every answer
+ * of the DFP endpoints has DFP's Response shape: Status, Message, ServiceName, then the fields of
+ * the service (service_to_json).
+ *
+ * Where flowproxy differs from DFP, on purpose: a reconfigure whose configuration HAProxy rejects
+ * answers 400 (the request is at fault) and changes nothing, where DFP answered 500 after removing
+ * the service; JSON answers always carry Content-Type application/json; a trailing slash is
+ * accepted as the same route instead of a 301.
+ */
+#include "flowproxy/api.h"
+#include "flowproxy/labels.h"
+#include "flowproxy/log.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+#include <strings.h>
+
+#define API_BODY_MAX (64 * 1024)
+
+struct api {
+	struct daemon *d;
+	struct MHD_Daemon *mhd;
+};
+
+enum req_state { REQ_NEW = 0, REQ_PENDING, REQ_DONE };
+
+struct req {
+	struct api *api;
+	struct MHD_Connection *conn;
+	enum req_state state;
+	size_t body_len;
+	bool too_big;
+	/* Result of a suspended operation. */
+	int status;
+	char *body;
+	const char *ctype;
+};
+
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *ctype,
+			       char *body)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	enum MHD_Result ret;
+
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* DFP's Response: {"Status","Message","ServiceName", <service fields>}. svc may be NULL. */
+static char *dfp_response(const char *status, const char *message, const char *name,
+			  const struct service *svc)
+{
+	static const struct service empty;
+	cJSON *o = cJSON_CreateObject();
+	cJSON *s = service_to_json(svc ? svc : &empty);
+
+	cJSON_AddStringToObject(o, "Status", status);
+	cJSON_AddStringToObject(o, "Message", message ? message : "");
+	cJSON_AddStringToObject(o, "ServiceName", name ? name : "");
+	/* The embedded service's fields follow; its own ServiceName is shadowed, as in Go. */
+	while (s && s->child) {
+		cJSON *item = cJSON_DetachItemViaPointer(s, s->child);
+		if (item->string && streq(item->string, "ServiceName"))
+			cJSON_Delete(item);
+		else
+			cJSON_AddItemToObject(o, item->string, item);
+	}
+	cJSON_Delete(s);
+	char *out = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return out;
+}
+
+static enum MHD_Result respond_dfp(struct MHD_Connection *c, unsigned status, const char *st,
+				   const char *message, const char *name, const struct service *svc)
+{
+	return respond(c, status, "application/json", dfp_response(st, message, name, svc));
+}
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				   const char *value)
+{
+	struct params *p = cls;
+
+	if (p->n >= 1024)
+		return MHD_NO;
+	params_add(p, key, value ? value : "");
+	return MHD_YES;
+}
+
+/* Called from the daemon's loop when the operation of a suspended request is done. */
+static void op_done(void *userdata, int status, const char *message, bool found)
+{
+	struct req *q = userdata;
+
+	q->status = status;
+	q->state = REQ_DONE;
+	if (!q->body)
+		q->body = xstrdup(message);
+	else if (status != 200) {
+		/* The body prepared for success is replaced by the error. */
+		free(q->body);
+		q->body = dfp_response("NOK", message, "", NULL);
+	}
+	MHD_resume_connection(q->conn);
+}
+
+static enum MHD_Result handle_reconfigure(struct api *a, struct req *q, struct MHD_Connection *c)
+{
+	struct params p;
+	struct service *svc = NULL;
+	struct labels_ctx ctx;
+	_cleanup_free_ char *err = NULL;
+	int status = 400;
+	enum MHD_Result ret;
+
+	params_init(&p);
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &p);
+	daemon_labels_ctx(a->d, &ctx);
+	int r = labels_parse(&p, &ctx, &svc, &status, &err);
+	if (r < 0) {
+		const char *name = params_get(&p, "serviceName");
+		log_warn("reconfigure of service '%s' refused: %s", name ? name : "", err);
+		ret = respond_dfp(c, (unsigned)status, "NOK", err, name, NULL);
+		params_done(&p);
+		return ret;
+	}
+	params_done(&p);
+	if (svc->has_replicas && svc->replicas == 0) {
+		/* DFP: replicas=0 on a replicated service means removal. */
+		q->body = dfp_response("OK", "", svc->name, svc);
+		q->ctype = "application/json";
+		q->state = REQ_PENDING;
+		MHD_suspend_connection(c);
+		daemon_submit(a->d, DAEMON_OP_REMOVE, NULL, NULL, 0, svc->name, op_done, q);
+		service_free(svc);
+		return MHD_YES;
+	}
+	q->body = dfp_response("OK", "", svc->name, svc);
+	q->ctype = "application/json";
+	q->state = REQ_PENDING;
+	MHD_suspend_connection(c);
+	daemon_submit(a->d, DAEMON_OP_PUT, svc, NULL, 0, NULL, op_done, q);
+	return MHD_YES;
+}
+
+static enum MHD_Result handle_remove(struct api *a, struct req *q, struct MHD_Connection *c)
+{
+	const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "serviceName");
+
+	if (!str_set(name))
+		return respond_dfp(c, 400, "NOK", "The serviceName query is mandatory", "", NULL);
+	q->body = dfp_response("OK", "", name, NULL);
+	q->ctype = "application/json";
+	q->state = REQ_PENDING;
+	MHD_suspend_connection(c);
+	daemon_submit(a->d, DAEMON_OP_REMOVE, NULL, NULL, 0, name, op_done, q);
+	return MHD_YES;
+}
+
+static enum MHD_Result handle_reload(struct api *a, struct req *q, struct MHD_Connection *c)
+{
+	q->body = dfp_response("OK", "", "", NULL);
+	q->ctype = "application/json";
+	q->state = REQ_PENDING;
+	MHD_suspend_connection(c);
+	daemon_submit(a->d, DAEMON_OP_RELOAD, NULL, NULL, 0, "", op_done, q);
+	return MHD_YES;
+}
+
+static enum MHD_Result handle_config(struct api *a, struct MHD_Connection *c)
+{
+	const char *type = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "type");
+
+	if (type && strcasecmp(type, "json") == 0) {
+		const struct registry *reg = daemon_registry(a->d);
+		cJSON *o = cJSON_CreateObject();
+		for (size_t i = 0; i < registry_count(reg); i++) {
+			const struct service *s = registry_at(reg, i);
+			/* DFP's map values are the whole Service, ServiceName included. */
+			cJSON_AddItemToObject(o, s->name, service_to_json_named(s));
+		}
+		char *out = cJSON_PrintUnformatted(o);
+		cJSON_Delete(o);
+		return respond(c, 200, "application/json", out);
+	}
+	return respond(c, 200, "text/html", xstrdup(daemon_current_cfg(a->d)));
+}
+
+static enum MHD_Result route(struct api *a, struct req *q, struct MHD_Connection *c,
+			     const char *url)
+{
+	char path[256];
+	size_t n = strlen(url);
+
+	if (n >= sizeof(path))
+		return respond(c, 404, "text/plain; charset=utf-8",
+			       xstrdup("404 page not found\n"));
+	memcpy(path, url, n + 1);
+	while (n > 1 && path[n - 1] == '/')
+		path[--n] = '\0';
+
+	if (streq(path, "/v1/docker-flow-proxy/reconfigure"))
+		return handle_reconfigure(a, q, c);
+	if (streq(path, "/v1/docker-flow-proxy/remove"))
+		return handle_remove(a, q, c);
+	if (streq(path, "/v1/docker-flow-proxy/reload"))
+		return handle_reload(a, q, c);
+	if (streq(path, "/v1/docker-flow-proxy/config"))
+		return handle_config(a, c);
+	if (streq(path, "/v1/docker-flow-proxy/ping"))
+		return respond_dfp(c, 200, "OK", "", "", NULL);
+	if (streq(path, "/v1/docker-flow-proxy/successfulinitreload"))
+		return respond(c, daemon_initialized(a->d) ? 200 : 500, "text/plain", xstrdup(""));
+	if (streq(path, "/v1/test"))
+		return respond_dfp(c, 200, "OK", "Test v1", "", NULL);
+	if (streq(path, "/v2/test"))
+		return respond_dfp(c, 200, "OK", "Test v2", "", NULL);
+	return respond(c, 404, "text/plain; charset=utf-8", xstrdup("404 page not found\n"));
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
+{
+	struct api *a = cls;
+	struct req *q = *con_cls;
+
+	if (!q) {
+		q = xcalloc(1, sizeof(*q));
+		q->api = a;
+		q->conn = c;
+		*con_cls = q;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		/* Bodies are not used by these endpoints; cap and discard them. */
+		q->body_len += *upload_data_size;
+		q->too_big |= q->body_len > API_BODY_MAX;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (q->state == REQ_DONE) {
+		char *body = TAKE_PTR(q->body);
+		return respond(c, (unsigned)q->status, q->ctype ? q->ctype : "application/json",
+			       body ? body : xstrdup(""));
+	}
+	if (q->state == REQ_PENDING)
+		return MHD_YES;
+	if (q->too_big)
+		return respond_dfp(c, 413, "NOK", "request body too large", "", NULL);
+	return route(a, q, c, url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct req *q = *con_cls;
+
+	if (!q)
+		return;
+	free(q->body);
+	free(q);
+	*con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	log_debug("http: %s", line);
+}
+
+int api_new(struct daemon *d, struct api **ret, char **reterr)
+{
+	const struct config *cfg = daemon_config(d);
+	struct api *a = xcalloc(1, sizeof(*a));
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
+
+	if (inet_pton(AF_INET, cfg->ip, &sin.sin_addr) != 1) {
+		free(a);
+		return errmsg_set(reterr, -EINVAL, "API address '%s' is not an IPv4 address",
+				  cfg->ip);
+	}
+	a->d = d;
+	a->mhd = MHD_start_daemon(
+		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, (uint16_t)cfg->port,
+		NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_EXTERNAL_LOGGER,
+		on_mhd_log, a, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)60, MHD_OPTION_END);
+	if (!a->mhd) {
+		free(a);
+		return errmsg_set(reterr, -EADDRINUSE, "cannot listen on %s:%ld", cfg->ip,
+				  cfg->port);
+	}
+	*ret = a;
+	return 0;
+}
+
+void api_free(struct api *a)
+{
+	if (!a)
+		return;
+	MHD_stop_daemon(a->mhd);
+	free(a);
+}
+
+int api_fd(const struct api *a)
+{
+	const union MHD_DaemonInfo *i = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+
+	return i ? i->epoll_fd : -1;
+}
+
+int api_timeout_ms(const struct api *a)
+{
+	MHD_UNSIGNED_LONG_LONG t;
+
+	if (MHD_get_timeout(a->mhd, &t) != MHD_YES)
+		return -1;
+	return t > 60000 ? 60000 : (int)t;
+}
+
+void api_run(struct api *a)
+{
+	MHD_run(a->mhd);
+}

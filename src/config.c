@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: MIT
+/*
+ * config: the option table. Each row names a flag, an environment variable, a default and a
+ * type; config_load walks it once for the environment (and secrets) and once for the flags, so
+ * that flags win over the environment and the environment over defaults.
+ */
+#include "flowproxy/config.h"
+
+#include <stddef.h>
+#include <strings.h>
+
+enum opt_type { OPT_STR = 0, OPT_LONG, OPT_BOOL };
+
+struct opt {
+	const char *flag; /* long flag without "--", NULL if none */
+	char short_flag;  /* 0 if none */
+	const char *env;  /* environment variable, NULL if none */
+	const char *def;  /* default as text */
+	enum opt_type type;
+	size_t offset;
+	long min, max; /* OPT_LONG bounds */
+	bool secret;   /* DFP reads it with getSecretOrEnvVar (§3) */
+	const char *help;
+};
+
+#define S(f)	     OPT_STR, offsetof(struct config, f), 0, 0
+#define L(f, lo, hi) OPT_LONG, offsetof(struct config, f), lo, hi
+#define B(f)	     OPT_BOOL, offsetof(struct config, f), 0, 0
+
+/* Defaults are those of Docker Flow Proxy's image where DFP has the variable. */
+static const struct opt opts[] = {
+	{"ip", 'i', "IP", "0.0.0.0", S(ip), false, "address the API listens on"},
+	{"port", 'p', "PORT", "8080", L(port, 1, 65535), false, "port the API listens on"},
+	{"configs-path", 'c', "CONFIGS_PATH", "/cfg", S(configs_path), false,
+	 "directory of the generated haproxy.cfg"},
+	{"templates-path", 't', "TEMPLATES_PATH", FLOWPROXY_TEMPLATES_DIR, S(templates_path), false,
+	 "directory of the base template and fragments"},
+	{"cfg-template-path", 0, "CFG_TEMPLATE_PATH", "haproxy.tmpl", S(cfg_template_path), false,
+	 "base template (absolute, or relative to the templates path)"},
+	{"run-dir", 0, "FLOWPROXY_RUN_DIR", "/var/run/flowproxy", S(run_dir), false,
+	 "directory of HAProxy's master and stats sockets"},
+	{"services-file", 'f', "SERVICES_FILE", "", S(services_file), false,
+	 "local mode: JSON file of services to route (docs/local-mode.md)"},
+	{"haproxy", 0, "HAPROXY_BIN", "haproxy", S(haproxy_bin), false, "HAProxy binary"},
+	{"secrets-dir", 0, "FLOWPROXY_SECRETS_DIR", "/run/secrets", S(secrets_dir), false,
+	 "where dfp_<name> secrets are read from"},
+	{"service-name", 'n', "SERVICE_NAME", "proxy", S(service_name), false,
+	 "the proxy's own service name"},
+	{"listener-address", 'l', "LISTENER_ADDRESS", "", S(listener_address), false,
+	 "Swarm Listener address(es), comma-separated"},
+	{"proxy-instance-name", 0, "PROXY_INSTANCE_NAME", "docker-flow", S(proxy_instance_name),
+	 false, "compared with a service's proxyInstanceName"},
+	{NULL, 0, "SEPARATOR", ",", S(separator), false, "list separator of parameters"},
+	{NULL, 0, "DEFAULT_PORTS", "80,443:ssl", S(default_ports), true,
+	 "bind ports of frontend services"},
+	{NULL, 0, "BIND_PORTS", "", S(bind_ports), true, "extra bind ports"},
+	{"bind-address", 0, "BIND_ADDRESS", "*", S(bind_address), false,
+	 "address of the frontend binds"},
+	{NULL, 0, "DEFAULT_REQ_MODE", "http", S(default_req_mode), true,
+	 "mode of frontend services"},
+	{NULL, 0, "CONNECTION_MODE", "http-keep-alive", S(connection_mode), true,
+	 "option in defaults"},
+	{NULL, 0, "TIMEOUT_CONNECT", "5", L(timeout_connect, 0, 2147483), true, "seconds"},
+	{NULL, 0, "TIMEOUT_CLIENT", "20", L(timeout_client, 0, 2147483), true, "seconds"},
+	{NULL, 0, "TIMEOUT_SERVER", "20", L(timeout_server, 0, 2147483), true, "seconds"},
+	{NULL, 0, "TIMEOUT_QUEUE", "30", L(timeout_queue, 0, 2147483), true, "seconds"},
+	{NULL, 0, "TIMEOUT_TUNNEL", "3600", L(timeout_tunnel, 0, 2147483), true, "seconds"},
+	{NULL, 0, "TIMEOUT_HTTP_REQUEST", "5", L(timeout_http_request, 0, 2147483), true,
+	 "seconds"},
+	{NULL, 0, "TIMEOUT_HTTP_KEEP_ALIVE", "15", L(timeout_http_keep_alive, 0, 2147483), true,
+	 "seconds"},
+	{NULL, 0, "SERVICE_DOMAIN_ALGO", "hdr_beg(host)", S(service_domain_algo), false,
+	 "default domain ACL fetch"},
+	{NULL, 0, "HTTPS_ONLY", "false", B(https_only), false, "force httpsOnly everywhere"},
+	{NULL, 0, "USERS", "", S(users), true, "global basic auth users u:p,u2:p2"},
+	{NULL, 0, "USERS_PASS_ENCRYPTED", "false", B(users_pass_encrypted), true,
+	 "USERS passwords are crypt hashes"},
+	{NULL, 0, "EXTRA_GLOBAL", "", S(extra_global), true, "extra global lines, comma-separated"},
+	{NULL, 0, "EXTRA_FRONTEND", "", S(extra_frontend), true,
+	 "extra frontend lines, comma-separated"},
+	{NULL, 0, "SSL_BIND_OPTIONS", "no-sslv3", S(ssl_bind_options), true,
+	 "ssl-default-*-options"},
+	{NULL, 0, "SSL_BIND_CIPHERS",
+	 "ECDH+AESGCM:ECDH+CHACHA20:DH+AESGCM:ECDH+AES256:DH+AES256:ECDH+AES128:DH+AES:RSA+AESGCM:"
+	 "RSA+AES:!aNULL:!MD5:!DSS",
+	 S(ssl_bind_ciphers), true, "ssl-default-*-ciphers"},
+	{NULL, 0, "CHECK_RESOLVERS", "false", B(check_resolvers), false, "check resolvers docker"},
+	{NULL, 0, "DO_NOT_RESOLVE_ADDR", "false", B(do_not_resolve_addr), false,
+	 "accepted for compatibility: servers never need to resolve at start"},
+	{NULL, 0, "RESOLVERS", "nameserver dns 127.0.0.11:53", S(resolvers), true,
+	 "lines of resolvers docker, comma-separated"},
+	{NULL, 0, "STATS_USER", "", S(stats_user), true, "stats page user (with STATS_PASS)"},
+	{NULL, 0, "STATS_PASS", "", S(stats_pass), true, "stats page password"},
+	{NULL, 0, "STATS_URI", "/admin?stats", S(stats_uri), true, "stats page URI"},
+	{NULL, 0, "STATS_PORT", "", S(stats_port), true, "separate stats port"},
+	{"debug", 0, "DEBUG", "false", B(debug), true, "log every request"},
+	{"hard-stop-after", 0, "HARD_STOP_AFTER", "30s", S(hard_stop_after), false,
+	 "upper bound on an old HAProxy worker's life after a reload"},
+	{"allow-backend-extra", 0, "ALLOW_BACKEND_EXTRA", "true", B(allow_backend_extra), false,
+	 "accept raw backendExtra lines"},
+	{"log-level", 'v', "LOG_LEVEL", "2", L(log_level, 0, 3), false,
+	 "0 error, 1 warn, 2 info, 3 debug"},
+};
+
+static int parse_bool_text(const char *v, bool *ret)
+{
+	static const char *yes[] = {"1", "t", "T", "TRUE", "true", "True", "on", "yes"};
+	static const char *no[] = {"0", "f", "F", "FALSE", "false", "False", "off", "no", ""};
+
+	for (size_t i = 0; i < ARRAY_SIZE(yes); i++)
+		if (streq(v, yes[i])) {
+			*ret = true;
+			return 0;
+		}
+	for (size_t i = 0; i < ARRAY_SIZE(no); i++)
+		if (streq(v, no[i])) {
+			*ret = false;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static int opt_set(struct config *c, const struct opt *o, const char *v, const char *source,
+		   char **reterr)
+{
+	void *field = (char *)c + o->offset;
+
+	for (const char *p = v; *p; p++)
+		if ((unsigned char)*p < 0x20 && *p != '\t')
+			return errmsg_set(reterr, -EINVAL,
+					  "%s: value must not contain control bytes", source);
+	switch (o->type) {
+	case OPT_STR: {
+		char **s = field;
+		free(*s);
+		*s = xstrdup(v);
+		return 0;
+	}
+	case OPT_LONG: {
+		long n;
+		if (parse_long(v, o->min, o->max, &n) < 0)
+			return errmsg_set(reterr, -EINVAL, "%s: '%s' is not a number in %ld..%ld",
+					  source, v, o->min, o->max);
+		*(long *)field = n;
+		return 0;
+	}
+	case OPT_BOOL:
+		if (parse_bool_text(v, field) < 0)
+			return errmsg_set(reterr, -EINVAL, "%s: '%s' is not a boolean", source, v);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static const char *env_get(char *const *envp, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (; envp && *envp; envp++)
+		if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=')
+			return *envp + n + 1;
+	return NULL;
+}
+
+/* Reads /run/secrets/dfp_<lowercase name>, trailing newlines trimmed; NULL if absent. */
+static char *secret_get(const char *dir, const char *name)
+{
+	_cleanup_free_ char *lower = xstrdup(name);
+	char *data = NULL;
+
+	for (char *p = lower; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	_cleanup_free_ char *path = xasprintf("%s/dfp_%s", dir, lower);
+	if (read_file(path, 65536, &data, NULL) < 0)
+		return NULL;
+	size_t l = strlen(data);
+	while (l > 0 && (data[l - 1] == '\n' || data[l - 1] == '\r'))
+		data[--l] = '\0';
+	return data;
+}
+
+void config_done(struct config *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(opts); i++)
+		if (opts[i].type == OPT_STR) {
+			char **s = (char **)((char *)c + opts[i].offset);
+			free(*s);
+			*s = NULL;
+		}
+}
+
+char *config_help(const char *prog)
+{
+	struct strbuf b;
+
+	strbuf_init(&b);
+	strbuf_printf(&b,
+		      "Usage: %s [server|top|version] [options]\n"
+		      "Keeps HAProxy's configuration in step with services described by com.df.* "
+		      "parameters.\n\nOptions (flag, environment variable, default):\n",
+		      prog);
+	for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+		const struct opt *o = &opts[i];
+		char flag[64] = "";
+
+		if (o->flag && o->short_flag)
+			snprintf(flag, sizeof(flag), "-%c, --%s", o->short_flag, o->flag);
+		else if (o->flag)
+			snprintf(flag, sizeof(flag), "    --%s", o->flag);
+		strbuf_printf(&b, "  %-28s %-24s %s", flag, o->env ? o->env : "",
+			      o->help ? o->help : "");
+		if (o->def && *o->def && strlen(o->def) < 40)
+			strbuf_printf(&b, " [%s]", o->def);
+		strbuf_putc(&b, '\n');
+	}
+	strbuf_puts(&b, "  -h, --help                   this text\n");
+	return strbuf_steal(&b);
+}
+
+int config_load(struct config *c, int argc, char *const *argv, char *const *envp, char **reterr)
+{
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	/* Pass 1: defaults, then the environment, then secrets. */
+	for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+		const struct opt *o = &opts[i];
+		if ((r = opt_set(c, o, o->def, o->env ? o->env : o->flag, reterr)) < 0)
+			goto fail;
+		const char *v = o->env ? env_get(envp, o->env) : NULL;
+		if (v && *v && (r = opt_set(c, o, v, o->env, reterr)) < 0)
+			goto fail;
+	}
+	/* The secrets directory itself may come from the flags. */
+	for (int i = 0; i < argc; i++)
+		if (str_startswith(argv[i], "--secrets-dir=")) {
+			free(c->secrets_dir);
+			c->secrets_dir = xstrdup(argv[i] + strlen("--secrets-dir="));
+		}
+	for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+		const struct opt *o = &opts[i];
+		if (!o->secret || !o->env)
+			continue;
+		_cleanup_free_ char *v = secret_get(c->secrets_dir, o->env);
+		if (v && (r = opt_set(c, o, v, o->env, reterr)) < 0)
+			goto fail;
+	}
+	/* Pass 2: flags, "--name value", "--name=value", "-x value". */
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		const struct opt *o = NULL;
+		const char *v = NULL;
+
+		if (streq(a, "-h") || streq(a, "--help")) {
+			errmsg_set(reterr, 1, "%s", "");
+			free(*reterr);
+			*reterr = config_help("flowproxy");
+			config_done(c);
+			return 1;
+		}
+		if (str_startswith(a, "--")) {
+			const char *name = a + 2;
+			const char *eq = strchr(name, '=');
+			size_t n = eq ? (size_t)(eq - name) : strlen(name);
+			for (size_t j = 0; j < ARRAY_SIZE(opts); j++)
+				if (opts[j].flag && strlen(opts[j].flag) == n &&
+				    strncmp(opts[j].flag, name, n) == 0)
+					o = &opts[j];
+			if (eq)
+				v = eq + 1;
+		} else if (a[0] == '-' && a[1] && !a[2]) {
+			for (size_t j = 0; j < ARRAY_SIZE(opts); j++)
+				if (opts[j].short_flag == a[1])
+					o = &opts[j];
+		}
+		if (!o) {
+			r = errmsg_set(reterr, -EINVAL, "unknown option '%s' (see --help)", a);
+			goto fail;
+		}
+		if (!v) {
+			if (i + 1 >= argc) {
+				r = errmsg_set(reterr, -EINVAL, "option '%s' needs a value", a);
+				goto fail;
+			}
+			v = argv[++i];
+		}
+		if ((r = opt_set(c, o, v, a, reterr)) < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	config_done(c);
+	return r;
+}

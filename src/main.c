@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+/*
+ * main: the command line. `flowproxy [server] [options]` runs the daemon; started as
+ * `docker-flow-proxy server` (by argv[0], or as the subcommand `flowproxy docker-flow-proxy
+ * server`) it takes Docker Flow Proxy's flags and environment and behaves as DFP.
+ */
+#include "flowproxy/config.h"
+#include "flowproxy/daemon.h"
+#include "flowproxy/labels.h"
+#include "flowproxy/local.h"
+#include "flowproxy/log.h"
+
+#include <libgen.h>
+
+extern char **environ;
+
+static void submit_params(struct daemon *d, const struct params *p, const char *source)
+{
+	struct labels_ctx ctx;
+	struct service *svc = NULL;
+	_cleanup_free_ char *err = NULL;
+
+	daemon_labels_ctx(d, &ctx);
+	if (labels_parse(p, &ctx, &svc, NULL, &err) < 0) {
+		const char *name = params_get(p, "serviceName");
+		log_error("%s: service '%s' skipped: %s", source, name ? name : "", err);
+		return;
+	}
+	if (svc->has_replicas && svc->replicas == 0) {
+		service_free(svc);
+		return;
+	}
+	daemon_submit(d, DAEMON_OP_PUT, svc, NULL, 0, NULL, NULL, NULL);
+}
+
+static void print_urls(const struct daemon *d)
+{
+	const struct registry *reg = daemon_registry(d);
+	const struct config *cfg = daemon_config(d);
+	char port[16] = "80";
+
+	sscanf(cfg->default_ports, "%15[0-9]", port);
+	for (size_t i = 0; i < registry_count(reg); i++) {
+		const struct service *s = registry_at(reg, i);
+		for (size_t j = 0; j < s->n_dests; j++) {
+			const struct service_dest *dst = &s->dests[j];
+			const char *path = dst->paths.n ? dst->paths.v[0] : "/";
+			if (dst->domains.n)
+				printf("  %-16s curl -H 'Host: %s' http://127.0.0.1:%s%s\n",
+				       s->name,
+				       dst->domains.v[0][0] == '*' ? dst->domains.v[0] + 2
+								   : dst->domains.v[0],
+				       port, path);
+			else
+				printf("  %-16s curl http://127.0.0.1:%s%s\n", s->name, port, path);
+		}
+	}
+	printf("  %-16s curl 'http://127.0.0.1:%ld/v1/docker-flow-proxy/config'\n", "(config)",
+	       cfg->port);
+	fflush(stdout);
+}
+
+static int run_server(int argc, char **argv)
+{
+	struct config cfg;
+	struct daemon *d = NULL;
+	struct local *local = NULL;
+	struct local_file file = {0};
+	_cleanup_free_ char *err = NULL;
+	int r;
+
+	r = config_load(&cfg, argc, argv, environ, &err);
+	if (r == 1) {
+		fputs(err, stdout);
+		return 0;
+	}
+	if (r < 0) {
+		fprintf(stderr, "flowproxy: %s\n", err);
+		return 2;
+	}
+	log_set_level((enum log_level)cfg.log_level);
+	r = daemon_new(&cfg, &d, &err);
+	if (r < 0) {
+		log_error("%s", err);
+		config_done(&cfg);
+		return 1;
+	}
+
+	/* Static services: DFP_SERVICE_* first, then the services file. */
+	struct params *envs = NULL;
+	size_t n_envs = 0;
+	if (labels_from_env(environ, &envs, &n_envs, &err) < 0)
+		log_error("environment: %s", err);
+	for (size_t i = 0; i < n_envs; i++) {
+		submit_params(d, &envs[i], "DFP_SERVICE");
+		params_done(&envs[i]);
+	}
+	free(envs);
+
+	if (str_set(cfg.services_file)) {
+		_cleanup_free_ char *json = NULL;
+		size_t len = 0;
+		r = read_file(cfg.services_file, 16 << 20, &json, &len);
+		if (r < 0) {
+			log_error("cannot read services file '%s': %s", cfg.services_file,
+				  strerror(-r));
+			goto out;
+		}
+		r = local_parse(json, len, &file, &err);
+		if (r < 0) {
+			log_error("%s: %s", cfg.services_file, err);
+			goto out;
+		}
+		for (size_t i = 0; i < file.n; i++)
+			submit_params(d, &file.v[i].params, cfg.services_file);
+		r = local_start(d, &file, &local, &err);
+		if (r < 0) {
+			log_error("%s", err);
+			goto out;
+		}
+	}
+	daemon_flush(d);
+	if (str_set(cfg.services_file)) {
+		printf("flowproxy: routing %zu service(s); try:\n",
+		       registry_count(daemon_registry(d)));
+		print_urls(d);
+	}
+	r = daemon_run(d);
+out:
+	local_free(local);
+	local_file_done(&file);
+	daemon_free(d);
+	config_done(&cfg);
+	return r < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	_cleanup_free_ char *self = xstrdup(argv[0]);
+	const char *prog = basename(self);
+	int i = 1;
+
+	/* docker-flow-proxy compatibility: "docker-flow-proxy server" or "flowproxy
+	 * docker-flow-proxy server". */
+	if (i < argc && streq(argv[i], "docker-flow-proxy"))
+		i++;
+	if (i < argc && streq(argv[i], "server"))
+		i++;
+	else if (i < argc && (streq(argv[i], "version") || streq(argv[i], "--version"))) {
+		printf("flowproxy %s\n", FLOWPROXY_VERSION);
+		return 0;
+	} else if (streq(prog, "docker-flow-proxy") && i < argc && argv[i][0] != '-') {
+		fprintf(stderr, "docker-flow-proxy: unknown command '%s' (only 'server')\n",
+			argv[i]);
+		return 2;
+	}
+	return run_server(argc - i, argv + i);
+}

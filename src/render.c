@@ -1,0 +1,552 @@
+// SPDX-License-Identifier: MIT
+/*
+ * render: services + settings -> haproxy.cfg. Builds the routing rules as data, the frontend
+ * ACL lines from them, the template data of the base template (with Docker Flow Proxy's field
+ * names, so users' custom haproxy.tmpl files keep working) and one backend fragment per HTTP
+ * destination. Naming follows DFP (reference docker-flow-proxy.md §4.2): ACLs
+ * url_<acl><port>_<i>, backends <acl>-be<port>_<i>.
+ */
+#include "flowproxy/render.h"
+#include "flowproxy/template.h"
+
+#include <strings.h>
+
+struct render {
+	struct template *base;
+	struct template *backend;
+};
+
+static int load_template(const char *path, struct template **ret, char **reterr)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int r = read_file(path, 1 << 20, &text, &len);
+
+	if (r < 0)
+		return errmsg_set(reterr, r, "cannot read template '%s': %s", path, strerror(-r));
+	return template_parse(path, text, len, ret, reterr);
+}
+
+int render_new(const char *templates_dir, const char *base_path, struct render **ret, char **reterr)
+{
+	struct render *r = xcalloc(1, sizeof(*r));
+	_cleanup_free_ char *base = base_path[0] == '/'
+					    ? xstrdup(base_path)
+					    : xasprintf("%s/%s", templates_dir, base_path);
+	_cleanup_free_ char *be = xasprintf("%s/backend.tmpl", templates_dir);
+	int k;
+
+	if ((k = load_template(base, &r->base, reterr)) < 0 ||
+	    (k = load_template(be, &r->backend, reterr)) < 0) {
+		render_free(r);
+		return k;
+	}
+	*ret = r;
+	return 0;
+}
+
+void render_free(struct render *r)
+{
+	if (!r)
+		return;
+	template_free(r->base);
+	template_free(r->backend);
+	free(r);
+}
+
+void render_quote(struct strbuf *out, const char *s)
+{
+	strbuf_putc(out, '"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\' || *s == '$')
+			strbuf_putc(out, '\\');
+		strbuf_putc(out, *s);
+	}
+	strbuf_putc(out, '"');
+}
+
+/* HAProxy's config parser treats a backslash outside quotes as an escape: double it. */
+static char *escape_backslashes(const char *s)
+{
+	struct strbuf b;
+
+	strbuf_init(&b);
+	for (; *s; s++) {
+		if (*s == '\\')
+			strbuf_putc(&b, '\\');
+		strbuf_putc(&b, *s);
+	}
+	return strbuf_steal(&b);
+}
+
+static bool dest_is_http(const struct service_dest *d)
+{
+	return !d->req_mode || streq(d->req_mode, "http");
+}
+
+static bool svc_has_path(const struct service *s, bool (*pred)(const char *))
+{
+	for (size_t i = 0; i < s->n_dests; i++)
+		for (size_t j = 0; j < s->dests[i].paths.n; j++)
+			if (pred(s->dests[i].paths.v[j]))
+				return true;
+	return false;
+}
+
+static bool path_is_well_known(const char *p)
+{
+	return strncasecmp(p, "/.well-known", 12) == 0;
+}
+
+static bool path_is_root(const char *p)
+{
+	return streq(p, "/");
+}
+
+static int service_rank(const struct service *s)
+{
+	if (svc_has_path(s, path_is_well_known))
+		return 0;
+	if (svc_has_path(s, path_is_root))
+		return 2;
+	return 1;
+}
+
+static int cmp_services(const void *a, const void *b)
+{
+	const struct service *x = ((const struct render_service *)a)->svc;
+	const struct service *y = ((const struct render_service *)b)->svc;
+	int rx = service_rank(x), ry = service_rank(y);
+
+	if (rx != ry)
+		return rx - ry;
+	int c = strcmp(x->acl_name, y->acl_name);
+	return c ? c : strcmp(x->name, y->name);
+}
+
+void render_sort(struct render_service *svcs, size_t n)
+{
+	qsort(svcs, n, sizeof(*svcs), cmp_services);
+}
+
+/* Splits a comma-separated setting into lines "\n    <item>" (DFP's EXTRA_* handling). */
+static void append_lines(struct strbuf *b, const char *csv)
+{
+	const char *p = csv;
+
+	while (p && *p) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		while (n > 0 && *p == ' ') {
+			p++;
+			n--;
+		}
+		if (n > 0) {
+			strbuf_puts(b, "\n    ");
+			strbuf_append(b, p, n);
+		}
+		p = e ? e + 1 : NULL;
+	}
+}
+
+static void append_binds(struct strbuf *b, const char *addr, const char *ports)
+{
+	const char *p = ports;
+
+	while (p && *p) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		_cleanup_free_ char *item = xstrndup(p, n);
+		char *s = item;
+		while (*s == ' ')
+			s++;
+		/* Without certificates ":ssl" becomes a plain bind, as in DFP (§4.1.5). */
+		if (str_endswith(s, ":ssl"))
+			s[strlen(s) - 4] = '\0';
+		if (*s)
+			strbuf_printf(b, "\n    bind %s:%s", addr, s);
+		p = e ? e + 1 : NULL;
+	}
+}
+
+static void append_userlist(struct strbuf *b, const char *name, const struct service_user *u,
+			    size_t n)
+{
+	strbuf_printf(b, "userlist %s\n", name);
+	for (size_t i = 0; i < n; i++)
+		strbuf_printf(b, "    user %s %s %s\n", u[i].name,
+			      u[i].encrypted ? "password" : "insecure-password", u[i].password);
+}
+
+/* Parses USERS ("u:p,u2:p2") for the global userlist; entries without a password are skipped. */
+static size_t global_users(const struct config *cfg, struct service_user **ret)
+{
+	struct service_user *u = NULL;
+	size_t n = 0;
+	const char *p = cfg->users;
+
+	while (p && *p) {
+		const char *e = strchr(p, ',');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		_cleanup_free_ char *item = xstrndup(p, len);
+		char *colon = strchr(item, ':');
+		if (colon && colon != item && colon[1]) {
+			*colon = '\0';
+			u = xrealloc(u, (n + 1) * sizeof(*u));
+			u[n].name = xstrdup(item);
+			u[n].password = xstrdup(colon + 1);
+			u[n].encrypted = cfg->users_pass_encrypted;
+			n++;
+		}
+		p = e ? e + 1 : NULL;
+	}
+	*ret = u;
+	return n;
+}
+
+static void append_acl_values(struct strbuf *b, const char *fetch, const struct strv *v)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		_cleanup_free_ char *e = escape_backslashes(v->v[i]);
+		strbuf_printf(b, " %s %s", fetch, e);
+	}
+}
+
+/* The frontend lines of one service: every ACL first, then redirects, then use_backend. */
+static void frontend_service(struct strbuf *b, const struct render_route *routes, size_t n)
+{
+	const struct service *s = routes[0].rs->svc;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct render_route *rt = &routes[i];
+		const struct service_dest *d = rt->dest;
+		const char *pt = str_set(d->path_type) ? d->path_type : "path_beg";
+
+		if (d->paths.n) {
+			strbuf_printf(b, "\n    acl url_%s", rt->suffix);
+			append_acl_values(b, pt, &d->paths);
+		}
+		if (d->path_excludes.n) {
+			strbuf_printf(b, "\n    acl url_exclude_%s", rt->suffix);
+			append_acl_values(b, pt, &d->path_excludes);
+		}
+		if (d->domains.n) {
+			/* Exact domains use the service's algorithm; "*.x" matches the end (DFP). */
+			bool plain = false, wild = false;
+			for (size_t j = 0; j < d->domains.n; j++) {
+				if (d->domains.v[j][0] == '*')
+					wild = true;
+				else
+					plain = true;
+			}
+			if (plain) {
+				strbuf_printf(b, "\n    acl domain_%s %s -i", rt->suffix,
+					      s->domain_algo);
+				for (size_t j = 0; j < d->domains.n; j++)
+					if (d->domains.v[j][0] != '*')
+						strbuf_printf(b, " %s", d->domains.v[j]);
+			}
+			if (wild) {
+				strbuf_printf(b, "\n    acl domain_%s hdr_end(host) -i",
+					      rt->suffix);
+				for (size_t j = 0; j < d->domains.n; j++)
+					if (d->domains.v[j][0] == '*')
+						strbuf_printf(b, " %s", d->domains.v[j] + 1);
+			}
+		}
+		if (d->src_port > 0)
+			strbuf_printf(b, "\n    acl srcPort_%s%ld_%d dst_port %ld", s->acl_name,
+				      d->src_port, d->index, d->src_port);
+	}
+	if (s->redirect_when_http_proto) {
+		strbuf_printf(b, "\n    acl is_%s_http hdr(X-Forwarded-Proto) http", s->acl_name);
+		for (size_t i = 0; i < n; i++) {
+			const struct render_route *rt = &routes[i];
+			const struct service_dest *d = rt->dest;
+			strbuf_puts(b, "\n    http-request redirect scheme https");
+			if (str_set(d->https_redirect_code))
+				strbuf_printf(b, " code %s", d->https_redirect_code);
+			strbuf_printf(b, " if is_%s_http", s->acl_name);
+			if (d->paths.n)
+				strbuf_printf(b, " url_%s", rt->suffix);
+			if (d->domains.n)
+				strbuf_printf(b, " domain_%s", rt->suffix);
+			if (d->src_port > 0)
+				strbuf_printf(b, " srcPort_%s%ld_%d", s->acl_name, d->src_port,
+					      d->index);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct render_route *rt = &routes[i];
+		const struct service_dest *d = rt->dest;
+
+		strbuf_printf(b, "\n    use_backend %s if", rt->backend);
+		if (d->paths.n)
+			strbuf_printf(b, " url_%s", rt->suffix);
+		if (d->path_excludes.n)
+			strbuf_printf(b, " !url_exclude_%s", rt->suffix);
+		if (d->domains.n)
+			strbuf_printf(b, " domain_%s", rt->suffix);
+		if (d->src_port > 0)
+			strbuf_printf(b, " srcPort_%s%ld_%d", s->acl_name, d->src_port, d->index);
+		if (s->is_default_backend)
+			strbuf_printf(b, "\n    default_backend %s", rt->backend);
+	}
+}
+
+static struct tval *header_list(const struct service_header *h, size_t n, bool with_value)
+{
+	struct tval *l = tval_new_list();
+	struct strbuf b;
+
+	strbuf_init(&b);
+	for (size_t i = 0; i < n; i++) {
+		strbuf_reset(&b);
+		strbuf_puts(&b, h[i].name);
+		if (with_value && h[i].value) {
+			strbuf_putc(&b, ' ');
+			render_quote(&b, h[i].value);
+		}
+		tval_list_append(l, tval_new_str(strbuf_str(&b)));
+	}
+	strbuf_done(&b);
+	return l;
+}
+
+/* The data of one HTTP backend, for backend.tmpl (docs/templates.md lists the fields). */
+static struct tval *backend_data(const struct render_route *rt, bool global_auth,
+				 const struct config *cfg)
+{
+	const struct service *s = rt->rs->svc;
+	const struct service_dest *d = rt->dest;
+	struct tval *m = tval_new_map();
+
+	tval_map_set_str(m, "Name", rt->backend);
+	tval_map_set_str(m, "ServiceName", s->name);
+	tval_map_set_str(m, "AclName", s->acl_name);
+	tval_map_set_str(m, "Port", d->port);
+	tval_map_set_int(m, "Index", d->index);
+	tval_map_set_bool(m, "HttpsOnly", d->https_only);
+	tval_map_set_str(m, "HttpsRedirectCode",
+			 d->https_redirect_code ? d->https_redirect_code : "");
+	tval_map_set(m, "AddReqHeaders",
+		     header_list(s->add_req_headers, s->n_add_req_headers, true));
+	tval_map_set(m, "SetReqHeaders",
+		     header_list(s->set_req_headers, s->n_set_req_headers, true));
+	tval_map_set(m, "DelReqHeaders",
+		     header_list(s->del_req_headers, s->n_del_req_headers, false));
+	tval_map_set(m, "AddResHeaders",
+		     header_list(s->add_res_headers, s->n_add_res_headers, true));
+	tval_map_set(m, "SetResHeaders",
+		     header_list(s->set_res_headers, s->n_set_res_headers, true));
+	tval_map_set(m, "DelResHeaders",
+		     header_list(s->del_res_headers, s->n_del_res_headers, false));
+	tval_map_set_int(m, "TimeoutServer", d->timeout_server);
+	tval_map_set_int(m, "TimeoutTunnel", d->timeout_tunnel);
+
+	struct tval *pr = tval_new_list();
+	for (size_t i = 0; i < d->n_path_replace; i++) {
+		struct tval *e = tval_new_map();
+		tval_map_set(e, "Search",
+			     tval_new_str_take(escape_backslashes(d->path_replace[i].search)));
+		tval_map_set(e, "Replace",
+			     tval_new_str_take(escape_backslashes(d->path_replace[i].replace)));
+		tval_list_append(pr, e);
+	}
+	tval_map_set(m, "PathReplace", pr);
+
+	/* Basic auth: the service's own users win over USERS; ignoreAuthorization skips both. */
+	if (!d->ignore_authorization && s->n_users) {
+		_cleanup_free_ char *ul = xasprintf("%sUsers", s->name);
+		_cleanup_free_ char *realm = xasprintf("%sRealm", s->name);
+		tval_map_set_str(m, "UserList", ul);
+		tval_map_set_str(m, "Realm", realm);
+	} else if (!d->ignore_authorization && global_auth) {
+		tval_map_set_str(m, "UserList", "defaultUsers");
+		tval_map_set_str(m, "Realm", "defaultRealm");
+	} else {
+		tval_map_set_str(m, "UserList", "");
+		tval_map_set_str(m, "Realm", "");
+	}
+
+	struct tval *servers = tval_new_list();
+	const char *host = str_set(d->outbound_hostname) ? d->outbound_hostname : s->name;
+	if (rt->rs->n_addrs == 0) {
+		struct tval *e = tval_new_map();
+		tval_map_set_str(e, "Name", s->name);
+		tval_map_set_str(e, "Address", host);
+		tval_map_set_str(e, "Port", d->port);
+		tval_list_append(servers, e);
+	}
+	for (size_t i = 0; i < rt->rs->n_addrs; i++) {
+		struct tval *e = tval_new_map();
+		char name[64];
+		snprintf(name, sizeof(name), "%s_%zu", s->name, i + 1);
+		tval_map_set_str(e, "Name", name);
+		tval_map_set_str(e, "Address", rt->rs->addrs[i]);
+		tval_map_set_str(e, "Port", d->port);
+		tval_list_append(servers, e);
+	}
+	tval_map_set(m, "Servers", servers);
+	tval_map_set_bool(m, "Debug", cfg->debug);
+	return m;
+}
+
+static struct tval *base_data(const struct config *cfg, bool any_http, size_t n_services,
+			      const char *frontend, const char *userlist)
+{
+	struct tval *m = tval_new_map();
+	struct strbuf b;
+
+	strbuf_init(&b);
+	append_lines(&b, cfg->extra_global);
+	tval_map_set_str(m, "ExtraGlobal", strbuf_str(&b));
+	tval_map_set_str(m, "SslBindOptions", cfg->ssl_bind_options);
+	tval_map_set_str(m, "SslBindCiphers", cfg->ssl_bind_ciphers);
+	struct tval *res = tval_new_list();
+	const char *p = cfg->resolvers;
+	while (p && *p) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (n)
+			tval_list_append(res, tval_new_strn(p, n));
+		p = e ? e + 1 : NULL;
+	}
+	tval_map_set(m, "Resolvers", res);
+
+	strbuf_reset(&b);
+	if (!cfg->debug)
+		strbuf_puts(&b, "\n    option  dontlognull\n    option  dontlog-normal");
+	tval_map_set_str(m, "ExtraDefaults", strbuf_str(&b));
+	tval_map_set_str(m, "ConnectionMode", cfg->connection_mode);
+	tval_map_set_int(m, "TimeoutConnect", cfg->timeout_connect);
+	tval_map_set_int(m, "TimeoutClient", cfg->timeout_client);
+	tval_map_set_int(m, "TimeoutServer", cfg->timeout_server);
+	tval_map_set_int(m, "TimeoutQueue", cfg->timeout_queue);
+	tval_map_set_int(m, "TimeoutTunnel", cfg->timeout_tunnel);
+	tval_map_set_int(m, "TimeoutHttpRequest", cfg->timeout_http_request);
+	tval_map_set_int(m, "TimeoutHttpKeepAlive", cfg->timeout_http_keep_alive);
+
+	strbuf_reset(&b);
+	if (str_set(cfg->stats_user) && str_set(cfg->stats_pass)) {
+		bool separate = str_set(cfg->stats_port) && !streq(cfg->stats_port, "80");
+		if (separate)
+			strbuf_printf(&b, "\nfrontend stats\n    bind %s:%s\n    mode http\n",
+				      cfg->bind_address, cfg->stats_port);
+		strbuf_printf(&b,
+			      "    stats enable\n    stats refresh 30s\n    stats realm "
+			      "Strictly\\ Private\n    stats uri %s\n",
+			      cfg->stats_uri);
+		if (!streq(cfg->stats_user, "none") && !streq(cfg->stats_pass, "none"))
+			strbuf_printf(&b, "    stats auth %s:%s\n", cfg->stats_user,
+				      cfg->stats_pass);
+	}
+	tval_map_set_str(m, "Stats", strbuf_str(&b));
+	tval_map_set_str(m, "UserList", userlist);
+
+	strbuf_reset(&b);
+	if (n_services == 0 || any_http)
+		append_binds(&b, cfg->bind_address, cfg->default_ports);
+	tval_map_set_str(m, "DefaultBinds", strbuf_str(&b));
+	tval_map_set_str(m, "DefaultReqMode", cfg->default_req_mode);
+
+	strbuf_reset(&b);
+	append_lines(&b, cfg->extra_frontend);
+	append_binds(&b, cfg->bind_address, cfg->bind_ports);
+	tval_map_set_str(m, "ExtraFrontend", strbuf_str(&b));
+	tval_map_set_str(m, "ContentFrontend", frontend);
+	tval_map_set_str(m, "ContentFrontendTcp", "");
+	tval_map_set_str(m, "ContentFrontendSNI", "");
+	tval_map_set_str(m, "ContentListen", "");
+	tval_map_set_str(m, "CertsString", "");
+	/* flowproxy's own fields. */
+	_cleanup_free_ char *stats_sock = xasprintf("%s/stats.sock", cfg->run_dir);
+	tval_map_set_str(m, "StatsSocket", stats_sock);
+	tval_map_set_str(m, "HardStopAfter", cfg->hard_stop_after);
+	tval_map_set_bool(m, "Debug", cfg->debug);
+	strbuf_done(&b);
+	return m;
+}
+
+int render_config(const struct render *r, const struct config *cfg,
+		  const struct render_service *svcs, size_t n, struct strbuf *out, char **reterr)
+{
+	struct render_route *routes = NULL;
+	size_t n_routes = 0;
+	struct strbuf fe, ul, be;
+	struct service_user *gu = NULL;
+	size_t n_gu = global_users(cfg, &gu);
+	struct tval *data = NULL;
+	int k = 0;
+
+	strbuf_init(&fe);
+	strbuf_init(&ul);
+	strbuf_init(&be);
+	for (size_t i = 0; i < n; i++)
+		n_routes += svcs[i].svc->n_dests;
+	routes = xcalloc(n_routes ? n_routes : 1, sizeof(*routes));
+	n_routes = 0;
+
+	if (n_gu)
+		append_userlist(&ul, "defaultUsers", gu, n_gu);
+
+	for (size_t i = 0; i < n; i++) {
+		const struct service *s = svcs[i].svc;
+		size_t first = n_routes;
+
+		for (size_t j = 0; j < s->n_dests; j++) {
+			const struct service_dest *d = &s->dests[j];
+			if (!dest_is_http(d) || !str_set(d->port))
+				continue;
+			struct render_route *rt = &routes[n_routes++];
+			rt->rs = &svcs[i];
+			rt->dest = d;
+			rt->suffix = xasprintf("%s%s_%d", s->acl_name, d->port, d->index);
+			rt->backend = xasprintf("%s-be%s_%d", s->acl_name, d->port, d->index);
+		}
+		if (n_routes > first)
+			frontend_service(&fe, &routes[first], n_routes - first);
+		if (s->n_users) {
+			_cleanup_free_ char *name = xasprintf("%sUsers", s->name);
+			strbuf_putc(&be, '\n');
+			append_userlist(&be, name, s->users, s->n_users);
+		}
+	}
+
+	for (size_t i = 0; i < n_routes; i++) {
+		struct tval *bd = backend_data(&routes[i], n_gu > 0, cfg);
+		strbuf_putc(&be, '\n');
+		k = template_execute(r->backend, bd, &be, reterr);
+		tval_free(bd);
+		if (k < 0) {
+			errmsg_set(reterr, k, "service '%s': %s", routes[i].rs->svc->name,
+				   reterr && *reterr ? *reterr : "backend template failed");
+			goto out;
+		}
+	}
+
+	data = base_data(cfg, n_routes > 0, n, strbuf_str(&fe), strbuf_str(&ul));
+	k = template_execute(r->base, data, out, reterr);
+	if (k < 0)
+		goto out;
+	if (out->len && out->s[out->len - 1] != '\n')
+		strbuf_putc(out, '\n');
+	strbuf_append(out, strbuf_str(&be), be.len);
+	k = 0;
+out:
+	tval_free(data);
+	for (size_t i = 0; i < n_routes; i++) {
+		free(routes[i].suffix);
+		free(routes[i].backend);
+	}
+	free(routes);
+	for (size_t i = 0; i < n_gu; i++) {
+		free(gu[i].name);
+		free(gu[i].password);
+	}
+	free(gu);
+	strbuf_done(&fe);
+	strbuf_done(&ul);
+	strbuf_done(&be);
+	return k;
+}

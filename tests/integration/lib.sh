@@ -1,0 +1,139 @@
+# shellcheck shell=bash
+# Integration test helpers: TAP output, free loopback ports, test backends, and a flowproxy with
+# a real HAProxy in a temporary directory. Everything listens on 127.0.0.1 and is stopped on exit.
+
+BUILD=${FLOWPROXY_BUILD_ROOT:?}
+SRC=${FLOWPROXY_SOURCE_ROOT:?}
+FLOWPROXY=$BUILD/flowproxy
+TESTSERVER=$BUILD/tests/testserver
+T=$(mktemp -d /tmp/fp-it.XXXXXX)
+tap_n=0
+tap_fail=0
+pids=()
+
+cleanup() {
+	local p
+	[ -n "${FP_PID:-}" ] && kill -TERM "$FP_PID" 2>/dev/null && wait "$FP_PID" 2>/dev/null
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+	# A master left behind (test killed flowproxy hard) is stopped through its socket's pid.
+	if [ -S "$T/run/master.sock" ]; then
+		local mp
+		mp=$(echo "show proc" | socat -t2 - "UNIX-CONNECT:$T/run/master.sock" 2>/dev/null |
+			awk '$2 == "master" {print $1}')
+		[ -n "$mp" ] && kill -TERM "$mp" 2>/dev/null
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+ok() { # <cond-exit-code> <name>
+	tap_n=$((tap_n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $tap_n - $2"
+	else
+		echo "not ok $tap_n - $2"
+		tap_fail=$((tap_fail + 1))
+	fi
+}
+is() { # <got> <want> <name>
+	if [ "$1" = "$2" ]; then ok 0 "$3"; else
+		ok 1 "$3"
+		printf 'got:  %s\nwant: %s\n' "$1" "$2" | sed 's/^/#   /'
+	fi
+}
+like() { # <got> <extended regex, case-insensitive> <name>
+	if printf '%s' "$1" | grep -Eiq -- "$2"; then ok 0 "$3"; else
+		ok 1 "$3"
+		printf 'got:  %s\nwant match: %s\n' "$(printf '%s' "$1" | head -c 600)" "$2" | sed 's/^/#   /'
+	fi
+}
+unlike() { # <got> <extended regex, case-insensitive> <name>
+	if printf '%s' "$1" | grep -Eiq -- "$2"; then
+		ok 1 "$3"
+		printf 'got:  %s\nmust not match: %s\n' "$(printf '%s' "$1" | head -c 600)" "$2" | sed 's/^/#   /'
+	else ok 0 "$3"; fi
+}
+done_testing() {
+	echo "1..$tap_n"
+	[ "$tap_fail" -eq 0 ]
+	exit $?
+}
+diag() { echo "# $*"; }
+
+# A free TCP port on 127.0.0.1 (not listening now, not handed out before in this run).
+used_ports=" "
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 30000))
+		case "$used_ports" in *" $p "*) continue ;; esac
+		ss -Hltn "sport = :$p" 2>/dev/null | grep -q . && continue
+		used_ports="$used_ports$p "
+		echo "$p"
+		return
+	done
+}
+
+# backend <name> -> starts a test server, sets BACKEND_PORT
+backend() {
+	local port
+	port=$(free_port)
+	"$TESTSERVER" --name "$1" --port "$port" --addr 127.0.0.1 >"$T/backend-$1.log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 200); do
+		grep -q listening "$T/backend-$1.log" 2>/dev/null && break
+		sleep 0.02
+	done
+	BACKEND_PORT=$port
+}
+
+# fp_start [flowproxy args...]: starts flowproxy (env from the caller), waits for its API.
+fp_start() {
+	PPORT=${PPORT:-$(free_port)}
+	APORT=${APORT:-$(free_port)}
+	mkdir -p "$T/cfg" "$T/run"
+	DEFAULT_PORTS=${DEFAULT_PORTS:-$PPORT} BIND_ADDRESS=127.0.0.1 FLOWPROXY_SECRETS_DIR=$T/secrets \
+		${FP_BIN:-$FLOWPROXY} ${FP_SUBCOMMAND:-server} --ip 127.0.0.1 --port "$APORT" \
+		--configs-path "$T/cfg" --run-dir "$T/run" "$@" >"$T/flowproxy.log" 2>&1 &
+	FP_PID=$!
+	for _ in $(seq 500); do
+		curl -s -o /dev/null "http://127.0.0.1:$APORT/v1/docker-flow-proxy/ping" && return 0
+		kill -0 "$FP_PID" 2>/dev/null || break
+		sleep 0.02
+	done
+	echo "# flowproxy did not start:"
+	sed 's/^/#   /' "$T/flowproxy.log"
+	return 1
+}
+
+# Bodies come from $(...) subshells, so the statuses are kept in files: $(astatus), $(hstatus).
+astatus() { cat "$T/.astatus"; }
+hstatus() { cat "$T/.hstatus"; }
+
+api() { # <path?query> -> body; status: $(astatus)
+	local out
+	out=$(curl -gs -m 60 -w '\n%{http_code}' "http://127.0.0.1:$APORT$1")
+	printf '%s' "${out##*$'\n'}" >"$T/.astatus"
+	printf '%s' "${out%$'\n'*}"
+}
+
+get() { # <path> [curl args...] -> body through HAProxy; status: $(hstatus)
+	local path=$1 out
+	shift
+	out=$(curl -gs -m 60 -w '\n%{http_code}' "$@" "http://127.0.0.1:$PPORT$path")
+	printf '%s' "${out##*$'\n'}" >"$T/.hstatus"
+	printf '%s' "${out%$'\n'*}"
+}
+
+master_cmd() { # <command> on HAProxy's master CLI
+	echo "$1" | socat -t5 - "UNIX-CONNECT:$T/run/master.sock"
+}
+
+worker_pid() {
+	master_cmd "show proc" | awk '/^# workers/ {w = 1; next} /^#/ {w = 0} w && $2 == "worker" {print $1; exit}'
+}
+
+master_reloads() {
+	master_cmd "show proc" | awk '$2 == "master" {print $3; exit}'
+}

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# HTTP routing through a real HAProxy: each family of parameters is set through the reconfigure
+# API and proven by requests sent through HAProxy to test backends that echo what they saw.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+backend a; PA=$BACKEND_PORT
+backend b; PB=$BACKEND_PORT
+backend c; PC=$BACKEND_PORT
+backend d; PD=$BACKEND_PORT
+fp_start || { ok 1 "flowproxy starts"; done_testing; }
+ok 0 "flowproxy starts with HAProxy"
+
+body=$(get /a/x)
+is "$(hstatus)" 503 "no service routed yet: 503"
+
+recon() { api "/v1/docker-flow-proxy/reconfigure?$1"; }
+
+# --- path ---
+out=$(recon "serviceName=svca&servicePath=/a&port=$PA&outboundHostname=127.0.0.1")
+is "$(astatus)" 200 "reconfigure by path answers 200"
+like "$out" '"Status":"OK"' "reconfigure answers Status OK"
+body=$(get /a/x?q=1)
+is "$(hstatus)" 200 "path /a routed"
+like "$body" '^name=a path=/a/x\?q=1' "path /a reaches backend a with the path intact"
+get /other >/dev/null
+is "$(hstatus)" 503 "an unrouted path is not sent to a"
+
+# --- several paths, indexed destinations ---
+recon "serviceName=svcb&servicePath.1=/b1&servicePath.2=/b2,/b3&port=$PB&outboundHostname=127.0.0.1" >/dev/null
+is "$(astatus)" 200 "indexed destinations accepted"
+like "$(get /b1)" '^name=b path=/b1' "indexed destination 1 routed"
+like "$(get /b3/z)" '^name=b path=/b3/z' "indexed destination 2, second path routed"
+
+# --- excluded path ---
+recon "serviceName=svcc&servicePath=/c&servicePathExclude=/c/private&port=$PC&outboundHostname=127.0.0.1" >/dev/null
+like "$(get /c/public)" '^name=c' "path /c routed"
+get /c/private >/dev/null
+is "$(hstatus)" 503 "excluded path /c/private not routed to c"
+
+# --- path_reg ---
+recon "serviceName=svcreg&servicePath=^/reg/[0-9]%2B$&pathType=path_reg&port=$PD&outboundHostname=127.0.0.1" >/dev/null
+is "$(astatus)" 200 "path_reg accepted"
+like "$(get /reg/42)" '^name=d path=/reg/42' "regex path matched"
+get /reg/abc >/dev/null
+is "$(hstatus)" 503 "regex path not matched"
+
+# --- domain, wildcard domain ---
+recon "serviceName=dom&serviceDomain=shop.example.com&port=$PB&outboundHostname=127.0.0.1" >/dev/null
+like "$(get /zzz -H 'Host: shop.example.com')" '^name=b path=/zzz' "domain routed (implied path /)"
+recon "serviceName=wild&serviceDomain=*.wild.test&serviceDomainAlgo=hdr(host)&port=$PC&outboundHostname=127.0.0.1" >/dev/null
+like "$(get /w -H 'Host: x.wild.test')" '^name=c path=/w' "wildcard domain routed"
+get /w -H 'Host: wild.other' >/dev/null
+is "$(hstatus)" 503 "other domain not routed"
+
+# --- rewritten path ---
+recon "serviceName=rw&servicePath=/api/v1&reqPathSearchReplace=/api/v1,/internal&port=$PD&outboundHostname=127.0.0.1" >/dev/null
+like "$(get /api/v1/users)" '^name=d path=/internal/users' "path rewritten by reqPathSearchReplace"
+
+# --- headers ---
+recon "serviceName=hdr&servicePath=/hdr&port=$PA&outboundHostname=127.0.0.1&addReqHeader=X-Added%20hello%20world&setReqHeader=X-Set%20one&delReqHeader=X-Remove-Me&addResHeader=X-Res-Added%20yes&setResHeader=X-Res-Set%20v&delResHeader=X-Drop" >/dev/null
+is "$(astatus)" 200 "header parameters accepted"
+body=$(get /hdr -H 'X-Remove-Me: secret' -H 'X-Set: zero')
+like "$body" 'X-Added: hello world' "request header added"
+like "$body" 'X-Set: one' "request header set (replaces the client's)"
+unlike "$body" 'X-Set: zero' "the client's value of a set header is gone"
+unlike "$body" 'X-Remove-Me' "request header removed"
+hdrs=$(curl -s -D - -o /dev/null "http://127.0.0.1:$PPORT/hdr")
+like "$hdrs" 'X-Res-Added: yes' "response header added"
+like "$hdrs" 'X-Res-Set: v' "response header set"
+
+# --- auth ---
+recon "serviceName=auth&servicePath=/auth&users=alice:wonder,bob:builder&port=$PA&outboundHostname=127.0.0.1" >/dev/null
+get /auth >/dev/null
+is "$(hstatus)" 401 "auth: challenge without credentials"
+hdrs=$(curl -s -D - -o /dev/null "http://127.0.0.1:$PPORT/auth")
+like "$hdrs" 'WWW-Authenticate: Basic realm="authRealm"' "auth: realm named after the service"
+get /auth -u alice:wrong >/dev/null
+is "$(hstatus)" 401 "auth: wrong password refused"
+body=$(get /auth -u bob:builder)
+is "$(hstatus)" 200 "auth: right password passes"
+unlike "$body" 'Authorization' "auth: Authorization header not passed to the backend"
+
+# --- redirects ---
+recon "serviceName=red&servicePath=/red&redirectWhenHttpProto=true&httpsRedirectCode=301&port=$PA&outboundHostname=127.0.0.1" >/dev/null
+hdrs=$(curl -s -D - -o /dev/null -H 'X-Forwarded-Proto: http' "http://127.0.0.1:$PPORT/red")
+like "$hdrs" '^HTTP/1.1 301' "redirectWhenHttpProto: 301 when X-Forwarded-Proto is http"
+like "$hdrs" 'location: https://' "redirectWhenHttpProto: to https"
+like "$(get /red -H 'X-Forwarded-Proto: https')" '^name=a' "redirectWhenHttpProto: served when https"
+recon "serviceName=hso&servicePath=/hso&httpsOnly=true&port=$PA&outboundHostname=127.0.0.1" >/dev/null
+hdrs=$(curl -s -D - -o /dev/null "http://127.0.0.1:$PPORT/hso")
+like "$hdrs" '^HTTP/1.1 302' "httpsOnly: plain HTTP redirected"
+
+# --- timeouts ---
+recon "serviceName=slow&servicePath=/slow&timeoutServer=1&port=$PB&outboundHostname=127.0.0.1" >/dev/null
+get "/slow?delay=1500" >/dev/null
+is "$(hstatus)" 504 "timeoutServer=1: a 1.5 s answer times out"
+get "/slow?delay=10" >/dev/null
+is "$(hstatus)" 200 "timeoutServer=1: a fast answer passes"
+like "$(api /v1/docker-flow-proxy/config)" 'timeout server 1s' "timeoutServer rendered"
+
+# --- default backend ---
+recon "serviceName=fallback&servicePath=/fallback&isDefaultBackend=true&port=$PC&outboundHostname=127.0.0.1" >/dev/null
+like "$(get /nothing/matches/this)" '^name=c path=/nothing' "isDefaultBackend catches unrouted requests"
+
+# --- removal ---
+api "/v1/docker-flow-proxy/remove?serviceName=fallback" >/dev/null
+is "$(astatus)" 200 "remove answers 200"
+get /nothing/else >/dev/null
+is "$(hstatus)" 503 "removed default backend no longer catches"
+recon "serviceName=svcc&servicePath=/c&port=$PC&outboundHostname=127.0.0.1&replicas=0" >/dev/null
+is "$(astatus)" 200 "replicas=0 answers 200"
+get /c/public >/dev/null
+is "$(hstatus)" 503 "replicas=0 removes the service"
+
+# --- bad input changes nothing ---
+before=$(api /v1/docker-flow-proxy/config)
+wpid=$(worker_pid)
+out=$(recon "serviceName=evil&servicePath=/e%0abind%20:1&port=$PA")
+is "$(astatus)" 400 "a value with LF is refused with 400"
+like "$out" 'servicePath' "the message names the parameter"
+out=$(recon "serviceName=evil&servicePath=/e&port=80x")
+is "$(astatus)" 400 "a port that is not a number is refused"
+out=$(recon "serviceName=svcx&servicePath=/x(&pathType=path_reg&port=$PA")
+is "$(astatus)" 400 "a regex pcre2 rejects is refused"
+is "$(api /v1/docker-flow-proxy/config)" "$before" "refused requests leave the configuration unchanged"
+is "$(worker_pid)" "$wpid" "refused requests cause no reload"
+
+# --- a configuration HAProxy rejects: duplicate backend name via aclName ---
+out=$(recon "serviceName=clash&aclName=svca&servicePath=/clash&port=$PA&outboundHostname=127.0.0.1")
+is "$(astatus)" 400 "a service HAProxy rejects gets 400"
+like "$out" "clash" "the error names the service"
+like "$out" "svca-be${PA}_0" "the error quotes HAProxy's message"
+is "$(api /v1/docker-flow-proxy/config)" "$before" "rejected config is not kept"
+like "$(get /a/still)" '^name=a' "routing to the other services is untouched"
+get /clash >/dev/null
+is "$(hstatus)" 503 "the rejected service is not routed"
+like "$(cat "$T/cfg/haproxy.cfg")" "use_backend svca-be" "the file on disk is the last good one"
+unlike "$(cat "$T/cfg/haproxy.cfg")" "clash" "the rejected service is not in the file"
+
+done_testing

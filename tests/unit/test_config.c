@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+/* Unit tests for config: defaults (DFP image), environment, secrets, flags, errors. */
+#include "flowproxy/config.h"
+#include "tap.h"
+
+#include <sys/stat.h>
+
+int main(void)
+{
+	struct config c;
+	char *err = NULL;
+	char *env0[] = {NULL};
+
+	tap_is_int(config_load(&c, 0, NULL, env0, &err), 0, "defaults load");
+	tap_is_str(c.default_ports, "80,443:ssl", "DEFAULT_PORTS image default");
+	tap_is_str(c.connection_mode, "http-keep-alive", "CONNECTION_MODE image default");
+	tap_is_str(c.separator, ",", "SEPARATOR image default");
+	tap_is_str(c.service_domain_algo, "hdr_beg(host)", "SERVICE_DOMAIN_ALGO image default");
+	tap_is_int(c.port, 8080, "PORT default");
+	tap_is_int(c.timeout_tunnel, 3600, "TIMEOUT_TUNNEL default");
+	config_done(&c);
+
+	char dir[] = "/tmp/fp-config-XXXXXX";
+	tap_ok(mkdtemp(dir) != NULL, "secrets dir");
+	char *sec = xasprintf("%s/dfp_users", dir);
+	write_file_atomic(sec, "admin:fromsecret\n", 17);
+	char *secdir = xasprintf("FLOWPROXY_SECRETS_DIR=%s", dir);
+	char *env1[] = {
+		"PORT=9000", "HTTPS_ONLY=true", "USERS=admin:fromenv", "TIMEOUT_SERVER=7", secdir,
+		NULL};
+	char *argv1[] = {"--port", "9100", "-c", "/tmp/x", "--bind-address=127.0.0.1"};
+	tap_is_int(config_load(&c, 5, argv1, env1, &err), 0, "env + flags load");
+	tap_is_int(c.port, 9100, "a flag wins over the environment");
+	tap_ok(c.https_only, "HTTPS_ONLY=true parsed");
+	tap_is_int(c.timeout_server, 7, "TIMEOUT_SERVER from the environment");
+	tap_is_str(c.users, "admin:fromsecret", "a dfp_ secret wins over the environment");
+	tap_is_str(c.configs_path, "/tmp/x", "short flag -c");
+	tap_is_str(c.bind_address, "127.0.0.1", "--name=value form");
+	config_done(&c);
+
+	char *env2[] = {"PORT=http", NULL};
+	tap_is_int(config_load(&c, 0, NULL, env2, &err), -EINVAL, "a bad number is refused");
+	tap_ok(err && strstr(err, "PORT") != NULL, "the message names the variable");
+	char *argv3[] = {"--no-such-flag"};
+	tap_is_int(config_load(&c, 1, argv3, env0, &err), -EINVAL, "an unknown flag is refused");
+	char *argv4[] = {"--port"};
+	tap_is_int(config_load(&c, 1, argv4, env0, &err), -EINVAL, "a flag without value");
+	char *argv5[] = {"--help"};
+	tap_is_int(config_load(&c, 1, argv5, env0, &err), 1, "--help returns 1");
+	tap_ok(err && strstr(err, "DEFAULT_PORTS") != NULL, "help lists the variables");
+	char *env6[] = {"EXTRA_FRONTEND=a\nb", NULL};
+	tap_is_int(config_load(&c, 0, NULL, env6, &err), -EINVAL, "control bytes refused");
+
+	free(err);
+	unlink(sec);
+	rmdir(dir);
+	free(sec);
+	free(secdir);
+	return tap_done();
+}
