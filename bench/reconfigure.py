@@ -82,7 +82,7 @@ def run_size(n, backend_port):
     fp = subprocess.Popen([os.path.join(BUILD, "flowproxy"), "server", "--ip", "127.0.0.1",
                            "--port", str(aport), "--configs-path", tmp + "/cfg", "--run-dir",
                            tmp + "/run", "--services-file", tmp + "/services.json"],
-                          env=env, stdout=subprocess.DEVNULL)
+                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(2000):
         try:
             if http_get(aport, "/v1/docker-flow-proxy/ping")[0] == 200:
