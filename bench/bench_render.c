@@ -17,14 +17,19 @@ static int cmp_ll(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-	int n = argc > 1 ? atoi(argv[1]) : 1000; /* bench input, not outside input */
-	int runs = argc > 2 ? atoi(argv[2]) : 50;
+	long n = 1000, runs = 50;
 	struct config cfg;
 	struct render *r = NULL;
 	struct registry reg;
 	struct render_service *rs = NULL;
 	char *err = NULL;
 	char *env[] = {"DEFAULT_PORTS=8000", NULL};
+
+	if ((argc > 1 && parse_long(argv[1], 1, 1000000, &n) < 0) ||
+	    (argc > 2 && parse_long(argv[2], 1, 100000, &runs) < 0)) {
+		fprintf(stderr, "usage: bench_render [services] [runs]\n");
+		return 2;
+	}
 
 	if (config_load(&cfg, 0, NULL, env, &err) < 0 ||
 	    render_new(cfg.templates_path, cfg.cfg_template_path, &r, &err) < 0) {
@@ -34,12 +39,12 @@ int main(int argc, char **argv)
 	registry_init(&reg);
 	struct labels_ctx ctx = {cfg.separator, cfg.service_domain_algo, cfg.https_only, cfg.users,
 				 cfg.users_pass_encrypted};
-	for (int i = 0; i < n; i++) {
+	for (long i = 0; i < n; i++) {
 		struct params p;
 		struct service *svc = NULL;
 		char name[32], path[32];
-		snprintf(name, sizeof(name), "svc%d", i);
-		snprintf(path, sizeof(path), "/svc%d", i);
+		snprintf(name, sizeof(name), "svc%ld", i);
+		snprintf(path, sizeof(path), "/svc%ld", i);
 		params_init(&p);
 		params_add(&p, "serviceName", name);
 		params_add(&p, "servicePath", path);
@@ -55,7 +60,7 @@ int main(int argc, char **argv)
 	}
 	long long *t = xcalloc((size_t)runs, sizeof(*t));
 	size_t bytes = 0;
-	for (int i = 0; i < runs; i++) {
+	for (long i = 0; i < runs; i++) {
 		struct strbuf out;
 		strbuf_init(&out);
 		long long t0 = now_usec();
@@ -70,7 +75,7 @@ int main(int argc, char **argv)
 		strbuf_done(&out);
 	}
 	qsort(t, (size_t)runs, sizeof(*t), cmp_ll);
-	printf("render %d services: median %.2f ms, max %.2f ms over %d runs (%zu bytes)\n", n,
+	printf("render %ld services: median %.2f ms, max %.2f ms over %ld runs (%zu bytes)\n", n,
 	       t[runs / 2] / 1000.0, t[runs - 1] / 1000.0, runs, bytes);
 	free(t);
 	registry_done(&reg);

@@ -58,7 +58,10 @@ def master_cmd(sock, cmd):
     s.shutdown(socket.SHUT_WR)
     out = b""
     while True:
-        d = s.recv(65536)
+        try:
+            d = s.recv(65536)
+        except ConnectionResetError:  # the master re-execs on reload
+            break
         if not d:
             break
         out += d

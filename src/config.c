@@ -198,7 +198,8 @@ char *config_help(const char *prog)
 
 	strbuf_init(&b);
 	strbuf_printf(&b,
-		      "Usage: %s [server|top|version] [options]\n"
+		      "Usage: %s [server|version] [options]\n"
+		      "       docker-flow-proxy server [options]   (Docker Flow Proxy's entry point)\n"
 		      "Keeps HAProxy's configuration in step with services described by com.df.* "
 		      "parameters.\n\nOptions (flag, environment variable, default):\n",
 		      prog);

@@ -52,7 +52,8 @@ static void print_urls(const struct daemon *d)
 								   : dst->domains.v[0],
 				       port, path);
 			else
-				printf("  %-16s curl http://127.0.0.1:%s%s\n", s->name, port, path);
+				printf("  %-16s curl http://127.0.0.1:%s%s%s\n", s->name, port, path,
+				       s->n_users ? "   (basic auth: curl -u <user>:<password>)" : "");
 		}
 	}
 	printf("  %-16s curl 'http://127.0.0.1:%ld/v1/docker-flow-proxy/config'\n", "(config)",

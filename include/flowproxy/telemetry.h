@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * telemetry: HAProxy's per-request lines. The base template declares a ring and a log line per
+ * request (TELEMETRY_LOG_FORMAT); telemetry follows it through the worker's stats socket
+ * (`show events <ring> -w`), parses each line and hands it to a callback. Parsing is pure
+ * (telemetry_parse_line); the follower is an edge (reference haproxy-runtime-autoscaling.md §1.5:
+ * the stream is pinned to the worker it connected to, so after every reload it connects to the
+ * new worker, reads it from its first event, and finishes the old worker's stream after a grace).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The ring name and the log-format the base template must use (docs/telemetry.md). */
+#define TELEMETRY_RING "flowproxy"
+#define TELEMETRY_LOG_FORMAT "fp1 %b %s %ST %Tw %Tc %Tr %Ta %bc %bq %tsc"
+
+enum telemetry_kind {
+	TELEMETRY_REQUEST = 0, /* a request line */
+	TELEMETRY_DROPPED,     /* "<N> events dropped": N lines lost in HAProxy's ring */
+	TELEMETRY_OTHER,       /* a known non-request line (e.g. "Proxy x stopped ...") */
+};
+
+struct telemetry_line {
+	enum telemetry_kind kind;
+	char backend[128];
+	char server[128];
+	int status;    /* %ST, -1 when none */
+	int32_t tw, tc, tr, ta; /* ms, -1 when the phase did not happen */
+	int32_t backend_conns, backend_queue; /* %bc, %bq */
+	char term[5];  /* %tsc, e.g. "----", "sH--" */
+	uint64_t dropped; /* TELEMETRY_DROPPED: N */
+};
+
+/*
+ * Parses one line (without its '\n'; len bytes, not NUL-terminated). Returns 0 and fills *ret,
+ * or -EBADMSG for anything else (a line of a different format, truncated, over-long names).
+ */
+int telemetry_parse_line(const char *line, size_t len, struct telemetry_line *ret);
+
+struct telemetry;
+
+/* Called for each parsed line (request or dropped marker). line borrowed for the call. */
+typedef void (*telemetry_line_fn)(void *userdata, const struct telemetry_line *line);
+
+struct telemetry_stats {
+	uint64_t lines;        /* request lines parsed */
+	uint64_t bad_lines;    /* lines that did not parse */
+	uint64_t dropped;      /* lines HAProxy reported lost ("N events dropped") */
+	uint64_t connects;     /* streams opened */
+	uint64_t disconnects;  /* streams that ended unexpectedly (then reconnected) */
+	uint64_t reloads;      /* worker changes followed */
+	bool connected;
+};
+
+/*
+ * Follows ring on the worker stats socket stats_socket. cb is called from
+ * telemetry_process_events. Caller frees with telemetry_free. Connects lazily: call
+ * telemetry_connect once HAProxy runs.
+ */
+int telemetry_new(const char *stats_socket, const char *ring, telemetry_line_fn cb,
+		  void *userdata, struct telemetry **ret);
+void telemetry_free(struct telemetry *t);
+
+/* Opens the stream (with -n: the first connection skips history). Retries by itself on failure. */
+int telemetry_connect(struct telemetry *t);
+
+/*
+ * After a successful reload: connects to the new worker from the start of its ring (no -n, so
+ * nothing is lost), and keeps reading the old stream for grace_ms, then closes it so that the
+ * old worker can exit.
+ */
+void telemetry_on_reload(struct telemetry *t, uint32_t grace_ms);
+
+/* An fd that becomes readable when telemetry_process_events has work (data, timers). */
+int telemetry_event_fd(const struct telemetry *t);
+void telemetry_process_events(struct telemetry *t);
+
+void telemetry_get_stats(const struct telemetry *t, struct telemetry_stats *ret);
