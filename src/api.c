@@ -12,6 +12,8 @@
 #include "flowproxy/api.h"
 #include "flowproxy/labels.h"
 #include "flowproxy/log.h"
+#include "flowproxy/metrics.h"
+#include "flowproxy/telemetry.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -193,6 +195,76 @@ static enum MHD_Result handle_config(struct api *a, struct MHD_Connection *c)
 	return respond(c, 200, "text/html", xstrdup(daemon_current_cfg(a->d)));
 }
 
+static void telemetry_json(cJSON *o, const struct telemetry *t)
+{
+	struct telemetry_stats ts = {0};
+	cJSON *j = cJSON_AddObjectToObject(o, "telemetry");
+
+	telemetry_get_stats(t, &ts);
+	cJSON_AddBoolToObject(j, "connected", ts.connected);
+	cJSON_AddNumberToObject(j, "lines", (double)ts.lines);
+	cJSON_AddNumberToObject(j, "bad_lines", (double)ts.bad_lines);
+	cJSON_AddNumberToObject(j, "dropped", (double)ts.dropped);
+	cJSON_AddNumberToObject(j, "connects", (double)ts.connects);
+	cJSON_AddNumberToObject(j, "disconnects", (double)ts.disconnects);
+	cJSON_AddNumberToObject(j, "reloads", (double)ts.reloads);
+}
+
+/* GET /v1/flowproxy/stats[?window=<seconds>]: the per-service table of docs/telemetry.md. */
+static enum MHD_Result handle_stats(struct api *a, struct MHD_Connection *c)
+{
+	struct metrics *m = daemon_metrics(a->d);
+	const char *w = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "window");
+	long window = 0;
+
+	if (!m)
+		return respond(c, 404, "application/json",
+			       xstrdup("{\"Status\":\"NOK\",\"Message\":\"telemetry is off "
+				       "(TELEMETRY=false)\"}"));
+	if (w && parse_long(w, 1, 86400, &window) < 0)
+		return respond(c, 400, "application/json",
+			       xstrdup("{\"Status\":\"NOK\",\"Message\":\"window must be a "
+				       "number of seconds (1-86400)\"}"));
+	cJSON *o = metrics_json(m, daemon_now_ms(), (uint32_t)(window * 1000));
+	telemetry_json(o, daemon_telemetry(a->d));
+	char *out = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return respond(c, 200, "application/json", out);
+}
+
+/* GET /metrics: Prometheus text exposition. */
+static enum MHD_Result handle_metrics(struct api *a, struct MHD_Connection *c)
+{
+	struct metrics *m = daemon_metrics(a->d);
+	struct strbuf b;
+
+	strbuf_init(&b);
+	if (m) {
+		struct telemetry_stats ts = {0};
+		metrics_prometheus(m, daemon_now_ms(), &b);
+		telemetry_get_stats(daemon_telemetry(a->d), &ts);
+		strbuf_printf(
+			&b,
+			"# HELP flowproxy_telemetry_lines_total Request lines read from HAProxy.\n"
+			"# TYPE flowproxy_telemetry_lines_total counter\n"
+			"flowproxy_telemetry_lines_total %llu\n"
+			"# HELP flowproxy_telemetry_bad_lines_total Lines that did not parse.\n"
+			"# TYPE flowproxy_telemetry_bad_lines_total counter\n"
+			"flowproxy_telemetry_bad_lines_total %llu\n"
+			"# HELP flowproxy_telemetry_dropped_total Lines HAProxy's ring lost.\n"
+			"# TYPE flowproxy_telemetry_dropped_total counter\n"
+			"flowproxy_telemetry_dropped_total %llu\n",
+			(unsigned long long)ts.lines, (unsigned long long)ts.bad_lines,
+			(unsigned long long)ts.dropped);
+	}
+	strbuf_printf(&b,
+		      "# HELP flowproxy_services Services routed.\n"
+		      "# TYPE flowproxy_services gauge\n"
+		      "flowproxy_services %zu\n",
+		      registry_count(daemon_registry(a->d)));
+	return respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", strbuf_steal(&b));
+}
+
 static enum MHD_Result route(struct api *a, struct req *q, struct MHD_Connection *c,
 			     const char *url)
 {
@@ -218,6 +290,10 @@ static enum MHD_Result route(struct api *a, struct req *q, struct MHD_Connection
 		return respond_dfp(c, 200, "OK", "", "", NULL);
 	if (streq(path, "/v1/docker-flow-proxy/successfulinitreload"))
 		return respond(c, daemon_initialized(a->d) ? 200 : 500, "text/plain", xstrdup(""));
+	if (streq(path, "/v1/flowproxy/stats"))
+		return handle_stats(a, c);
+	if (streq(path, "/metrics"))
+		return handle_metrics(a, c);
 	if (streq(path, "/v1/test"))
 		return respond_dfp(c, 200, "OK", "Test v1", "", NULL);
 	if (streq(path, "/v2/test"))

@@ -98,6 +98,18 @@ static const struct opt opts[] = {
 	 "upper bound on an old HAProxy worker's life after a reload"},
 	{"allow-backend-extra", 0, "ALLOW_BACKEND_EXTRA", "true", B(allow_backend_extra), false,
 	 "accept raw backendExtra lines"},
+	{"telemetry", 0, "TELEMETRY", "true", B(telemetry), false,
+	 "stream every request's timings from HAProxy"},
+	{"telemetry-window", 0, "TELEMETRY_WINDOW", "300", L(telemetry_window, 1, 86400), false,
+	 "seconds of the response-time window"},
+	{"telemetry-slice-ms", 0, "TELEMETRY_SLICE_MS", "1000", L(telemetry_slice_ms, 10, 3600000),
+	 false, "width of one window slice in ms"},
+	{"telemetry-ring-size", 0, "TELEMETRY_RING_SIZE", "1048576",
+	 L(telemetry_ring_size, 65536, 1073741824), false, "bytes of HAProxy's request ring"},
+	{"telemetry-grace-ms", 0, "TELEMETRY_GRACE_MS", "5000", L(telemetry_grace_ms, 0, 600000),
+	 false, "how long an old worker's requests are read after a reload"},
+	{"stats-interval", 0, "STATS_INTERVAL", "2", L(stats_interval, 0, 3600), false,
+	 "seconds between show stat polls (0: never)"},
 	{"log-level", 'v', "LOG_LEVEL", "2", L(log_level, 0, 3), false,
 	 "0 error, 1 warn, 2 info, 3 debug"},
 };
@@ -197,12 +209,14 @@ char *config_help(const char *prog)
 	struct strbuf b;
 
 	strbuf_init(&b);
-	strbuf_printf(&b,
-		      "Usage: %s [server|version] [options]\n"
-		      "       docker-flow-proxy server [options]   (Docker Flow Proxy's entry point)\n"
-		      "Keeps HAProxy's configuration in step with services described by com.df.* "
-		      "parameters.\n\nOptions (flag, environment variable, default):\n",
-		      prog);
+	strbuf_printf(
+		&b,
+		"Usage: %s [server|version] [options]\n"
+		"       %s top [--api URL] [--interval S] [--window S] [--once]\n"
+		"       docker-flow-proxy server [options]   (Docker Flow Proxy's entry point)\n"
+		"Keeps HAProxy's configuration in step with services described by com.df.* "
+		"parameters.\n\nOptions (flag, environment variable, default):\n",
+		prog, prog);
 	for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
 		const struct opt *o = &opts[i];
 		char flag[64] = "";

@@ -9,12 +9,17 @@
 #include "flowproxy/haproxy.h"
 #include "flowproxy/labels.h"
 #include "flowproxy/log.h"
+#include "flowproxy/metrics.h"
 #include "flowproxy/render.h"
+#include "flowproxy/stats.h"
+#include "flowproxy/telemetry.h"
 
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
 
 struct op {
 	enum daemon_op_kind kind;
@@ -48,6 +53,10 @@ struct daemon {
 	size_t n_pending;
 	struct watch *watches;
 	size_t n_watches;
+	struct metrics *metrics;     /* NULL when telemetry is off */
+	struct telemetry *telemetry; /* NULL when telemetry is off */
+	int stats_timer;
+	char *stats_socket;
 };
 
 static int signal_pipe[2] = {-1, -1};
@@ -69,6 +78,8 @@ int daemon_new(const struct config *cfg, struct daemon **ret, char **reterr)
 	int r;
 
 	d->cfg = cfg;
+	d->stats_timer = -1;
+	d->stats_socket = xasprintf("%s/stats.sock", cfg->run_dir);
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (d->epfd < 0) {
 		free(d);
@@ -99,6 +110,11 @@ void daemon_free(struct daemon *d)
 	if (!d)
 		return;
 	api_free(d->api);
+	telemetry_free(d->telemetry);
+	metrics_free(d->metrics);
+	if (d->stats_timer >= 0)
+		close(d->stats_timer);
+	free(d->stats_socket);
 	haproxy_free(d->haproxy);
 	for (size_t i = 0; i < d->n_pending; i++)
 		op_done(&d->pending[i]);
@@ -177,6 +193,45 @@ int daemon_render(const struct daemon *d, const struct registry *reg, struct str
 	return r;
 }
 
+/* Tells the metrics which backends exist now, and which thresholds the labels mention. */
+static void update_metrics(struct daemon *d)
+{
+	size_t cap = 0, n = 0, nt = 0;
+	char **names = NULL;
+	const char **services = NULL;
+	uint32_t thresholds[256];
+
+	if (!d->metrics)
+		return;
+	for (size_t i = 0; i < registry_count(&d->reg); i++)
+		cap += registry_at(&d->reg, i)->n_dests;
+	names = xcalloc(cap ? cap : 1, sizeof(*names));
+	services = xcalloc(cap ? cap : 1, sizeof(*services));
+	for (size_t i = 0; i < registry_count(&d->reg); i++) {
+		const struct service *s = registry_at(&d->reg, i);
+		for (size_t j = 0; j < s->n_dests; j++) {
+			char *b = render_backend_name(s, &s->dests[j]);
+			if (!b)
+				continue;
+			names[n] = b;
+			services[n++] = s->name;
+		}
+		nt += labels_resp_time_thresholds(s, thresholds + nt, ARRAY_SIZE(thresholds) - nt);
+	}
+	metrics_set_backends(d->metrics, (const char *const *)names, services, n, thresholds, nt);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(services);
+}
+
+static void after_reload(struct daemon *d)
+{
+	update_metrics(d);
+	if (d->telemetry)
+		telemetry_on_reload(d->telemetry, (uint32_t)d->cfg->telemetry_grace_ms);
+}
+
 /* Applies ops[0..n) to a copy of the registry; on success the copy becomes the registry. */
 static int apply_ops(struct daemon *d, struct op *ops, size_t n, bool force_reload, char **reterr)
 {
@@ -211,6 +266,8 @@ static int apply_ops(struct daemon *d, struct op *ops, size_t n, bool force_relo
 		r = 0;
 	} else if (d->started) {
 		r = haproxy_apply(d->haproxy, strbuf_str(&cfg), cfg.len, reterr);
+		if (r >= 0)
+			r = 1;
 	} else {
 		r = 0; /* before start-up the registry only collects services */
 	}
@@ -222,6 +279,8 @@ static int apply_ops(struct daemon *d, struct op *ops, size_t n, bool force_relo
 		d->current_cfg = strbuf_steal(&cfg);
 		if (d->started)
 			d->initialized = true;
+		if (r > 0)
+			after_reload(d);
 	}
 out:
 	strbuf_done(&cfg);
@@ -403,6 +462,82 @@ static int start_haproxy(struct daemon *d, char **reterr)
 	return r;
 }
 
+static uint64_t now_ms(void)
+{
+	return (uint64_t)(now_usec() / 1000);
+}
+
+static void on_telemetry_line(void *userdata, const struct telemetry_line *l)
+{
+	struct daemon *d = userdata;
+
+	metrics_record(d->metrics, l, now_ms());
+}
+
+static void on_telemetry(void *userdata)
+{
+	struct daemon *d = userdata;
+
+	telemetry_process_events(d->telemetry);
+}
+
+static void on_stats_timer(void *userdata)
+{
+	struct daemon *d = userdata;
+	struct stats_table t = {0};
+	_cleanup_free_ char *err = NULL;
+	uint64_t ticks;
+
+	if (read(d->stats_timer, &ticks, sizeof(ticks)) < 0)
+		return;
+	if (stats_poll(d->stats_socket, 2000, &t, &err) < 0) {
+		log_debug("show stat: %s", err ? err : "failed");
+		return;
+	}
+	metrics_set_stats(d->metrics, &t);
+}
+
+static int start_telemetry(struct daemon *d, char **reterr)
+{
+	const struct config *c = d->cfg;
+	uint32_t slices = (uint32_t)((c->telemetry_window * 1000 + c->telemetry_slice_ms - 1) /
+				     c->telemetry_slice_ms);
+	int r = metrics_new((uint32_t)c->telemetry_slice_ms, slices, &d->metrics);
+
+	if (r < 0)
+		return errmsg_set(reterr, r, "metrics: %s", strerror(-r));
+	update_metrics(d);
+	r = telemetry_new(d->stats_socket, TELEMETRY_RING, on_telemetry_line, d, &d->telemetry);
+	if (r < 0)
+		return errmsg_set(reterr, r, "telemetry: %s", strerror(-r));
+	telemetry_connect(d->telemetry);
+	daemon_watch_fd(d, telemetry_event_fd(d->telemetry), on_telemetry, d);
+	if (c->stats_interval > 0) {
+		struct itimerspec its = {.it_interval = {c->stats_interval, 0},
+					 .it_value = {0, 100 * 1000 * 1000}};
+		d->stats_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (d->stats_timer < 0 || timerfd_settime(d->stats_timer, 0, &its, NULL) < 0)
+			return errmsg_set(reterr, -errno, "timerfd: %m");
+		daemon_watch_fd(d, d->stats_timer, on_stats_timer, d);
+	}
+	return 0;
+}
+
+struct metrics *daemon_metrics(const struct daemon *d)
+{
+	return d->metrics;
+}
+
+struct telemetry *daemon_telemetry(const struct daemon *d)
+{
+	return d->telemetry;
+}
+
+uint64_t daemon_now_ms(void)
+{
+	return now_ms();
+}
+
 int daemon_run(struct daemon *d)
 {
 	_cleanup_free_ char *err = NULL;
@@ -439,6 +574,13 @@ int daemon_run(struct daemon *d)
 	d->initialized = true;
 	log_info("HAProxy runs with %zu service(s), worker pid %d", registry_count(&d->reg),
 		 (int)haproxy_worker_pid(d->haproxy));
+	if (d->cfg->telemetry) {
+		r = start_telemetry(d, &err);
+		if (r < 0) {
+			log_error("cannot start telemetry: %s", err ? err : strerror(-r));
+			return r;
+		}
+	}
 
 	r = api_new(d, &d->api, &err);
 	if (r < 0) {

@@ -1315,3 +1315,43 @@ void labels_strip_prefix(const struct params *in, struct params *out)
 		if (str_startswith(in->v[i].key, prefix) && in->v[i].key[sizeof(prefix) - 1])
 			params_add(out, in->v[i].key + sizeof(prefix) - 1, in->v[i].value);
 }
+
+size_t labels_resp_time_thresholds(const struct service *s, uint32_t *ret, size_t max)
+{
+	static const char *const shortcuts[] = {"@resp_time_above:", "@resp_time_below:"};
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->raw.n && n < max; i++) {
+		const char *k = s->raw.v[i].key;
+		if (strncasecmp(k, "alertIf", 7) != 0 || (k[7] != '\0' && k[7] != '.'))
+			continue;
+		for (size_t j = 0; j < ARRAY_SIZE(shortcuts); j++) {
+			const char *p = s->raw.v[i].value;
+			while (n < max && (p = strstr(p, shortcuts[j])) != NULL) {
+				p += strlen(shortcuts[j]);
+				/* Seconds with up to 3 decimals: "0.1", "2", "0.025". */
+				uint64_t whole = 0, frac = 0, scale = 1000;
+				bool digits = false;
+				while (*p >= '0' && *p <= '9' && whole < 1000000) {
+					whole = whole * 10 + (uint64_t)(*p++ - '0');
+					digits = true;
+				}
+				if (*p == '.') {
+					p++;
+					while (*p >= '0' && *p <= '9') {
+						if (scale > 1) {
+							scale /= 10;
+							frac += (uint64_t)(*p - '0') * scale;
+						}
+						p++;
+						digits = true;
+					}
+				}
+				uint64_t ms = whole * 1000 + frac;
+				if (digits && ms > 0 && ms <= UINT32_MAX)
+					ret[n++] = (uint32_t)ms;
+			}
+		}
+	}
+	return n;
+}

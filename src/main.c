@@ -9,6 +9,7 @@
 #include "flowproxy/labels.h"
 #include "flowproxy/local.h"
 #include "flowproxy/log.h"
+#include "flowproxy/top.h"
 
 #include <libgen.h>
 
@@ -52,8 +53,10 @@ static void print_urls(const struct daemon *d)
 								   : dst->domains.v[0],
 				       port, path);
 			else
-				printf("  %-16s curl http://127.0.0.1:%s%s%s\n", s->name, port, path,
-				       s->n_users ? "   (basic auth: curl -u <user>:<password>)" : "");
+				printf("  %-16s curl http://127.0.0.1:%s%s%s\n", s->name, port,
+				       path,
+				       s->n_users ? "   (basic auth: curl -u <user>:<password>)"
+						  : "");
 		}
 	}
 	printf("  %-16s curl 'http://127.0.0.1:%ld/v1/docker-flow-proxy/config'\n", "(config)",
@@ -147,6 +150,8 @@ int main(int argc, char **argv)
 		i++;
 	if (i < argc && streq(argv[i], "server"))
 		i++;
+	else if (i < argc && streq(argv[i], "top"))
+		return top_main(argc - i - 1, argv + i + 1);
 	else if (i < argc && (streq(argv[i], "version") || streq(argv[i], "--version"))) {
 		printf("flowproxy %s\n", FLOWPROXY_VERSION);
 		return 0;

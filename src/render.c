@@ -7,6 +7,7 @@
  * url_<acl><port>_<i>, backends <acl>-be<port>_<i>.
  */
 #include "flowproxy/render.h"
+#include "flowproxy/telemetry.h"
 #include "flowproxy/template.h"
 
 #include <strings.h>
@@ -82,6 +83,13 @@ static char *escape_backslashes(const char *s)
 static bool dest_is_http(const struct service_dest *d)
 {
 	return !d->req_mode || streq(d->req_mode, "http");
+}
+
+char *render_backend_name(const struct service *s, const struct service_dest *d)
+{
+	if (!dest_is_http(d) || !str_set(d->port))
+		return NULL;
+	return xasprintf("%s-be%s_%d", s->acl_name, d->port, d->index);
 }
 
 static bool svc_has_path(const struct service *s, bool (*pred)(const char *))
@@ -415,8 +423,11 @@ static struct tval *base_data(const struct config *cfg, bool any_http, size_t n_
 	tval_map_set(m, "Resolvers", res);
 
 	strbuf_reset(&b);
+	/* dontlog-normal would hide the successful requests from the telemetry stream. */
 	if (!cfg->debug)
-		strbuf_puts(&b, "\n    option  dontlognull\n    option  dontlog-normal");
+		strbuf_puts(&b, "\n    option  dontlognull");
+	if (!cfg->debug && !cfg->telemetry)
+		strbuf_puts(&b, "\n    option  dontlog-normal");
 	tval_map_set_str(m, "ExtraDefaults", strbuf_str(&b));
 	tval_map_set_str(m, "ConnectionMode", cfg->connection_mode);
 	tval_map_set_int(m, "TimeoutConnect", cfg->timeout_connect);
@@ -464,6 +475,9 @@ static struct tval *base_data(const struct config *cfg, bool any_http, size_t n_
 	tval_map_set_str(m, "StatsSocket", stats_sock);
 	tval_map_set_str(m, "HardStopAfter", cfg->hard_stop_after);
 	tval_map_set_bool(m, "Debug", cfg->debug);
+	tval_map_set_str(m, "TelemetryRing", cfg->telemetry ? TELEMETRY_RING : "");
+	tval_map_set_int(m, "TelemetryRingSize", cfg->telemetry_ring_size);
+	tval_map_set_str(m, "TelemetryLogFormat", TELEMETRY_LOG_FORMAT);
 	strbuf_done(&b);
 	return m;
 }
@@ -502,7 +516,7 @@ int render_config(const struct render *r, const struct config *cfg,
 			rt->rs = &svcs[i];
 			rt->dest = d;
 			rt->suffix = xasprintf("%s%s_%d", s->acl_name, d->port, d->index);
-			rt->backend = xasprintf("%s-be%s_%d", s->acl_name, d->port, d->index);
+			rt->backend = render_backend_name(s, d);
 		}
 		if (n_routes > first)
 			frontend_service(&fe, &routes[first], n_routes - first);

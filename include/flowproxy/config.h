@@ -52,6 +52,13 @@ struct config {
 	bool debug;
 	char *hard_stop_after; /* flowproxy: old workers' upper bound, default "30s" */
 	bool allow_backend_extra;
+	/* Telemetry (docs/telemetry.md) */
+	bool telemetry;
+	long telemetry_window;	  /* seconds of the sliding window */
+	long telemetry_slice_ms;  /* width of one slice */
+	long telemetry_ring_size; /* bytes of HAProxy's ring */
+	long telemetry_grace_ms;  /* how long the old worker's stream is read after a reload */
+	long stats_interval;	  /* seconds between `show stat` polls, 0: never */
 	long log_level;
 };
 

@@ -11,6 +11,8 @@
 #include "flowproxy/config.h"
 #include "flowproxy/registry.h"
 
+#include <stdint.h>
+
 struct daemon;
 
 enum daemon_op_kind {
@@ -59,5 +61,11 @@ int daemon_render(const struct daemon *d, const struct registry *reg, struct str
 		  char **reterr);
 /* The context the parser needs, from the configuration. */
 void daemon_labels_ctx(const struct daemon *d, struct labels_ctx *ret);
+/* Telemetry (NULL when off): the per-backend metrics and the request stream. */
+struct metrics *daemon_metrics(const struct daemon *d);
+struct telemetry *daemon_telemetry(const struct daemon *d);
+/* The monotonic clock the metrics use, in ms. */
+uint64_t daemon_now_ms(void);
+
 /* Asks the loop to stop at its next iteration. */
 void daemon_stop(struct daemon *d);

@@ -40,13 +40,21 @@ void histogram_advance(struct histogram *h, uint64_t now_ms);
  * the whole window). They advance h to now_ms first, hence non-const.
  */
 uint64_t histogram_count(struct histogram *h, uint64_t now_ms, uint32_t window_ms);
-/* Requests with value <= threshold_ms: exact when threshold_ms is a bucket's upper bound. */
+/*
+ * Requests with value <= threshold_ms: exact when threshold_ms is a bucket's upper bound;
+ * otherwise the bucket holding threshold_ms counts in proportion to its part <= threshold_ms.
+ */
 uint64_t histogram_count_le(struct histogram *h, uint64_t now_ms, uint32_t window_ms,
 			    uint32_t threshold_ms);
 /* count_le / count; 1.0 when there were no requests (no request was slow). */
 double histogram_fraction_le(struct histogram *h, uint64_t now_ms, uint32_t window_ms,
 			     uint32_t threshold_ms);
-/* The q-quantile (0 < q <= 1) in ms, within the relative error; 0 when empty. */
+/*
+ * The q-quantile (0 < q <= 1) in ms, within the relative error; 0 when empty. It is the midpoint
+ * of the bucket holding the ceil(q * count)-th smallest value: exact below 128 ms, within 1/128
+ * above, 131072 (the overflow bucket's lower bound) for values past the range. q <= 0 gives the
+ * smallest value's bucket, q > 1 the largest's, NaN 0.
+ */
 double histogram_quantile(struct histogram *h, uint64_t now_ms, uint32_t window_ms, double q);
 /* Requests answered 5xx (status >= 500), and those with no answer (status <= 0). */
 uint64_t histogram_count_5xx(struct histogram *h, uint64_t now_ms, uint32_t window_ms);
@@ -54,14 +62,24 @@ uint64_t histogram_count_5xx(struct histogram *h, uint64_t now_ms, uint32_t wind
 uint64_t histogram_sum(struct histogram *h, uint64_t now_ms, uint32_t window_ms);
 
 /*
- * Adds src into dst: every slice that is in both windows. Both must have the same slice_ms and
- * n_slices (-EINVAL otherwise). The sum of two histograms is exact.
+ * Adds src into dst: every slice that is in both windows, aligned by absolute slice number. When
+ * src's current slice is newer than dst's, dst first advances to it (as if src's requests had
+ * been recorded into dst), so nothing recent is lost; src's slices older than dst's window are
+ * ignored. Both must have the same slice_ms and n_slices, and dst != src (-EINVAL otherwise).
+ * src is not changed. The sum of two histograms is exact.
  */
 int histogram_merge(struct histogram *dst, const struct histogram *src);
 
 /* Bytes of memory h uses now. */
 size_t histogram_memory(const struct histogram *h);
 
-/* Bucket layout, for exporting `le` buckets: number of buckets, and bucket i's upper bound. */
+/*
+ * Bucket layout, for exporting `le` buckets: number of buckets, and bucket i's upper bound
+ * (inclusive; UINT32_MAX for the overflow bucket and any i past the end).
+ */
 size_t histogram_buckets(void);
 uint32_t histogram_bucket_upper(size_t i);
+/* Bucket i's lower bound (inclusive); 2^17 for the overflow bucket and any i past the end. */
+uint32_t histogram_bucket_lower(size_t i);
+/* The bucket value_ms falls in: 0 .. histogram_buckets() - 1. */
+size_t histogram_bucket_of(uint32_t value_ms);

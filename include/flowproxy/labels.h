@@ -10,6 +10,8 @@
 
 #include "flowproxy/service.h"
 
+#include <stdint.h>
+
 /*
  * Parses p into a new service (*ret, caller frees with service_free). On failure returns
  * -EINVAL, sets *reterr to a message naming the parameter (DFP's text where DFP has one), and
@@ -34,3 +36,10 @@ int labels_from_env(char *const *envp, struct params **ret, size_t *ret_n, char 
  * with `com.df.`, with the prefix removed. Other labels are skipped.
  */
 void labels_strip_prefix(const struct params *in, struct params *out);
+
+/*
+ * The response-time thresholds a service's Docker Flow Monitor alerts mention
+ * (`alertIf[.N]=@resp_time_above:0.1,5m,0.99`, `@resp_time_below:...`, also inside compound
+ * `_and_`/`_or_`/`_unless_` alerts), in ms, into ret (at most max). Returns how many.
+ */
+size_t labels_resp_time_thresholds(const struct service *s, uint32_t *ret, size_t max);

@@ -51,5 +51,11 @@ void render_sort(struct render_service *svcs, size_t n);
 int render_config(const struct render *r, const struct config *cfg,
 		  const struct render_service *svcs, size_t n, struct strbuf *out, char **reterr);
 
+/*
+ * The HTTP backend of destination d of s ("<aclName>-be<port>_<index>"), or NULL when d has none
+ * (not http, or no port). Caller frees.
+ */
+char *render_backend_name(const struct service *s, const struct service_dest *d);
+
 /* Quotes s for an HAProxy argument: "..." with \, " and $ escaped. Appends to out. */
 void render_quote(struct strbuf *out, const char *s);

@@ -6,6 +6,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,7 +18,7 @@ struct stats_row {
 	uint64_t hrsp_1xx, hrsp_2xx, hrsp_3xx, hrsp_4xx, hrsp_5xx, hrsp_other;
 	uint64_t req_tot, econ, eresp;
 	char status[32]; /* UP, DOWN, MAINT, "MAINT (resolution)", "no check", ... */
-	char addr[64];   /* servers: ip:port */
+	char addr[64];	 /* servers: ip:port */
 };
 
 struct stats_table {

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 /* The ring name and the log-format the base template must use (docs/telemetry.md). */
-#define TELEMETRY_RING "flowproxy"
+#define TELEMETRY_RING	     "flowproxy"
 #define TELEMETRY_LOG_FORMAT "fp1 %b %s %ST %Tw %Tc %Tr %Ta %bc %bq %tsc"
 
 enum telemetry_kind {
@@ -27,11 +27,11 @@ struct telemetry_line {
 	enum telemetry_kind kind;
 	char backend[128];
 	char server[128];
-	int status;    /* %ST, -1 when none */
-	int32_t tw, tc, tr, ta; /* ms, -1 when the phase did not happen */
+	int status;			      /* %ST, -1 when none */
+	int32_t tw, tc, tr, ta;		      /* ms, -1 when the phase did not happen */
 	int32_t backend_conns, backend_queue; /* %bc, %bq */
-	char term[5];  /* %tsc, e.g. "----", "sH--" */
-	uint64_t dropped; /* TELEMETRY_DROPPED: N */
+	char term[5];			      /* %tsc, e.g. "----", "sH--" */
+	uint64_t dropped;		      /* TELEMETRY_DROPPED: N */
 };
 
 /*
@@ -42,17 +42,25 @@ int telemetry_parse_line(const char *line, size_t len, struct telemetry_line *re
 
 struct telemetry;
 
-/* Called for each parsed line (request or dropped marker). line borrowed for the call. */
+/*
+ * Called for each parsed line (request or dropped marker). line borrowed for the call. The
+ * callback may call telemetry_on_reload and telemetry_get_stats, not telemetry_free.
+ */
 typedef void (*telemetry_line_fn)(void *userdata, const struct telemetry_line *line);
 
 struct telemetry_stats {
-	uint64_t lines;        /* request lines parsed */
-	uint64_t bad_lines;    /* lines that did not parse */
-	uint64_t dropped;      /* lines HAProxy reported lost ("N events dropped") */
-	uint64_t connects;     /* streams opened */
-	uint64_t disconnects;  /* streams that ended unexpectedly (then reconnected) */
-	uint64_t reloads;      /* worker changes followed */
+	uint64_t lines;	      /* request lines parsed */
+	uint64_t bad_lines;   /* lines that did not parse, or over 4096 bytes */
+	uint64_t dropped;     /* lines HAProxy reported lost ("N events dropped") */
+	uint64_t connects;    /* streams opened */
+	uint64_t disconnects; /* streams that ended unexpectedly (then reconnected) */
+	uint64_t reloads;     /* worker changes followed (reloads and master restarts) */
 	bool connected;
+	/* Added with the follower: */
+	uint64_t other_lines;	  /* TELEMETRY_OTHER lines ("Proxy x stopped", "Server ...") */
+	uint64_t reloads_noticed; /* reloads seen from "Proxy x stopped" lines, not announced */
+	int worker_pid;		  /* the worker followed now, 0 when not connected */
+	unsigned old_streams;	  /* previous workers' streams still draining */
 };
 
 /*
@@ -60,11 +68,17 @@ struct telemetry_stats {
  * telemetry_process_events. Caller frees with telemetry_free. Connects lazily: call
  * telemetry_connect once HAProxy runs.
  */
-int telemetry_new(const char *stats_socket, const char *ring, telemetry_line_fn cb,
-		  void *userdata, struct telemetry **ret);
+int telemetry_new(const char *stats_socket, const char *ring, telemetry_line_fn cb, void *userdata,
+		  struct telemetry **ret);
 void telemetry_free(struct telemetry *t);
 
-/* Opens the stream (with -n: the first connection skips history). Retries by itself on failure. */
+/*
+ * Opens the stream (with -n: the first connection skips history). Retries by itself on failure
+ * (backoff 50 ms doubling to 2 s), so it returns 0 even when HAProxy is not up yet; -EINVAL
+ * without t. Each connection first asks `show info` for the worker's pid: a stream that ends is
+ * resumed from the start of the ring when the worker changed (restart) and with -n when it is
+ * the same worker (2.6's `stats timeout` closed it), see docs/telemetry.md.
+ */
 int telemetry_connect(struct telemetry *t);
 
 /*
@@ -74,7 +88,11 @@ int telemetry_connect(struct telemetry *t);
  */
 void telemetry_on_reload(struct telemetry *t, uint32_t grace_ms);
 
-/* An fd that becomes readable when telemetry_process_events has work (data, timers). */
+/*
+ * An fd that becomes readable when telemetry_process_events has work (data, timers). "Proxy x
+ * stopped" lines on the followed stream (a reload nobody announced) act like
+ * telemetry_on_reload with a 10 s grace; a later telemetry_on_reload sets the caller's grace.
+ */
 int telemetry_event_fd(const struct telemetry *t);
 void telemetry_process_events(struct telemetry *t);
 

@@ -52,6 +52,9 @@ struct golden_case {
 static const struct golden_case cases[] = {
 	{"empty", {NULL}, {NULL}},
 	{"path", {NULL}, {"serviceName=web&servicePath=/web&port=8080", NULL}},
+	{"no-telemetry",
+	 {"TELEMETRY=false", NULL},
+	 {"serviceName=web&servicePath=/web&port=8080", NULL}},
 	{"families",
 	 {"USERS=ops:opspass", NULL},
 	 {

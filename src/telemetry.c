@@ -1,0 +1,783 @@
+// SPDX-License-Identifier: MIT
+/*
+ * telemetry: follows HAProxy's per-request lines through the worker stats socket.
+ *
+ * The base template sends one raw line per request (TELEMETRY_LOG_FORMAT) to the ring
+ * TELEMETRY_RING; this module subscribes with `show events <ring> -w [-n]`, splits the stream
+ * into lines, parses them (telemetry_parse_line, pure and allocation-free) and hands each
+ * request line and each "N events dropped" marker to a callback. Reference
+ * haproxy-runtime-autoscaling.md §1.5 and docs/telemetry.md "The request stream":
+ *
+ *   - a `-w` stream is pinned to the worker it connected to and keeps that worker alive, so
+ *     after a reload the follower opens a stream to the new worker and closes the old one after
+ *     a grace period (telemetry_on_reload, or by itself on seeing "Proxy x stopped" lines);
+ *   - every connection first asks `show info` for the worker's pid, so that a stream that ended
+ *     (HAProxy 2.6's `stats timeout` closes waiting streams; a master restart changes the
+ *     worker) is resumed the way that loses the fewest lines: a different worker is read from
+ *     the start of its ring (it only holds lines never seen), the same worker with `-n` (its
+ *     ring holds lines already counted: replaying them would count them twice);
+ *   - the writer never blocks: when a reader lags, HAProxy drops new events and later writes
+ *     "N events dropped" in-band, which is counted.
+ *
+ * Everything (stream sockets and one timerfd for reconnects and grace periods) sits behind one
+ * epoll fd. Edge module: it logs where it handles an error, once per failure streak.
+ */
+#include "flowproxy/telemetry.h"
+#include "flowproxy/log.h"
+#include "flowproxy/util.h"
+
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+#define TELEMETRY_LINE_MAX	 4096  /* longer lines are counted bad and skipped */
+#define TELEMETRY_BUF_SIZE	 65536 /* per stream: one read, plus a partial line */
+#define TELEMETRY_STREAMS_MAX	 8     /* current + previous workers' streams */
+#define TELEMETRY_BACKOFF_MIN_MS 50
+#define TELEMETRY_BACKOFF_MAX_MS 2000
+#define TELEMETRY_AUTO_GRACE_MS	 10000	   /* reloads noticed from "Proxy x stopped" lines */
+#define TELEMETRY_HEALTHY_USEC	 1000000LL /* a stream that lived this long may be retried at once */
+#define TELEMETRY_READS_MAX	 16	   /* reads per stream per telemetry_process_events */
+#define TELEMETRY_RING_NAME_MAX	 64
+#define TELEMETRY_TIMER_TAG	 UINT64_MAX
+
+/* ---- parsing ------------------------------------------------------------------------------ */
+
+/*
+ * Name token ending in ' ': printable ASCII without spaces (HAProxy proxy and server names, or
+ * "<NOSRV>"), 1 to cap - 1 bytes. Returns the byte after the space, NULL otherwise.
+ */
+static const char *scan_name(const char *p, const char *end, char *dst, size_t cap)
+{
+	const char *s = p;
+	size_t n;
+
+	while (p < end && (unsigned char)(*p - 0x21) < 0x5e)
+		p++;
+	n = (size_t)(p - s);
+	if (n == 0 || n >= cap || p == end || *p != ' ')
+		return NULL;
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+	return p + 1;
+}
+
+/* Decimal int32 token ending in ' ', with a '-' only when neg_ok. NULL when malformed. */
+static const char *scan_int(const char *p, const char *end, bool neg_ok, int32_t *ret)
+{
+	bool neg = false;
+	int64_t v = 0;
+	const char *s;
+
+	if (neg_ok && p < end && *p == '-') {
+		neg = true;
+		p++;
+	}
+	s = p;
+	while (p < end && (unsigned char)(*p - '0') < 10) {
+		v = v * 10 + (*p - '0');
+		if (v > INT32_MAX)
+			return NULL;
+		p++;
+	}
+	if (p == s || p == end || *p != ' ')
+		return NULL;
+	*ret = (int32_t)(neg ? -v : v);
+	return p + 1;
+}
+
+/*
+ * Lines HAProxy writes to the ring besides requests when `log global` reaches the proxies
+ * (src/proxy.c, src/server.c, src/check.c in 2.6): soft-stop, server state and health checks.
+ */
+static const char *const other_prefixes[] = {
+	"Proxy ",   "Server ",	 "backend ",	      "Stopping ",
+	"Pausing ", "Resuming ", "Health check for ", "Agent check for ",
+};
+
+static bool is_other(const char *line, size_t len)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(other_prefixes); i++) {
+		size_t n = strlen(other_prefixes[i]);
+
+		if (len > n && memcmp(line, other_prefixes[i], n) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* "<N> events dropped" or "1 event dropped" (src/sink.c: sink_announce_dropped). */
+static int parse_dropped(const char *p, const char *end, uint64_t *ret)
+{
+	static const char ev1[] = " event dropped", evn[] = " events dropped";
+	uint64_t v = 0;
+	const char *s = p;
+	size_t rest;
+
+	while (p < end && (unsigned char)(*p - '0') < 10) {
+		uint64_t d = (uint64_t)(*p - '0');
+
+		if (v > UINT64_MAX / 10 || (v == UINT64_MAX / 10 && d > UINT64_MAX % 10))
+			return -EBADMSG;
+		v = v * 10 + d;
+		p++;
+	}
+	if (p == s)
+		return -EBADMSG;
+	rest = (size_t)(end - p);
+	if ((rest == sizeof(ev1) - 1 && memcmp(p, ev1, rest) == 0) ||
+	    (rest == sizeof(evn) - 1 && memcmp(p, evn, rest) == 0)) {
+		*ret = v;
+		return 0;
+	}
+	return -EBADMSG;
+}
+
+int telemetry_parse_line(const char *line, size_t len, struct telemetry_line *ret)
+{
+	const char *p = line, *end = line + len;
+	int32_t status;
+	size_t n;
+
+	if (!line || !ret)
+		return -EBADMSG;
+	if (len > 4 && memcmp(p, "fp1 ", 4) == 0) {
+		p += 4;
+		if (!(p = scan_name(p, end, ret->backend, sizeof(ret->backend))) ||
+		    !(p = scan_name(p, end, ret->server, sizeof(ret->server))) ||
+		    !(p = scan_int(p, end, true, &status)) ||
+		    !(p = scan_int(p, end, true, &ret->tw)) ||
+		    !(p = scan_int(p, end, true, &ret->tc)) ||
+		    !(p = scan_int(p, end, true, &ret->tr)) ||
+		    !(p = scan_int(p, end, true, &ret->ta)) ||
+		    !(p = scan_int(p, end, false, &ret->backend_conns)) ||
+		    !(p = scan_int(p, end, false, &ret->backend_queue)))
+			return -EBADMSG;
+		/* %tsc: four printable characters, and the end of the line. */
+		n = (size_t)(end - p);
+		if (n != 4)
+			return -EBADMSG;
+		for (size_t i = 0; i < 4; i++)
+			if ((unsigned char)(p[i] - 0x21) >= 0x5e)
+				return -EBADMSG;
+		memcpy(ret->term, p, 4);
+		ret->term[4] = '\0';
+		ret->status = status;
+		ret->dropped = 0;
+		ret->kind = TELEMETRY_REQUEST;
+		return 0;
+	}
+	if (len > 0 && (unsigned char)(*p - '0') < 10) {
+		if (parse_dropped(p, end, &ret->dropped) < 0)
+			return -EBADMSG;
+		ret->kind = TELEMETRY_DROPPED;
+		return 0;
+	}
+	if (is_other(line, len)) {
+		ret->kind = TELEMETRY_OTHER;
+		return 0;
+	}
+	return -EBADMSG;
+}
+
+/* "Proxy <name> stopped (cumulated conns: ...)": the worker is soft-stopping (a reload). */
+static bool is_soft_stop(const char *line, size_t len)
+{
+	static const char stopped[] = " stopped (";
+	const char *sp;
+
+	if (len < 6 || memcmp(line, "Proxy ", 6) != 0)
+		return false;
+	sp = memchr(line + 6, ' ', len - 6);
+	return sp && (size_t)(line + len - sp) >= sizeof(stopped) - 1 &&
+	       memcmp(sp, stopped, sizeof(stopped) - 1) == 0;
+}
+
+/* ---- follower ----------------------------------------------------------------------------- */
+
+enum stream_phase {
+	STREAM_FREE = 0,
+	STREAM_INFO,   /* `show info` sent, waiting for "Pid: " */
+	STREAM_EVENTS, /* `show events <ring> -w` sent, lines flowing */
+};
+
+struct stream {
+	enum stream_phase phase;
+	int fd;
+	uint32_t gen;	     /* epoll events carry (slot, gen): stale ones are ignored */
+	bool old;	     /* a previous worker's stream, closed at close_at */
+	bool auto_grace;     /* old because of "Proxy x stopped" lines, not telemetry_on_reload */
+	bool skipping;	     /* discarding the rest of an over-long line */
+	bool stop_seen;	     /* soft-stop lines already acted on */
+	pid_t pid;	     /* the worker, from `show info` */
+	long long opened_at; /* usec */
+	long long close_at;  /* usec, old streams */
+	uint64_t good_lines;
+	char first_bad[96]; /* first unparsable line, for the log when the stream fails */
+	char *buf;	    /* TELEMETRY_BUF_SIZE bytes, owned */
+	size_t len;
+};
+
+struct telemetry {
+	char *socket_path;
+	char *ring;
+	telemetry_line_fn cb;
+	void *userdata;
+	int epfd;
+	int timerfd;
+	struct stream streams[TELEMETRY_STREAMS_MAX];
+	int cur;     /* the stream being opened or followed, -1 none */
+	int demoted; /* on a reload: the stream that was current, -1 none */
+	int feeding; /* the stream whose lines are being handed out, -1 none */
+	uint32_t demoted_gen;
+	bool started;		/* telemetry_connect was called */
+	pid_t pid;		/* worker of the last events stream, 0 before the first */
+	long long reconnect_at; /* usec, 0 none */
+	uint32_t backoff_ms;
+	bool failing; /* a failure was logged; the next success logs the recovery */
+	unsigned failures;
+	struct telemetry_stats stats;
+};
+
+static void start_attempt(struct telemetry *t);
+
+static uint64_t ev_tag(int slot, uint32_t gen)
+{
+	return ((uint64_t)gen << 32) | (uint32_t)slot;
+}
+
+static void stream_close(struct telemetry *t, int i)
+{
+	struct stream *s = &t->streams[i];
+
+	if (s->fd >= 0) {
+		epoll_ctl(t->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+		close(s->fd);
+	}
+	free(s->buf);
+	*s = (struct stream){.fd = -1, .gen = s->gen + 1};
+	if (t->cur == i)
+		t->cur = -1;
+	if (t->demoted == i)
+		t->demoted = -1;
+}
+
+/* A free slot; if none, the oldest previous-worker stream is closed early to make room. */
+static int stream_alloc(struct telemetry *t)
+{
+	int victim = -1;
+
+	for (int i = 0; i < TELEMETRY_STREAMS_MAX; i++) {
+		if (t->streams[i].phase == STREAM_FREE)
+			return i;
+		if (t->streams[i].old && i != t->feeding &&
+		    (victim < 0 || t->streams[i].close_at < t->streams[victim].close_at))
+			victim = i;
+	}
+	if (victim < 0)
+		return -1;
+	log_warn("telemetry: too many old workers' streams, closing one early");
+	stream_close(t, victim);
+	return victim;
+}
+
+/* Connects slot i's new socket to the stats socket and sends cmd. Returns 0 or -errno. */
+static int stream_open(struct telemetry *t, int i, const char *cmd)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stream *s = &t->streams[i];
+	struct epoll_event ev = {.events = EPOLLIN};
+	size_t clen = strlen(cmd);
+	ssize_t n;
+
+	memcpy(sa.sun_path, t->socket_path, strlen(t->socket_path) + 1);
+	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->fd < 0)
+		return -errno;
+	/* A unix stream connect completes at once or fails (-EAGAIN: backlog full). */
+	if (connect(s->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	/*
+	 * One short command on a fresh socket fits its buffer. No shutdown(SHUT_WR) afterwards:
+	 * any input, a half-close included, ends a `-w` stream (management.txt, show events).
+	 */
+	n = send(s->fd, cmd, clen, MSG_NOSIGNAL);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n != clen)
+		return -EAGAIN;
+	ev.data.u64 = ev_tag(i, s->gen);
+	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, s->fd, &ev) < 0)
+		return -errno;
+	s->opened_at = now_usec();
+	s->len = 0;
+	return 0;
+}
+
+static void schedule_reconnect(struct telemetry *t, uint32_t delay_ms)
+{
+	t->reconnect_at = now_usec() + (long long)delay_ms * 1000;
+}
+
+static void backoff_next(struct telemetry *t)
+{
+	schedule_reconnect(t, t->backoff_ms);
+	t->backoff_ms = t->backoff_ms * 2 > TELEMETRY_BACKOFF_MAX_MS ? TELEMETRY_BACKOFF_MAX_MS
+								     : t->backoff_ms * 2;
+}
+
+/* The attempt in slot cur failed: log the first failure of a streak, retry after the backoff. */
+static void attempt_failed(struct telemetry *t, const char *what, const char *why)
+{
+	if (t->cur >= 0)
+		stream_close(t, t->cur);
+	if (!t->failing)
+		log_warn("telemetry: %s on '%s' failed: %s; retrying", what, t->socket_path, why);
+	t->failing = true;
+	t->failures++;
+	t->stats.connected = false;
+	backoff_next(t);
+}
+
+/* Opens a new connection that asks the worker's pid first. */
+static void start_attempt(struct telemetry *t)
+{
+	int i, r;
+
+	t->reconnect_at = 0;
+	if (t->cur >= 0)
+		stream_close(t, t->cur);
+	i = stream_alloc(t);
+	if (i < 0) {
+		attempt_failed(t, "connect", "no stream slot");
+		return;
+	}
+	t->cur = i;
+	t->streams[i].phase = STREAM_INFO;
+	t->streams[i].buf = xmalloc(TELEMETRY_BUF_SIZE);
+	r = stream_open(t, i, "show info\n");
+	if (r < 0)
+		attempt_failed(t, "connect", strerror(-r));
+}
+
+/* The pid of the worker answering `show info` is known: open (or keep) the events stream. */
+static void info_done(struct telemetry *t, pid_t pid)
+{
+	int i = t->cur, r;
+	struct stream *s = &t->streams[i];
+	bool from_start;
+	char cmd[TELEMETRY_RING_NAME_MAX + 32];
+
+	epoll_ctl(t->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+	close(s->fd);
+	s->fd = -1;
+
+	/* A reload was announced, but the stream we had already reads this worker: keep it. */
+	if (t->demoted >= 0 && t->streams[t->demoted].gen == t->demoted_gen &&
+	    t->streams[t->demoted].phase == STREAM_EVENTS && t->streams[t->demoted].pid == pid) {
+		struct stream *d = &t->streams[t->demoted];
+
+		stream_close(t, i);
+		d->old = false;
+		d->auto_grace = false;
+		d->close_at = 0;
+		t->cur = t->demoted;
+		t->demoted = -1;
+		t->stats.connected = true;
+		return;
+	}
+	t->demoted = -1;
+
+	/*
+	 * First stream: skip history (header contract). A different worker than the last stream
+	 * (reload, restart): its ring holds only lines we never saw, read it from the start. The
+	 * same worker (its stream was closed under us, e.g. by `stats timeout`): -n, because a
+	 * replay would count up to a whole ring twice while -n loses only what was written between
+	 * the end of the old stream and now (trap 1 closes streams that were idle anyway).
+	 */
+	from_start = t->pid != 0 && pid != t->pid;
+	snprintf(cmd, sizeof(cmd), "show events %s -w%s\n", t->ring, from_start ? "" : " -n");
+	s->phase = STREAM_EVENTS;
+	s->pid = pid;
+	s->len = 0;
+	r = stream_open(t, i, cmd);
+	if (r < 0) {
+		attempt_failed(t, "connect", strerror(-r));
+		return;
+	}
+	if (t->pid != 0 && pid != t->pid)
+		t->stats.reloads++;
+	t->pid = pid;
+	t->stats.connects++;
+	t->stats.connected = true;
+	if (t->failing)
+		log_info("telemetry: following ring '%s' on '%s' again (worker %d, after %u "
+			 "failures)",
+			 t->ring, t->socket_path, (int)pid, t->failures);
+	else
+		log_debug("telemetry: following ring '%s' on '%s' (worker %d%s)", t->ring,
+			  t->socket_path, (int)pid, from_start ? ", from its first event" : "");
+	t->failing = false;
+	t->failures = 0;
+}
+
+/* Looks for a complete "Pid: N" line in the `show info` reply so far. */
+static int info_find_pid(const struct stream *s, pid_t *ret)
+{
+	const char *p = s->buf, *end = s->buf + s->len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		long v = 0;
+
+		if (!nl)
+			return -EAGAIN;
+		if (nl - p > 5 && memcmp(p, "Pid: ", 5) == 0) {
+			for (const char *q = p + 5; q < nl; q++) {
+				if ((unsigned char)(*q - '0') >= 10 || v > 0x7fffffff / 10)
+					return -EBADMSG;
+				v = v * 10 + (*q - '0');
+			}
+			if (v <= 0)
+				return -EBADMSG;
+			*ret = (pid_t)v;
+			return 0;
+		}
+		p = nl + 1;
+	}
+	return -EAGAIN;
+}
+
+static void demote_current(struct telemetry *t, uint32_t grace_ms, bool auto_grace)
+{
+	struct stream *s = &t->streams[t->cur];
+
+	s->old = true;
+	s->auto_grace = auto_grace;
+	s->close_at = now_usec() + (long long)grace_ms * 1000;
+	t->demoted = t->cur;
+	t->demoted_gen = s->gen;
+	t->cur = -1;
+}
+
+static void handle_line(struct telemetry *t, int i, const char *line, size_t len)
+{
+	struct stream *s = &t->streams[i];
+	struct telemetry_line l;
+
+	/* HAProxy ends a stream with an empty line. */
+	if (len == 0)
+		return;
+	if (len > TELEMETRY_LINE_MAX || telemetry_parse_line(line, len, &l) < 0) {
+		t->stats.bad_lines++;
+		if (!s->good_lines && !s->first_bad[0]) {
+			size_t n = len < sizeof(s->first_bad) - 1 ? len : sizeof(s->first_bad) - 1;
+
+			for (size_t k = 0; k < n; k++)
+				s->first_bad[k] =
+					(unsigned char)(line[k] - 0x20) < 0x5f ? line[k] : '?';
+			s->first_bad[n] = '\0';
+		}
+		return;
+	}
+	switch (l.kind) {
+	case TELEMETRY_REQUEST:
+		t->stats.lines++;
+		break;
+	case TELEMETRY_DROPPED:
+		t->stats.dropped += l.dropped;
+		break;
+	case TELEMETRY_OTHER:
+		t->stats.other_lines++;
+		/* A reload nobody announced: follow the new worker as telemetry_on_reload would. */
+		if (!s->old && !s->stop_seen && t->cur == i && is_soft_stop(line, len)) {
+			s->stop_seen = true;
+			t->stats.reloads_noticed++;
+			demote_current(t, TELEMETRY_AUTO_GRACE_MS, true);
+			t->backoff_ms = TELEMETRY_BACKOFF_MIN_MS;
+			start_attempt(t);
+		}
+		return;
+	}
+	if (++s->good_lines == 1)
+		t->backoff_ms = TELEMETRY_BACKOFF_MIN_MS;
+	t->cb(t->userdata, &l);
+}
+
+/* Splits the buffer into lines; keeps a partial line (at most TELEMETRY_LINE_MAX bytes). */
+static void stream_feed(struct telemetry *t, int i)
+{
+	struct stream *s = &t->streams[i];
+	const char *p = s->buf, *end = s->buf + s->len, *nl;
+	size_t rest;
+
+	/* stream_alloc must not take this slot (and its buffer) from under us. */
+	t->feeding = i;
+	while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
+		if (s->skipping) {
+			s->skipping = false;
+			t->stats.bad_lines++;
+		} else {
+			handle_line(t, i, p, (size_t)(nl - p));
+		}
+		p = nl + 1;
+	}
+	t->feeding = -1;
+	rest = (size_t)(end - p);
+	if (s->skipping) {
+		s->len = 0;
+	} else if (rest > TELEMETRY_LINE_MAX) {
+		s->skipping = true;
+		s->len = 0;
+	} else {
+		memmove(s->buf, p, rest);
+		s->len = rest;
+	}
+}
+
+/* The stream in slot i ended (EOF or error). */
+static void stream_ended(struct telemetry *t, int i, const char *why)
+{
+	struct stream *s = &t->streams[i];
+	bool healthy;
+
+	if (s->old || t->cur != i) {
+		/* A previous worker exited (or hard-stop-after): nothing more will come. */
+		stream_close(t, i);
+		return;
+	}
+	if (s->phase == STREAM_INFO) {
+		attempt_failed(t, "show info", s->len ? "no Pid in the reply" : why);
+		return;
+	}
+	healthy = s->good_lines > 0 || now_usec() - s->opened_at >= TELEMETRY_HEALTHY_USEC;
+	t->stats.disconnects++;
+	t->stats.connected = false;
+	if (!t->failing) {
+		if (s->first_bad[0] && !s->good_lines)
+			log_warn("telemetry: stream of ring '%s' on '%s' ended: '%s'; reconnecting",
+				 t->ring, t->socket_path, s->first_bad);
+		else
+			log_warn("telemetry: stream of ring '%s' on '%s' ended (%s); reconnecting",
+				 t->ring, t->socket_path, why);
+		t->failing = true;
+	}
+	t->failures++;
+	stream_close(t, i);
+	if (healthy) {
+		t->backoff_ms = TELEMETRY_BACKOFF_MIN_MS;
+		start_attempt(t);
+	} else {
+		backoff_next(t);
+	}
+}
+
+static void stream_readable(struct telemetry *t, int i)
+{
+	for (int k = 0; k < TELEMETRY_READS_MAX; k++) {
+		struct stream *s = &t->streams[i];
+		ssize_t n;
+
+		if (s->phase == STREAM_FREE || s->fd < 0)
+			return;
+		n = read(s->fd, s->buf + s->len, TELEMETRY_BUF_SIZE - s->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			/* Lines before the EOF were complete; a partial one is counted bad. */
+			if (s->phase == STREAM_EVENTS && s->len > 0)
+				t->stats.bad_lines++;
+			stream_ended(t, i, n == 0 ? "end of stream" : strerror(errno));
+			return;
+		}
+		s->len += (size_t)n;
+		if (s->phase == STREAM_INFO) {
+			pid_t pid;
+			int r = info_find_pid(s, &pid);
+
+			if (r == 0) {
+				info_done(t, pid);
+				return;
+			}
+			if (r == -EBADMSG || s->len == TELEMETRY_BUF_SIZE) {
+				attempt_failed(t, "show info", "no Pid in the reply");
+				return;
+			}
+			continue;
+		}
+		stream_feed(t, i);
+	}
+}
+
+static void arm_timer(struct telemetry *t)
+{
+	long long when = t->reconnect_at;
+	struct itimerspec its = {0};
+
+	for (int i = 0; i < TELEMETRY_STREAMS_MAX; i++)
+		if (t->streams[i].phase != STREAM_FREE && t->streams[i].old &&
+		    (when == 0 || t->streams[i].close_at < when))
+			when = t->streams[i].close_at;
+	if (when > 0) {
+		its.it_value.tv_sec = when / 1000000;
+		its.it_value.tv_nsec = (when % 1000000) * 1000;
+		/* Absolute 0 would disarm: a deadline in the past still fires. */
+		if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+			its.it_value.tv_nsec = 1;
+	}
+	timerfd_settime(t->timerfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+static void process_timers(struct telemetry *t)
+{
+	long long now = now_usec();
+
+	for (int i = 0; i < TELEMETRY_STREAMS_MAX; i++) {
+		struct stream *s = &t->streams[i];
+
+		if (s->phase == STREAM_FREE || !s->old || s->close_at > now)
+			continue;
+		/* Collect what the old worker already sent, then let it exit. */
+		if (s->phase == STREAM_EVENTS)
+			stream_readable(t, i);
+		if (s->phase != STREAM_FREE && s->old)
+			stream_close(t, i);
+	}
+	if (t->reconnect_at && t->reconnect_at <= now && t->started)
+		start_attempt(t);
+}
+
+int telemetry_new(const char *stats_socket, const char *ring, telemetry_line_fn cb, void *userdata,
+		  struct telemetry **ret)
+{
+	struct sockaddr_un sa;
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TELEMETRY_TIMER_TAG};
+	struct telemetry *t;
+
+	if (!str_set(stats_socket) || strlen(stats_socket) >= sizeof(sa.sun_path) || !cb || !ret)
+		return -EINVAL;
+	if (!str_set(ring) || strlen(ring) > TELEMETRY_RING_NAME_MAX || strpbrk(ring, " \t\r\n;"))
+		return -EINVAL;
+	t = xcalloc(1, sizeof(*t));
+	t->socket_path = xstrdup(stats_socket);
+	t->ring = xstrdup(ring);
+	t->cb = cb;
+	t->userdata = userdata;
+	t->cur = -1;
+	t->demoted = -1;
+	t->feeding = -1;
+	t->timerfd = -1;
+	t->backoff_ms = TELEMETRY_BACKOFF_MIN_MS;
+	for (int i = 0; i < TELEMETRY_STREAMS_MAX; i++)
+		t->streams[i].fd = -1;
+	t->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (t->epfd < 0)
+		goto fail;
+	t->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (t->timerfd < 0 || epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->timerfd, &ev) < 0)
+		goto fail;
+	*ret = t;
+	return 0;
+fail:;
+	int r = -errno;
+
+	telemetry_free(t);
+	return r;
+}
+
+void telemetry_free(struct telemetry *t)
+{
+	if (!t)
+		return;
+	for (int i = 0; i < TELEMETRY_STREAMS_MAX; i++)
+		if (t->streams[i].phase != STREAM_FREE || t->streams[i].fd >= 0)
+			stream_close(t, i);
+	if (t->timerfd >= 0)
+		close(t->timerfd);
+	if (t->epfd >= 0)
+		close(t->epfd);
+	free(t->socket_path);
+	free(t->ring);
+	free(t);
+}
+
+int telemetry_connect(struct telemetry *t)
+{
+	if (!t)
+		return -EINVAL;
+	if (t->started)
+		return 0;
+	t->started = true;
+	start_attempt(t);
+	arm_timer(t);
+	return 0;
+}
+
+void telemetry_on_reload(struct telemetry *t, uint32_t grace_ms)
+{
+	long long close_at = now_usec() + (long long)grace_ms * 1000;
+
+	if (!t || !t->started)
+		return;
+	/* Streams demoted on "Proxy x stopped" lines get the caller's grace instead. */
+	for (int i = 0; i < TELEMETRY_STREAMS_MAX; i++)
+		if (t->streams[i].phase != STREAM_FREE && t->streams[i].auto_grace) {
+			t->streams[i].auto_grace = false;
+			t->streams[i].close_at = close_at;
+		}
+	if (t->cur >= 0 && t->streams[t->cur].phase == STREAM_EVENTS)
+		demote_current(t, grace_ms, false);
+	t->backoff_ms = TELEMETRY_BACKOFF_MIN_MS;
+	start_attempt(t);
+	arm_timer(t);
+}
+
+int telemetry_event_fd(const struct telemetry *t)
+{
+	return t ? t->epfd : -1;
+}
+
+void telemetry_process_events(struct telemetry *t)
+{
+	struct epoll_event evs[16];
+	int n;
+
+	if (!t)
+		return;
+	n = epoll_wait(t->epfd, evs, (int)ARRAY_SIZE(evs), 0);
+	for (int k = 0; k < n; k++) {
+		uint64_t tag = evs[k].data.u64;
+		int i = (int)(uint32_t)tag;
+
+		if (tag == TELEMETRY_TIMER_TAG) {
+			uint64_t expirations;
+
+			if (read(t->timerfd, &expirations, sizeof(expirations)) < 0) {
+				/* EAGAIN: already drained, deadlines are checked below anyway. */
+			}
+			continue;
+		}
+		if (i < 0 || i >= TELEMETRY_STREAMS_MAX ||
+		    t->streams[i].gen != (uint32_t)(tag >> 32))
+			continue;
+		stream_readable(t, i);
+	}
+	process_timers(t);
+	arm_timer(t);
+}
+
+void telemetry_get_stats(const struct telemetry *t, struct telemetry_stats *ret)
+{
+	*ret = t->stats;
+	ret->connected = t->cur >= 0 && t->streams[t->cur].phase == STREAM_EVENTS;
+	ret->worker_pid = ret->connected ? (int)t->streams[t->cur].pid : 0;
+	ret->old_streams = 0;
+	for (int i = 0; i < TELEMETRY_STREAMS_MAX; i++)
+		if (t->streams[i].phase != STREAM_FREE && t->streams[i].old)
+			ret->old_streams++;
+}
