@@ -43,6 +43,13 @@
 #define TELEMETRY_READS_MAX	 16	   /* reads per stream per telemetry_process_events */
 #define TELEMETRY_RING_NAME_MAX	 64
 #define TELEMETRY_TIMER_TAG	 UINT64_MAX
+/*
+ * HAProxy writes each event to the CLI as it comes, so reading on readiness would wake us once
+ * per request. A stream that delivered data is instead read again after this pause, by the
+ * timer: at most 1000/TELEMETRY_BATCH_MS wake-ups a second under load (the kernel buffer and
+ * HAProxy's ring hold the lines meanwhile), and an idle stream goes back to readiness.
+ */
+#define TELEMETRY_BATCH_MS 10
 
 /* ---- parsing ------------------------------------------------------------------------------ */
 
@@ -219,6 +226,8 @@ struct stream {
 	char first_bad[96]; /* first unparsable line, for the log when the stream fails */
 	char *buf;	    /* TELEMETRY_BUF_SIZE bytes, owned */
 	size_t len;
+	bool paused;	     /* EPOLLIN off, read by the timer at resume_at */
+	long long resume_at; /* usec */
 };
 
 struct telemetry {
@@ -575,26 +584,30 @@ static void stream_ended(struct telemetry *t, int i, const char *why)
 	}
 }
 
-static void stream_readable(struct telemetry *t, int i)
+/* Reads what is there; returns the bytes read, or -1 when the stream ended or changed phase. */
+static ssize_t stream_readable(struct telemetry *t, int i)
 {
+	ssize_t total = 0;
+
 	for (int k = 0; k < TELEMETRY_READS_MAX; k++) {
 		struct stream *s = &t->streams[i];
 		ssize_t n;
 
 		if (s->phase == STREAM_FREE || s->fd < 0)
-			return;
+			return -1;
 		n = read(s->fd, s->buf + s->len, TELEMETRY_BUF_SIZE - s->len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
-			return;
+			return total;
 		if (n <= 0) {
 			/* Lines before the EOF were complete; a partial one is counted bad. */
 			if (s->phase == STREAM_EVENTS && s->len > 0)
 				t->stats.bad_lines++;
 			stream_ended(t, i, n == 0 ? "end of stream" : strerror(errno));
-			return;
+			return -1;
 		}
+		total += n;
 		s->len += (size_t)n;
 		if (s->phase == STREAM_INFO) {
 			pid_t pid;
@@ -602,16 +615,39 @@ static void stream_readable(struct telemetry *t, int i)
 
 			if (r == 0) {
 				info_done(t, pid);
-				return;
+				return -1;
 			}
 			if (r == -EBADMSG || s->len == TELEMETRY_BUF_SIZE) {
 				attempt_failed(t, "show info", "no Pid in the reply");
-				return;
+				return -1;
 			}
 			continue;
 		}
 		stream_feed(t, i);
 	}
+	return total;
+}
+
+/* Switches readiness of stream i on (paused false) or off until now + TELEMETRY_BATCH_MS. */
+static void stream_pause(struct telemetry *t, int i, bool paused)
+{
+	struct stream *s = &t->streams[i];
+	struct epoll_event ev = {.events = paused ? 0 : EPOLLIN, .data.u64 = ev_tag(i, s->gen)};
+
+	if (s->phase != STREAM_EVENTS || s->fd < 0)
+		return;
+	if (s->paused != paused)
+		epoll_ctl(t->epfd, EPOLL_CTL_MOD, s->fd, &ev);
+	s->paused = paused;
+	s->resume_at = paused ? now_usec() + TELEMETRY_BATCH_MS * 1000LL : 0;
+}
+
+/* After reading stream i: pause it if it delivered data, so the next read batches lines. */
+static void stream_after_read(struct telemetry *t, int i, ssize_t got)
+{
+	if (got < 0 || t->streams[i].phase != STREAM_EVENTS)
+		return;
+	stream_pause(t, i, got > 0);
 }
 
 static void arm_timer(struct telemetry *t)
@@ -619,10 +655,14 @@ static void arm_timer(struct telemetry *t)
 	long long when = t->reconnect_at;
 	struct itimerspec its = {0};
 
-	for (int i = 0; i < TELEMETRY_STREAMS_MAX; i++)
+	for (int i = 0; i < TELEMETRY_STREAMS_MAX; i++) {
 		if (t->streams[i].phase != STREAM_FREE && t->streams[i].old &&
 		    (when == 0 || t->streams[i].close_at < when))
 			when = t->streams[i].close_at;
+		if (t->streams[i].phase == STREAM_EVENTS && t->streams[i].paused &&
+		    (when == 0 || t->streams[i].resume_at < when))
+			when = t->streams[i].resume_at;
+	}
 	if (when > 0) {
 		its.it_value.tv_sec = when / 1000000;
 		its.it_value.tv_nsec = (when % 1000000) * 1000;
@@ -640,6 +680,8 @@ static void process_timers(struct telemetry *t)
 	for (int i = 0; i < TELEMETRY_STREAMS_MAX; i++) {
 		struct stream *s = &t->streams[i];
 
+		if (s->phase == STREAM_EVENTS && s->paused && s->resume_at <= now)
+			stream_after_read(t, i, stream_readable(t, i));
 		if (s->phase == STREAM_FREE || !s->old || s->close_at > now)
 			continue;
 		/* Collect what the old worker already sent, then let it exit. */
@@ -765,7 +807,7 @@ void telemetry_process_events(struct telemetry *t)
 		if (i < 0 || i >= TELEMETRY_STREAMS_MAX ||
 		    t->streams[i].gen != (uint32_t)(tag >> 32))
 			continue;
-		stream_readable(t, i);
+		stream_after_read(t, i, stream_readable(t, i));
 	}
 	process_timers(t);
 	arm_timer(t);
