@@ -6,7 +6,8 @@
 #include "flowproxy/top.h"
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #define TOP_REPLY_MAX (16u << 20)
@@ -64,31 +65,83 @@ int top_format(const cJSON *stats, struct strbuf *out, char **reterr)
 	return 0;
 }
 
-static size_t on_data(char *p, size_t size, size_t n, void *userdata)
+/*
+ * GET url (http://host:port/path, host an IPv4 address or name) over a plain socket: the API is
+ * flowproxy's own, HTTP/1.0 keeps the client small and the daemon free of libcurl.
+ */
+static int fetch(const char *url, struct strbuf *body, char **reterr)
 {
-	struct strbuf *b = userdata;
-
-	if (b->len + size * n > TOP_REPLY_MAX)
-		return 0;
-	strbuf_append(b, p, size * n);
-	return size * n;
-}
-
-static int fetch(CURL *curl, const char *url, struct strbuf *body, char **reterr)
-{
-	long code = 0;
+	char host[256], port[16] = "80";
+	const char *p, *path;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+	_cleanup_close_ int fd = -1;
+	char buf[16384];
 
 	strbuf_reset(body);
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, body);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
-	CURLcode rc = curl_easy_perform(curl);
-	if (rc != CURLE_OK)
-		return errmsg_set(reterr, -EIO, "%s: %s", url, curl_easy_strerror(rc));
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+	if (!str_startswith(url, "http://"))
+		return errmsg_set(reterr, -EINVAL, "%s: only http:// URLs", url);
+	p = url + 7;
+	path = strchr(p, '/');
+	if (!path)
+		path = "/";
+	size_t hl = strcspn(p, ":/");
+	if (hl == 0 || hl >= sizeof(host))
+		return errmsg_set(reterr, -EINVAL, "%s: bad host", url);
+	memcpy(host, p, hl);
+	host[hl] = '\0';
+	if (p[hl] == ':') {
+		size_t pl = strcspn(p + hl + 1, "/");
+		if (pl == 0 || pl >= sizeof(port))
+			return errmsg_set(reterr, -EINVAL, "%s: bad port", url);
+		memcpy(port, p + hl + 1, pl);
+		port[pl] = '\0';
+	}
+	int r = getaddrinfo(host, port, &hints, &ai);
+	if (r != 0)
+		return errmsg_set(reterr, -EHOSTUNREACH, "%s: %s", url, gai_strerror(r));
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+	struct timeval tv = {5, 0};
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
+	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		freeaddrinfo(ai);
+		return errmsg_set(reterr, -errno, "%s: %m", url);
+	}
+	freeaddrinfo(ai);
+	int n = snprintf(buf, sizeof(buf), "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, host);
+	if (n < 0 || (size_t)n >= sizeof(buf) || write(fd, buf, (size_t)n) != n)
+		return errmsg_set(reterr, -EIO, "%s: cannot send the request", url);
+	struct strbuf all;
+	strbuf_init(&all);
+	for (;;) {
+		ssize_t k = read(fd, buf, sizeof(buf));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			strbuf_done(&all);
+			return errmsg_set(reterr, -errno, "%s: %m", url);
+		}
+		if (k == 0)
+			break;
+		if (all.len + (size_t)k > TOP_REPLY_MAX) {
+			strbuf_done(&all);
+			return errmsg_set(reterr, -EMSGSIZE, "%s: reply too large", url);
+		}
+		strbuf_append(&all, buf, (size_t)k);
+	}
+	const char *text = strbuf_str(&all);
+	const char *sep = strstr(text, "\r\n\r\n");
+	int code = 0;
+	if (!sep || sscanf(text, "HTTP/%*d.%*d %d", &code) != 1) {
+		strbuf_done(&all);
+		return errmsg_set(reterr, -EBADMSG, "%s: not an HTTP reply", url);
+	}
+	strbuf_puts(body, sep + 4);
+	strbuf_done(&all);
 	if (code != 200)
-		return errmsg_set(reterr, -EIO, "%s: HTTP %ld: %s", url, code, strbuf_str(body));
+		return errmsg_set(reterr, -EIO, "%s: HTTP %d: %s", url, code, strbuf_str(body));
 	return 0;
 }
 
@@ -136,13 +189,11 @@ int top_main(int argc, char **argv)
 	_cleanup_free_ char *url =
 		a.window ? xasprintf("%s/v1/flowproxy/stats?window=%ld", a.api, a.window)
 			 : xasprintf("%s/v1/flowproxy/stats", a.api);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	CURL *curl = curl_easy_init();
 	strbuf_init(&body);
 	strbuf_init(&table);
 	for (;;) {
 		strbuf_reset(&table);
-		r = fetch(curl, url, &body, &err);
+		r = fetch(url, &body, &err);
 		if (r >= 0) {
 			cJSON *j = cJSON_ParseWithLength(body.s ? body.s : "", body.len);
 			r = j ? top_format(j, &table, &err)
@@ -163,7 +214,5 @@ int top_main(int argc, char **argv)
 	}
 	strbuf_done(&body);
 	strbuf_done(&table);
-	curl_easy_cleanup(curl);
-	curl_global_cleanup();
 	return r < 0 ? 1 : 0;
 }

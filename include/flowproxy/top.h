@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * top: `flowproxy top`, the stats API's table live in the terminal. It polls
- * GET /v1/flowproxy/stats of a running flowproxy (libcurl) and redraws the table every interval.
+ * GET /v1/flowproxy/stats of a running flowproxy (plain HTTP/1.0) and redraws the table every interval.
  */
 #pragma once
 
