@@ -8,6 +8,7 @@
  */
 #include "flowproxy/haproxy.h"
 #include "tap.h"
+#include "testlib.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -21,53 +22,11 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-extern char **environ;
-
 #define HAPROXY_BIN "/usr/sbin/haproxy"
 
 static char dir[] = "/tmp/fp-haproxy-XXXXXX";
 static int fe_port, alpha_port, beta_port;
 static pid_t alpha_pid, beta_pid;
-
-/* Starts tests/testserver and reads its "listening <port>" line. */
-static pid_t testserver_start(const char *name, int *ret_port)
-{
-	const char *root = getenv("FLOWPROXY_BUILD_ROOT");
-	char *path = xasprintf("%s/tests/testserver", root ? root : ".");
-	char *argv[] = {path, "--name", (char *)name, "--port", "0", NULL};
-	posix_spawn_file_actions_t fa;
-	char line[64] = "";
-	size_t len = 0;
-	int fds[2];
-	pid_t pid = -1;
-
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		abort();
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-	if (posix_spawn(&pid, path, &fa, NULL, argv, environ) != 0)
-		pid = -1;
-	posix_spawn_file_actions_destroy(&fa);
-	close(fds[1]);
-	while (pid > 0 && len < sizeof(line) - 1 && !strchr(line, '\n')) {
-		struct pollfd p = {.fd = fds[0], .events = POLLIN};
-		ssize_t n;
-
-		if (poll(&p, 1, 5000) <= 0)
-			break;
-		n = read(fds[0], line + len, sizeof(line) - 1 - len);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		line[len] = '\0';
-	}
-	close(fds[0]);
-	*ret_port = 0;
-	if (str_startswith(line, "listening "))
-		*ret_port = (int)strtol(line + 10, NULL, 10);
-	free(path);
-	return pid;
-}
 
 static void reap(pid_t pid)
 {
@@ -75,20 +34,6 @@ static void reap(pid_t pid)
 		kill(pid, SIGTERM);
 		waitpid(pid, NULL, 0);
 	}
-}
-
-static int free_port(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t l = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int port = 0;
-
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &l) == 0)
-		port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
 }
 
 /* GET path through the frontend with Connection: close; returns the whole reply (caller frees). */
