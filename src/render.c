@@ -7,6 +7,7 @@
  * url_<acl><port>_<i>, backends <acl>-be<port>_<i>.
  */
 #include "flowproxy/render.h"
+#include "flowproxy/slots.h"
 #include "flowproxy/telemetry.h"
 #include "flowproxy/template.h"
 
@@ -386,13 +387,26 @@ static struct tval *backend_data(const struct render_route *rt, bool global_auth
 		tval_map_set_str(e, "Port", d->port);
 		tval_list_append(servers, e);
 	}
+	/* Task-level backends: one server per slot (slots.h); an empty slot is rendered disabled
+	 * on loopback, ready to be pointed at a new task at run time. */
 	for (size_t i = 0; i < rt->rs->n_addrs; i++) {
 		struct tval *e = tval_new_map();
-		char name[64];
+		const char *a = rt->rs->addrs[i];
+		char addr[INET6_ADDRSTRLEN] = "127.0.0.1";
+		char name[160], port[16];
+		int p = 0;
+		long dport = 0;
+		bool disabled = !str_set(a);
+
+		parse_long(d->port, 1, 65535, &dport);
+		if (!disabled && slots_endpoint_parse(a, (int)dport, addr, &p) < 0)
+			disabled = true;
+		snprintf(port, sizeof(port), "%d", disabled || p <= 0 ? (int)dport : p);
 		snprintf(name, sizeof(name), "%s_%zu", s->name, i + 1);
 		tval_map_set_str(e, "Name", name);
-		tval_map_set_str(e, "Address", rt->rs->addrs[i]);
-		tval_map_set_str(e, "Port", d->port);
+		tval_map_set_str(e, "Address", disabled ? "127.0.0.1" : addr);
+		tval_map_set_str(e, "Port", port);
+		tval_map_set_bool(e, "Disabled", disabled);
 		tval_list_append(servers, e);
 	}
 	tval_map_set(m, "Servers", servers);

@@ -13,10 +13,14 @@
 #include "flowproxy/config.h"
 #include "flowproxy/service.h"
 
-/* A service and the addresses of its servers (task IPs, or local backends). */
+/*
+ * A service and its server slots: n_addrs endpoints ("ip" or "ip:port", slots.h), one server
+ * each, "" for an empty slot (rendered disabled). None: one server at outboundHostname or the
+ * service's own name.
+ */
 struct render_service {
 	const struct service *svc;
-	const char *const *addrs; /* n_addrs host or IP strings; none: the service's own host */
+	const char *const *addrs;
 	size_t n_addrs;
 };
 

@@ -61,14 +61,16 @@ done_testing() {
 }
 diag() { echo "# $*"; }
 
-# A free TCP port on 127.0.0.1 (not listening now, not handed out before in this run).
+# A free TCP port on 127.0.0.1: below the kernel's ephemeral range (where client connections
+# take their local ports, which would make a later bind fail), unused by any socket now, and not
+# handed out before in this run.
 used_ports=" "
 free_port() {
 	local p
 	while :; do
-		p=$((20000 + RANDOM % 30000))
+		p=$((10000 + RANDOM % 22000))
 		case "$used_ports" in *" $p "*) continue ;; esac
-		ss -Hltn "sport = :$p" 2>/dev/null | grep -q . && continue
+		ss -Htan "sport = :$p" 2>/dev/null | grep -q . && continue
 		used_ports="$used_ports$p "
 		echo "$p"
 		return

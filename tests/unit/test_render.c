@@ -156,6 +156,48 @@ int main(void)
 		strbuf_done(&b);
 	}
 
+	/* Task slots: an empty slot is rendered disabled on loopback, ports carried over. */
+	{
+		struct config cfg;
+		struct render *r = NULL;
+		struct registry reg;
+		struct render_service *rs = NULL;
+		char *err = NULL;
+		char *env[] = {"DEFAULT_PORTS=8000", NULL};
+		const char *slots[] = {"10.0.0.5", "", "10.0.0.7:9000", "fd00::1"};
+		struct params p;
+		struct service *svc = NULL;
+		struct strbuf out;
+
+		config_load(&cfg, 0, NULL, env, &err);
+		char *tdir = xasprintf("%s/templates", src_root());
+		render_new(tdir, "haproxy.tmpl", &r, &err);
+		free(tdir);
+		struct labels_ctx ctx = {",", "hdr_beg(host)", false, "", false};
+		parse_query("serviceName=web&servicePath=/web&port=8080", &p);
+		labels_parse(&p, &ctx, &svc, NULL, &err);
+		params_done(&p);
+		registry_init(&reg);
+		registry_put(&reg, svc, slots, 4);
+		registry_render_services(&reg, &rs);
+		strbuf_init(&out);
+		tap_is_int(render_config(r, &cfg, rs, 1, &out, &err), 0, "slots: renders");
+		const char *o = strbuf_str(&out);
+		tap_ok(strstr(o, "    server web_1 10.0.0.5:8080\n") != NULL,
+		       "slots: task address");
+		tap_ok(strstr(o, "    server web_2 127.0.0.1:8080 disabled\n") != NULL,
+		       "slots: an empty slot is disabled on loopback");
+		tap_ok(strstr(o, "    server web_3 10.0.0.7:9000\n") != NULL,
+		       "slots: own port kept");
+		tap_ok(strstr(o, "    server web_4 fd00::1:8080\n") != NULL, "slots: IPv6 address");
+		strbuf_done(&out);
+		free(rs);
+		registry_done(&reg);
+		render_free(r);
+		config_done(&cfg);
+		free(err);
+	}
+
 	struct strbuf q;
 	strbuf_init(&q);
 	render_quote(&q, "a \"b\" \\c $HOME");

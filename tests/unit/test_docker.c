@@ -1,0 +1,454 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The docker module against the real dockerd in swarm mode: version negotiation, a labelled
+ * service from flowproxy-testserver:local (scripts/build-test-image) seen by docker_list_services,
+ * its running tasks and addresses, inspect with the raw JSON, and the events follower delivering
+ * create, update (scale) and remove. Only the API is read: no traffic goes to the containers.
+ * Prints "1..0 # SKIP" when /var/run/docker.sock does not answer.
+ */
+#include "flowproxy/docker.h"
+
+#include "tap.h"
+
+#include <inttypes.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+static char svc_name[64], net_name[64];
+static bool svc_created, net_created;
+
+static void cleanup(void)
+{
+	char cmd[256];
+
+	if (svc_created) {
+		snprintf(cmd, sizeof(cmd), "docker service rm %s >/dev/null 2>&1", svc_name);
+		if (system(cmd) != 0)
+			tap_diag("cleanup: %s failed", cmd);
+		svc_created = false;
+	}
+	if (net_created) {
+		/* The network is busy until the tasks are gone. */
+		for (int i = 0; i < 30; i++) {
+			snprintf(cmd, sizeof(cmd), "docker network rm %s >/dev/null 2>&1",
+				 net_name);
+			if (system(cmd) == 0)
+				break;
+			sleep(1);
+		}
+		net_created = false;
+	}
+}
+
+/* Runs cmd and returns its first output line (caller frees), NULL on failure. */
+static char *run(const char *cmd)
+{
+	char line[256] = "";
+	FILE *f = popen(cmd, "r");
+	size_t n;
+
+	if (!f)
+		return NULL;
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	if (pclose(f) != 0)
+		return NULL;
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	return xstrdup(line);
+}
+
+struct seen {
+	const char *id;
+	bool create, update_scale, remove;
+	unsigned other;
+};
+
+static void on_event(void *userdata, const struct docker_event *ev)
+{
+	struct seen *s = userdata;
+
+	if (!s->id || !streq(ev->actor_id, s->id)) {
+		s->other++;
+		return;
+	}
+	tap_diag("event %s %s %s %s", ev->type, ev->action, ev->name ? ev->name : "",
+		 params_get(&ev->attributes, "replicas.new") ?: "");
+	if (ev->kind == DOCKER_ACTION_CREATE)
+		s->create = true;
+	if (ev->kind == DOCKER_ACTION_UPDATE &&
+	    str_set(params_get(&ev->attributes, "replicas.new")) &&
+	    streq(params_get(&ev->attributes, "replicas.new"), "2"))
+		s->update_scale = true;
+	if (ev->kind == DOCKER_ACTION_REMOVE)
+		s->remove = true;
+}
+
+/* Runs the follower until *flag is set or ms pass. */
+static bool pump_until(struct docker_events *ev, const bool *flag, int ms)
+{
+	long long deadline = now_usec() + (long long)ms * 1000;
+
+	while (!*flag && now_usec() < deadline) {
+		struct pollfd p = {.fd = docker_events_fd(ev), .events = POLLIN};
+
+		poll(&p, 1, 100);
+		docker_events_process(ev);
+	}
+	return *flag;
+}
+
+/* Polls docker_list_services until the service has `want` running tasks; copies it to *ret. */
+static bool wait_service(struct docker *d, struct docker_events *ev, const char *name, long want,
+			 struct docker_service *ret)
+{
+	for (int i = 0; i < 120; i++) {
+		struct docker_service_list l = {0};
+		_cleanup_free_ char *err = NULL;
+		bool done = false;
+
+		if (docker_list_services(d, &l, &err) < 0) {
+			tap_diag("list services: %s", err);
+			return false;
+		}
+		for (size_t k = 0; k < l.n; k++) {
+			if (!streq(l.v[k].name, name) || l.v[k].running_tasks != want)
+				continue;
+			*ret = l.v[k];
+			l.v[k] = (struct docker_service){0};
+			done = true;
+		}
+		docker_service_list_done(&l);
+		if (done)
+			return true;
+		for (int t = 0; t < 5; t++) {
+			poll(NULL, 0, 100);
+			docker_events_process(ev);
+		}
+	}
+	return false;
+}
+
+static size_t count_running(const struct docker_task_list *l, const char *net)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < l->n; i++) {
+		bool has_addr = false;
+
+		for (size_t k = 0; k < l->v[i].n_addrs; k++)
+			if (streq(l->v[i].addrs[k].network, net) && str_set(l->v[i].addrs[k].addr))
+				has_addr = true;
+		if (streq(l->v[i].state, "running") && has_addr)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * A fake daemon on a unix socket for the follower's reconnect logic: /_ping, /version (1.43, so
+ * 1.41 is negotiated), then two event streams. The first sends A, a line over the 64 KiB cap and
+ * B, then closes; the second must ask since=100, replays A and B (to be dropped) and sends C.
+ */
+struct fake {
+	int lfd, stop_fd;
+	char since[2][32];
+	int events_conns;
+};
+
+static void fake_send(int fd, const char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 0) {
+		ssize_t w = write(fd, s, n);
+
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+#define EV(sec, frac)                                                                            \
+	"{\"Type\":\"service\",\"Action\":\"update\",\"Actor\":{\"ID\":\"svc\",\"Attributes\":{" \
+	"\"name\":\"n\"}},\"time\":" #sec ",\"timeNano\":" #sec #frac "}\n"
+
+static void *fake_run(void *arg)
+{
+	struct fake *f = arg;
+
+	for (int conn = 0; conn < 4; conn++) {
+		char req[4096] = "";
+		size_t len = 0;
+		int fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0)
+			return NULL;
+		while (len < sizeof(req) - 1 && !strstr(req, "\r\n\r\n")) {
+			ssize_t n = read(fd, req + len, sizeof(req) - 1 - len);
+
+			if (n <= 0)
+				break;
+			len += (size_t)n;
+			req[len] = '\0';
+		}
+		if (str_startswith(req, "GET /_ping ")) {
+			fake_send(
+				fd,
+				"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK");
+		} else if (str_startswith(req, "GET /version ")) {
+			fake_send(
+				fd,
+				"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 44\r\n\r\n"
+				"{\"ApiVersion\":\"1.43\",\"MinAPIVersion\":\"1.12\"}");
+		} else if (str_startswith(req, "GET /v1.41/events?")) {
+			const char *p = strstr(req, "since=");
+			int k = f->events_conns++;
+
+			if (p && k < 2)
+				snprintf(f->since[k], sizeof(f->since[k]), "%.*s",
+					 (int)strcspn(p + 6, "& "), p + 6);
+			fake_send(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+				      "Connection: close\r\n\r\n");
+			fake_send(fd, EV(100, 000000001));
+			if (k == 0) {
+				char *big = xmalloc(70000);
+
+				memset(big, 'x', 69999);
+				big[69999] = '\0';
+				fake_send(fd, big);
+				fake_send(fd, "\n" EV(100, 000000002));
+				free(big);
+			} else {
+				char c;
+
+				fake_send(fd, EV(100, 000000002) EV(101, 000000003));
+				if (read(f->stop_fd, &c, 1) < 0)
+					c = 0; /* keeps the stream open until the test is done */
+			}
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+static void on_fake_event(void *userdata, const struct docker_event *ev)
+{
+	struct strbuf *b = userdata;
+
+	strbuf_printf(b, "%" PRId64 ";", ev->time_nano);
+}
+
+static void test_fake_reconnect(void)
+{
+	char dir[] = "/tmp/fp-docker-XXXXXX";
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct fake f = {.lfd = -1};
+	struct docker *d = NULL;
+	struct docker_events *ev = NULL;
+	struct docker_events_stats st = {0};
+	_cleanup_free_ char *err = NULL, *host = NULL;
+	struct strbuf got;
+	pthread_t th;
+	int pfd[2];
+	bool done = false;
+
+	strbuf_init(&got);
+	if (!mkdtemp(dir) || pipe2(pfd, O_CLOEXEC) < 0)
+		abort();
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/d.sock", dir);
+	f.stop_fd = pfd[0];
+	f.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(f.lfd, 8) < 0)
+		abort();
+	pthread_create(&th, NULL, fake_run, &f);
+	host = xasprintf("unix://%s", sa.sun_path);
+	tap_is_int(docker_new(host, &d, &err), 0, "fake: docker_new");
+	if (!tap_is_int(docker_ping(d, &err), 0, "fake: docker_ping"))
+		tap_diag("%s", err);
+	tap_is_str(docker_api_version(d), "1.41", "fake: daemon 1.43 -> /v1.41");
+	tap_is_int(docker_daemon_api_version(d), 143, "fake: daemon's own version kept");
+	tap_is_int(docker_events_new(d, NULL, 100, on_fake_event, &got, &ev, &err), 0,
+		   "fake: docker_events_new");
+	for (long long end = now_usec() + 10000000; !done && now_usec() < end;) {
+		struct pollfd p = {.fd = docker_events_fd(ev), .events = POLLIN};
+
+		poll(&p, 1, 100);
+		docker_events_process(ev);
+		docker_events_get_stats(ev, &st);
+		done = st.events >= 3;
+	}
+	tap_is_str(strbuf_str(&got), "100000000001;100000000002;101000000003;",
+		   "fake: A, B, C once each, replays dropped");
+	tap_is_int((long long)st.bad_lines, 1, "fake: the 70 KB line dropped");
+	tap_ok(st.connects == 2 && st.disconnects == 1 && st.connected,
+	       "fake: reconnected once (%" PRIu64 " connects, %" PRIu64 " disconnects)",
+	       st.connects, st.disconnects);
+	tap_is_str(f.since[0], "100", "fake: first since= as given");
+	tap_is_str(f.since[1], "100", "fake: reconnect since= the last event's second");
+	docker_events_free(ev);
+	/* Wakes the fake whether it waits in accept or holds the second stream open. */
+	shutdown(f.lfd, SHUT_RDWR);
+	if (write(pfd[1], "x", 1) < 0)
+		abort();
+	pthread_join(th, NULL);
+	docker_free(d);
+	close(pfd[0]);
+	close(pfd[1]);
+	close(f.lfd);
+	unlink(sa.sun_path);
+	rmdir(dir);
+	strbuf_done(&got);
+}
+
+static void test_bad_host(void)
+{
+	struct docker *d = NULL;
+	_cleanup_free_ char *err = NULL;
+
+	tap_is_int(docker_new("ftp://x", &d, &err), -EINVAL, "ftp:// host rejected");
+	tap_ok(docker_new("unix:///nonexistent/docker.sock", &d, &err) == 0, "docker_new: no I/O");
+	tap_is_int(docker_ping(d, &err), -ECONNREFUSED, "ping a missing socket: -ECONNREFUSED");
+	tap_ok(err && strstr(err, "/nonexistent/docker.sock"), "message names the socket: %s",
+	       err ? err : "");
+	docker_free(d);
+}
+
+int main(void)
+{
+	const char *src = getenv("FLOWPROXY_SOURCE_ROOT"), *bld = getenv("FLOWPROXY_BUILD_ROOT");
+	struct docker *d = NULL;
+	struct docker_events *ev = NULL;
+	struct docker_service s = {0}, ins = {0};
+	struct docker_task_list tl = {0};
+	struct docker_events_stats st;
+	struct seen seen = {0};
+	_cleanup_free_ char *err = NULL, *cmd = NULL, *id = NULL, *raw = NULL;
+	int r;
+
+	if (docker_new("unix:///var/run/docker.sock", &d, &err) < 0 || docker_ping(d, &err) < 0) {
+		docker_free(d);
+		return tap_skip_all("no docker daemon");
+	}
+	tap_ok(1, "docker_ping");
+	tap_ok(docker_daemon_api_version(d) >= 100, "daemon API version %d",
+	       docker_daemon_api_version(d));
+	tap_ok(docker_parse_api_version(docker_api_version(d), &r) == 0 && r <= DOCKER_API_MAX,
+	       "negotiated /v%s", docker_api_version(d));
+	test_bad_host();
+	test_fake_reconnect();
+
+	{
+		struct docker_service_list l = {0};
+
+		r = docker_list_services(d, &l, &err);
+		docker_service_list_done(&l);
+	}
+	if (r == -ENOTCONN) {
+		tap_diag("%s", err);
+		docker_free(d);
+		printf("Bail out! dockerd is not a swarm manager (docker swarm init)\n");
+		return 1;
+	}
+
+	cmd = xasprintf("%s/scripts/build-test-image %s", src ? src : ".", bld ? bld : "build");
+	if (!tap_ok(system(cmd) == 0, "scripts/build-test-image")) {
+		docker_free(d);
+		return tap_done();
+	}
+	atexit(cleanup);
+	snprintf(svc_name, sizeof(svc_name), "fp-test-%d", (int)getpid());
+	snprintf(net_name, sizeof(net_name), "fp-test-%d-net", (int)getpid());
+
+	r = docker_events_new(d, NULL, 0, on_event, &seen, &ev, &err);
+	tap_is_int(r, 0, "docker_events_new");
+	if (r < 0) {
+		docker_free(d);
+		return tap_done();
+	}
+
+	free(cmd);
+	cmd = xasprintf("docker network create -d overlay %s >/dev/null", net_name);
+	net_created = tap_ok(system(cmd) == 0, "overlay network %s", net_name);
+	free(cmd);
+	cmd = xasprintf("docker service create -d -q --name %s --network %s --replicas 1 "
+			"--label com.df.notify=true --label com.df.servicePath=/x "
+			"--label com.df.port=80 flowproxy-testserver:local 2>/dev/null",
+			svc_name, net_name);
+	id = run(cmd);
+	svc_created = id != NULL;
+	if (!tap_ok(str_set(id), "service %s created (%s)", svc_name, id ? id : "")) {
+		docker_events_free(ev);
+		docker_free(d);
+		return tap_done();
+	}
+	seen.id = id;
+
+	/* List: labels, mode, counts. */
+	if (tap_ok(wait_service(d, ev, svc_name, 1, &s), "docker_list_services: 1/1 running")) {
+		tap_is_str(s.id, id, "list: ID");
+		tap_is_str(params_get(&s.labels, "com.df.notify"), "true", "list: notify label");
+		tap_is_str(params_get(&s.labels, "com.df.servicePath"), "/x", "list: servicePath");
+		tap_is_str(params_get(&s.labels, "com.df.port"), "80", "list: port");
+		tap_is_int(s.mode, DOCKER_MODE_REPLICATED, "list: replicated");
+		tap_is_int(s.replicas, 1, "list: replicas 1");
+		tap_is_int(s.desired_tasks, 1, "list: desired 1");
+		tap_ok(s.version > 0 && str_set(s.updated_at), "list: version %" PRIu64, s.version);
+	}
+	docker_service_done(&s);
+
+	/* Tasks, by name and all. */
+	r = docker_list_tasks(d, svc_name, &tl, &err);
+	tap_is_int(r, 0, "docker_list_tasks(name)");
+	tap_is_int((long long)count_running(&tl, net_name), 1, "one running task with an address");
+	for (size_t i = 0; i < tl.n; i++)
+		for (size_t k = 0; k < tl.v[i].n_addrs; k++)
+			tap_diag("task %s slot %ld %s %s on %s", tl.v[i].id, tl.v[i].slot,
+				 tl.v[i].state, tl.v[i].addrs[k].addr, tl.v[i].addrs[k].network);
+	docker_task_list_done(&tl);
+	r = docker_list_tasks(d, NULL, &tl, &err);
+	tap_ok(r == 0 && tl.n >= 1, "docker_list_tasks(NULL): %zu tasks", tl.n);
+	docker_task_list_done(&tl);
+	tap_is_int(docker_list_tasks(d, "fp-no-such-service", &tl, &err), -ENOENT,
+		   "tasks of an unknown service: -ENOENT");
+
+	/* Inspect, parsed and raw. */
+	r = docker_inspect_service(d, id, &ins, &raw, &err);
+	tap_is_int(r, 0, "docker_inspect_service");
+	tap_ok(r == 0 && streq(ins.name, svc_name) && !ins.has_status, "inspect: name");
+	tap_ok(raw && strstr(raw, "\"Spec\"") && strstr(raw, svc_name), "inspect: raw JSON");
+	docker_service_done(&ins);
+	tap_is_int(docker_inspect_service(d, "fp-no-such-service", NULL, NULL, &err), -ENOENT,
+		   "inspect unknown: -ENOENT");
+	tap_ok(err && strstr(err, "not found"), "message from Docker: %s", err ? err : "");
+
+	/* Events: create, then scale to 2 (update with replicas.new=2). */
+	tap_ok(pump_until(ev, &seen.create, 20000), "event: create");
+	free(cmd);
+	cmd = xasprintf("docker service scale -d %s=2 >/dev/null 2>&1", svc_name);
+	tap_ok(system(cmd) == 0, "docker service scale %s=2", svc_name);
+	tap_ok(pump_until(ev, &seen.update_scale, 20000), "event: update replicas.new=2");
+	if (tap_ok(wait_service(d, ev, svc_name, 2, &s), "list: 2/2 running after scale"))
+		tap_is_int(s.replicas, 2, "list: replicas 2");
+	docker_service_done(&s);
+	r = docker_list_tasks(d, id, &tl, &err);
+	tap_is_int((long long)count_running(&tl, net_name), 2, "two running tasks by ID");
+	docker_task_list_done(&tl);
+
+	free(cmd);
+	cmd = xasprintf("docker service rm %s >/dev/null 2>&1", svc_name);
+	svc_created = !tap_ok(system(cmd) == 0, "docker service rm");
+	tap_ok(pump_until(ev, &seen.remove, 20000), "event: remove");
+
+	docker_events_get_stats(ev, &st);
+	tap_ok(st.connected && st.connects == 1 && st.disconnects == 0, "one stream, still up");
+	tap_ok(st.events >= 3 && st.bad_lines == 0, "%" PRIu64 " events, no bad lines", st.events);
+	docker_events_free(ev);
+	cleanup();
+	docker_free(d);
+	return tap_done();
+}

@@ -1,0 +1,423 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests for docker's pure parsers: replies captured from a real dockerd 20.10 in swarm mode
+ * (tests/fixtures/docker/), then tables of malformed input that must fail cleanly.
+ */
+#include "flowproxy/docker.h"
+
+#include "tap.h"
+
+static char *fixture(const char *name, size_t *len)
+{
+	const char *root = getenv("FLOWPROXY_SOURCE_ROOT");
+	_cleanup_free_ char *path =
+		xasprintf("%s/tests/fixtures/docker/%s", root ? root : ".", name);
+	char *s = NULL;
+
+	if (read_file(path, 64u << 20, &s, len) < 0) {
+		tap_ok(0, "read fixture %s", path);
+		exit(1);
+	}
+	return s;
+}
+
+static const struct docker_service *find_service(const struct docker_service_list *l,
+						 const char *name)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (streq(l->v[i].name, name))
+			return &l->v[i];
+	return NULL;
+}
+
+static void test_fixture_services(void)
+{
+	struct docker_service_list l = {0};
+	const struct docker_service *s;
+	_cleanup_free_ char *err = NULL;
+	size_t len;
+	_cleanup_free_ char *body = fixture("services.json", &len);
+
+	tap_is_int(docker_parse_services(body, len, &l, &err), 0, "services.json parses");
+	tap_is_int((long long)l.n, 2, "two labelled services");
+	s = find_service(&l, "fp-fixture-web");
+	if (tap_ok(s != NULL, "fp-fixture-web listed")) {
+		tap_is_str(s->id, "rjz8b95j0tagp2q53mo8qul5l", "web: ID");
+		tap_is_int(s->mode, DOCKER_MODE_REPLICATED, "web: replicated");
+		tap_is_int(s->replicas, 3, "web: replicas");
+		tap_ok(s->has_status, "web: ServiceStatus present");
+		tap_is_int(s->running_tasks, 3, "web: running tasks");
+		tap_is_int(s->desired_tasks, 3, "web: desired tasks");
+		tap_is_int((long long)s->version, 32, "web: Version.Index");
+		tap_is_str(s->updated_at, "2026-11-25T15:24:26.102254964Z", "web: UpdatedAt");
+		tap_is_int((long long)s->labels.n, 4, "web: four labels");
+		tap_is_str(params_get(&s->labels, "com.df.servicePath"), "/web",
+			   "web: servicePath");
+		tap_is_str(params_get(&s->labels, "com.df.port"), "80", "web: port");
+		tap_is_str(params_get(&s->labels, "com.df.notify"), "true", "web: notify");
+	}
+	s = find_service(&l, "fp-fixture-global");
+	if (tap_ok(s != NULL, "fp-fixture-global listed")) {
+		tap_is_int(s->mode, DOCKER_MODE_GLOBAL, "global: mode");
+		tap_is_int(s->replicas, 0, "global: no replica count");
+		tap_is_int(s->desired_tasks, 1, "global: desired tasks");
+	}
+	docker_service_list_done(&l);
+}
+
+static void test_fixture_inspect(void)
+{
+	struct docker_service s = {0};
+	_cleanup_free_ char *err = NULL;
+	size_t len;
+	_cleanup_free_ char *body = fixture("service-inspect.json", &len);
+
+	tap_is_int(docker_parse_service(body, len, &s, &err), 0, "service-inspect.json parses");
+	tap_is_str(s.name, "fp-fixture-web", "inspect: name");
+	tap_ok(!s.has_status, "inspect: no ServiceStatus (list only, §4.1)");
+	tap_is_int(s.replicas, 3, "inspect: replicas");
+	docker_service_done(&s);
+}
+
+static void test_fixture_tasks(void)
+{
+	struct docker_task_list l = {0};
+	_cleanup_free_ char *err = NULL;
+	size_t len;
+	_cleanup_free_ char *body = fixture("tasks.json", &len);
+	_cleanup_free_ char *gbody = NULL;
+	bool slots[4] = {false};
+
+	tap_is_int(docker_parse_tasks(body, len, &l, &err), 0, "tasks.json parses");
+	tap_is_int((long long)l.n, 3, "three tasks");
+	for (size_t i = 0; i < l.n; i++) {
+		const struct docker_task *t = &l.v[i];
+
+		tap_is_str(t->service_id, "rjz8b95j0tagp2q53mo8qul5l", "task: ServiceID");
+		tap_is_str(t->state, "running", "task: state");
+		tap_is_str(t->desired_state, "running", "task: desired state");
+		tap_ok(t->slot >= 1 && t->slot <= 3, "task: slot %ld", t->slot);
+		if (t->slot >= 1 && t->slot <= 3)
+			slots[t->slot] = true;
+		if (tap_is_int((long long)t->n_addrs, 1, "task: one address")) {
+			tap_is_str(t->addrs[0].network, "fp-fixture-net", "task: network name");
+			tap_ok(str_startswith(t->addrs[0].addr, "10.0.1.") &&
+				       !strchr(t->addrs[0].addr, '/'),
+			       "task: address without mask (%s)", t->addrs[0].addr);
+		}
+		if (t->slot == 1)
+			tap_is_str(t->addrs[0].addr, "10.0.1.3",
+				   "task slot 1: 10.0.1.3/24 stripped");
+	}
+	tap_ok(slots[1] && slots[2] && slots[3], "slots 1..3 present");
+	docker_task_list_done(&l);
+
+	gbody = fixture("tasks-global.json", &len);
+	tap_is_int(docker_parse_tasks(gbody, len, &l, &err), 0, "tasks-global.json parses");
+	tap_ok(l.n == 1 && l.v[0].n_addrs == 0 && l.v[0].slot == 0,
+	       "global task: no slot, no attachments");
+	docker_task_list_done(&l);
+}
+
+static void test_fixture_events(void)
+{
+	static const struct {
+		const char *type, *action, *name;
+		enum docker_action kind;
+	} want[] = {
+		{"service", "create", "fp-fixture-web", DOCKER_ACTION_CREATE},
+		{"service", "update", "fp-fixture-web", DOCKER_ACTION_UPDATE},
+		{"service", "create", "fp-fixture-global", DOCKER_ACTION_CREATE},
+		{"service", "create", "fp-fixture-plain", DOCKER_ACTION_CREATE},
+		{"node", "update", "vm", DOCKER_ACTION_UPDATE},
+		{"service", "update", "fp-fixture-web", DOCKER_ACTION_UPDATE},
+		{"service", "remove", "fp-fixture-plain", DOCKER_ACTION_REMOVE},
+	};
+	size_t len, i = 0;
+	_cleanup_free_ char *body = fixture("events.jsonl", &len);
+	char *p = body, *end = body + len;
+
+	while (p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		struct docker_event ev;
+		_cleanup_free_ char *err = NULL;
+
+		if (n == 0)
+			break;
+		if (!tap_is_int(docker_parse_event(p, n, &ev, &err), 0, "event line parses"))
+			tap_diag("%s", err);
+		else if (i < ARRAY_SIZE(want)) {
+			tap_is_str(ev.type, want[i].type, "event: Type");
+			tap_is_str(ev.action, want[i].action, "event: Action");
+			tap_is_int(ev.kind, want[i].kind, "event: kind");
+			tap_is_str(ev.name, want[i].name, "event: Actor.Attributes.name");
+			tap_ok(ev.time_nano / 1000000000 == ev.time,
+			       "event: timeNano matches time");
+			if (i == 0)
+				tap_is_int(ev.time_nano, 1795620260040694336LL,
+					   "event: timeNano exact (not rounded by a double)");
+			if (i == 5) {
+				tap_is_str(params_get(&ev.attributes, "replicas.new"), "3",
+					   "scale event: replicas.new");
+				tap_is_str(params_get(&ev.attributes, "replicas.old"), "2",
+					   "scale event: replicas.old");
+			}
+			docker_event_done(&ev);
+		}
+		i++;
+		p += n + 1;
+	}
+	tap_is_int((long long)i, (long long)ARRAY_SIZE(want), "every captured event line");
+}
+
+static void test_version(void)
+{
+	static const struct {
+		int api, min, want;
+	} neg[] = {
+		{141, 112, 141}, /* this machine: 20.10 */
+		{143, 124, 141}, /* newer daemon: cap at 1.41 */
+		{140, 112, 140}, /* older daemon: its own */
+		{152, 144, 144}, /* Docker 29 refuses below 1.44 (§4.0) */
+	};
+	static const struct {
+		const char *s;
+		int ret, v;
+	} pv[] = {
+		{"1.41", 0, 141},   {"1.9", 0, 109},	  {"2.0", 0, 200},
+		{"1.", -EINVAL, 0}, {"141", -EINVAL, 0},  {"1.41.2", -EINVAL, 0},
+		{"", -EINVAL, 0},   {"-1.4", -EINVAL, 0}, {"1.100", -EINVAL, 0},
+	};
+	_cleanup_free_ char *err = NULL;
+	size_t len;
+	_cleanup_free_ char *body = fixture("version.json", &len);
+	int api = 0, min = 0;
+
+	tap_is_int(docker_parse_version(body, len, &api, &min, &err), 0, "version.json parses");
+	tap_is_int(api, 141, "ApiVersion 1.41");
+	tap_is_int(min, 112, "MinAPIVersion 1.12");
+	for (size_t i = 0; i < ARRAY_SIZE(neg); i++)
+		tap_is_int(docker_negotiate_version(neg[i].api, neg[i].min), neg[i].want,
+			   "negotiate");
+	for (size_t i = 0; i < ARRAY_SIZE(pv); i++) {
+		int v = 0;
+		int r = docker_parse_api_version(pv[i].s, &v);
+
+		tap_ok(r == pv[i].ret && (r < 0 || v == pv[i].v), "api version '%s'", pv[i].s);
+	}
+	tap_is_int(docker_parse_version("{\"ApiVersion\":1.41}", 19, &api, &min, &err), -EBADMSG,
+		   "ApiVersion as a number rejected");
+}
+
+#define SVC(extra) \
+	"[{\"ID\":\"a\",\"Version\":{\"Index\":1},\"Spec\":{\"Name\":\"s\",\"Mode\":{" extra "}}}]"
+
+static void test_garbage(void)
+{
+	static const struct {
+		const char *what, *body;
+		int want;
+	} svc[] = {
+		{"empty array", "[]", 0},
+		{"minimal replicated", SVC("\"Replicated\":{\"Replicas\":0}"), 0},
+		{"replicated job", SVC("\"ReplicatedJob\":{}"), 0},
+		{"not JSON", "<html>", -EBADMSG},
+		{"empty body", "", -EBADMSG},
+		{"truncated", "[{\"ID\":\"a\",\"Spec\":{\"Na", -EBADMSG},
+		{"object not array", "{\"message\":\"x\"}", -EBADMSG},
+		{"item not object", "[1]", -EBADMSG},
+		{"null item", "[null]", -EBADMSG},
+		{"no ID", "[{\"Spec\":{\"Name\":\"s\"}}]", -EBADMSG},
+		{"ID number", "[{\"ID\":5}]", -EBADMSG},
+		{"no Spec", "[{\"ID\":\"a\",\"Version\":{\"Index\":1}}]", -EBADMSG},
+		{"Spec.Name empty",
+		 "[{\"ID\":\"a\",\"Spec\":{\"Name\":\"\",\"Mode\":{\"Global\":{}}}}]", -EBADMSG},
+		{"no Mode", SVC(""), -EBADMSG},
+		{"unknown Mode", SVC("\"Weird\":{}"), -EBADMSG},
+		{"Replicas string", SVC("\"Replicated\":{\"Replicas\":\"3\"}"), -EBADMSG},
+		{"Replicas negative", SVC("\"Replicated\":{\"Replicas\":-1}"), -EBADMSG},
+		{"Replicas fraction", SVC("\"Replicated\":{\"Replicas\":1.5}"), -EBADMSG},
+		{"Replicas huge", SVC("\"Replicated\":{\"Replicas\":1e300}"), -EBADMSG},
+		{"Replicas missing", SVC("\"Replicated\":{}"), -EBADMSG},
+		{"no Version",
+		 "[{\"ID\":\"a\",\"Spec\":{\"Name\":\"s\",\"Mode\":{\"Global\":{}}}}]", -EBADMSG},
+		{"labels array",
+		 "[{\"ID\":\"a\",\"Version\":{\"Index\":1},\"Spec\":{\"Name\":\"s\",\"Labels\":[],"
+		 "\"Mode\":{\"Global\":{}}}}]",
+		 -EBADMSG},
+		{"label value number",
+		 "[{\"ID\":\"a\",\"Version\":{\"Index\":1},\"Spec\":{\"Name\":\"s\",\"Labels\":{"
+		 "\"com.df.port\":80},\"Mode\":{\"Global\":{}}}}]",
+		 -EBADMSG},
+		{"labels null",
+		 "[{\"ID\":\"a\",\"Version\":{\"Index\":1},\"Spec\":{\"Name\":\"s\",\"Labels\":null,"
+		 "\"Mode\":{\"Global\":{}}}}]",
+		 0},
+		{"status without counts",
+		 "[{\"ID\":\"a\",\"Version\":{\"Index\":1},\"ServiceStatus\":{},\"Spec\":{\"Name\":"
+		 "\"s\",\"Mode\":{\"Global\":{}}}}]",
+		 -EBADMSG},
+		{"second item bad",
+		 "[{\"ID\":\"a\",\"Version\":{\"Index\":1},\"Spec\":{\"Name\":\"s\",\"Mode\":{"
+		 "\"Global\":{}}}},{\"ID\":\"b\"}]",
+		 -EBADMSG},
+		{"deep nesting", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+		 -EBADMSG},
+	};
+	static const struct {
+		const char *what, *body;
+		int want;
+	} tasks[] = {
+		{"empty", "[]", 0},
+		{"minimal",
+		 "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"Status\":{\"State\":\"running\"},"
+		 "\"DesiredState\":\"running\"}]",
+		 0},
+		{"ipv6 address",
+		 "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"Status\":{\"State\":\"running\"},"
+		 "\"DesiredState\":\"running\",\"NetworksAttachments\":[{\"Network\":{\"Spec\":{"
+		 "\"Name\":\"n\"}},\"Addresses\":[\"fd00::5/64\"]}]}]",
+		 0},
+		{"not JSON", "nope", -EBADMSG},
+		{"object", "{}", -EBADMSG},
+		{"no Status", "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"DesiredState\":\"running\"}]",
+		 -EBADMSG},
+		{"State number",
+		 "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"Status\":{\"State\":1},\"DesiredState\":\"r\"}]",
+		 -EBADMSG},
+		{"Slot string",
+		 "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"Slot\":\"1\",\"Status\":{\"State\":\"r\"},"
+		 "\"DesiredState\":\"r\"}]",
+		 -EBADMSG},
+		{"attachments object",
+		 "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"Status\":{\"State\":\"r\"},\"DesiredState\":"
+		 "\"r\",\"NetworksAttachments\":{}}]",
+		 -EBADMSG},
+		{"address without mask",
+		 "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"Status\":{\"State\":\"r\"},\"DesiredState\":"
+		 "\"r\",\"NetworksAttachments\":[{\"Network\":{\"Spec\":{\"Name\":\"n\"}},"
+		 "\"Addresses\":[\"10.0.0.1\"]}]}]",
+		 -EBADMSG},
+		{"address not an IP",
+		 "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"Status\":{\"State\":\"r\"},\"DesiredState\":"
+		 "\"r\",\"NetworksAttachments\":[{\"Network\":{\"Spec\":{\"Name\":\"n\"}},"
+		 "\"Addresses\":[\"evil;host/24\"]}]}]",
+		 -EBADMSG},
+		{"ipv4 mask 33",
+		 "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"Status\":{\"State\":\"r\"},\"DesiredState\":"
+		 "\"r\",\"NetworksAttachments\":[{\"Network\":{\"Spec\":{\"Name\":\"n\"}},"
+		 "\"Addresses\":[\"10.0.0.1/33\"]}]}]",
+		 -EBADMSG},
+		{"network without name",
+		 "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"Status\":{\"State\":\"r\"},\"DesiredState\":"
+		 "\"r\",\"NetworksAttachments\":[{\"Network\":{},\"Addresses\":[\"10.0.0.1/24\"]}]}]",
+		 -EBADMSG},
+	};
+	static const struct {
+		const char *what, *line;
+		int want;
+	} events[] = {
+		{"minimal",
+		 "{\"Type\":\"service\",\"Action\":\"create\",\"Actor\":{\"ID\":\"x\"},"
+		 "\"time\":1}",
+		 0},
+		{"not JSON", "garbage", -EBADMSG},
+		{"array", "[]", -EBADMSG},
+		{"no Actor", "{\"Type\":\"service\",\"Action\":\"create\",\"time\":1}", -EBADMSG},
+		{"no time", "{\"Type\":\"service\",\"Action\":\"create\",\"Actor\":{\"ID\":\"x\"}}",
+		 -EBADMSG},
+		{"time string",
+		 "{\"Type\":\"service\",\"Action\":\"create\",\"Actor\":{\"ID\":\"x\"},\"time\":\"1\"}",
+		 -EBADMSG},
+		{"timeNano negative",
+		 "{\"Type\":\"s\",\"Action\":\"c\",\"Actor\":{\"ID\":\"x\"},\"timeNano\":-5}",
+		 -EBADMSG},
+		{"attribute number",
+		 "{\"Type\":\"s\",\"Action\":\"c\",\"Actor\":{\"ID\":\"x\",\"Attributes\":{\"a\":1}},"
+		 "\"time\":1}",
+		 -EBADMSG},
+		{"truncated", "{\"Type\":\"service\",\"Action\":\"cre", -EBADMSG},
+	};
+	_cleanup_free_ char *err = NULL;
+
+	for (size_t i = 0; i < ARRAY_SIZE(svc); i++) {
+		struct docker_service_list l = {0};
+		int r = docker_parse_services(svc[i].body, strlen(svc[i].body), &l, &err);
+
+		tap_is_int(r, svc[i].want, svc[i].what);
+		tap_ok(r < 0 ? (err && *err && l.v == NULL) : true, "services %s: message '%s'",
+		       svc[i].what, r < 0 && err ? err : "");
+		docker_service_list_done(&l);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(tasks); i++) {
+		struct docker_task_list l = {0};
+
+		tap_is_int(docker_parse_tasks(tasks[i].body, strlen(tasks[i].body), &l, &err),
+			   tasks[i].want, tasks[i].what);
+		docker_task_list_done(&l);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(events); i++) {
+		struct docker_event ev = {0};
+
+		tap_is_int(docker_parse_event(events[i].line, strlen(events[i].line), &ev, &err),
+			   events[i].want, events[i].what);
+		docker_event_done(&ev);
+	}
+}
+
+/* Caps: label count, address count, body size, line size. */
+static void test_caps(void)
+{
+	struct docker_service_list l = {0};
+	struct docker_task_list tl = {0};
+	struct docker_event ev = {0};
+	_cleanup_free_ char *err = NULL;
+	struct strbuf b;
+	int r;
+
+	for (int n = DOCKER_LABELS_MAX; n <= DOCKER_LABELS_MAX + 1; n++) {
+		strbuf_init(&b);
+		strbuf_puts(&b, "[{\"ID\":\"a\",\"Version\":{\"Index\":1},\"Spec\":{\"Name\":\"s\","
+				"\"Mode\":{\"Global\":{}},\"Labels\":{");
+		for (int i = 0; i < n; i++)
+			strbuf_printf(&b, "%s\"com.df.l%d\":\"v\"", i ? "," : "", i);
+		strbuf_puts(&b, "}}}]");
+		r = docker_parse_services(b.s, b.len, &l, &err);
+		if (n == DOCKER_LABELS_MAX)
+			tap_ok(r == 0 && l.n == 1 && l.v[0].labels.n == DOCKER_LABELS_MAX,
+			       "%d labels accepted", n);
+		else
+			tap_is_int(r, -EMSGSIZE, "labels over the cap rejected");
+		docker_service_list_done(&l);
+		strbuf_done(&b);
+	}
+
+	strbuf_init(&b);
+	strbuf_puts(&b, "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"Status\":{\"State\":\"r\"},"
+			"\"DesiredState\":\"r\",\"NetworksAttachments\":[{\"Network\":{\"Spec\":{"
+			"\"Name\":\"n\"}},\"Addresses\":[");
+	for (int i = 0; i <= DOCKER_ADDRS_MAX; i++)
+		strbuf_printf(&b, "%s\"10.0.%d.1/24\"", i ? "," : "", i);
+	strbuf_puts(&b, "]}]}]");
+	tap_is_int(docker_parse_tasks(b.s, b.len, &tl, &err), -EMSGSIZE, "addresses over the cap");
+	strbuf_done(&b);
+
+	tap_is_int(docker_parse_services("[]", DOCKER_REPLY_MAX + 1, &l, &err), -EMSGSIZE,
+		   "body over 32 MiB rejected before parsing");
+	tap_is_int(docker_parse_event("{}", DOCKER_EVENT_LINE_MAX + 1, &ev, &err), -EMSGSIZE,
+		   "event line over 64 KiB rejected");
+	tap_is_int(docker_parse_services(NULL, 0, &l, &err), -EINVAL, "NULL body");
+}
+
+int main(void)
+{
+	test_fixture_services();
+	test_fixture_inspect();
+	test_fixture_tasks();
+	test_fixture_events();
+	test_version();
+	test_garbage();
+	test_caps();
+	return tap_done();
+}
