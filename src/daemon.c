@@ -11,6 +11,7 @@
 #include "flowproxy/log.h"
 #include "flowproxy/metrics.h"
 #include "flowproxy/render.h"
+#include "flowproxy/slots.h"
 #include "flowproxy/stats.h"
 #include "flowproxy/telemetry.h"
 
@@ -26,7 +27,9 @@ struct op {
 	struct service *svc; /* PUT */
 	char **addrs;
 	size_t n_addrs;
-	char *name; /* service name (PUT and REMOVE) */
+	char *name;	 /* service name (PUT, REMOVE, RUNTIME) */
+	char **commands; /* RUNTIME */
+	size_t n_commands;
 	daemon_done_fn done;
 	void *userdata;
 	bool found;
@@ -98,6 +101,9 @@ int daemon_new(const struct config *cfg, struct daemon **ret, char **reterr)
 
 static void op_done(struct op *o)
 {
+	for (size_t i = 0; i < o->n_commands; i++)
+		free(o->commands[i]);
+	free(o->commands);
 	service_free(o->svc);
 	for (size_t i = 0; i < o->n_addrs; i++)
 		free(o->addrs[i]);
@@ -146,6 +152,17 @@ void daemon_submit(struct daemon *d, enum daemon_op_kind kind, struct service *s
 	o->name = xstrdup(svc ? svc->name : name);
 	o->done = done;
 	o->userdata = userdata;
+}
+
+void daemon_submit_runtime(struct daemon *d, const char *name, const char *const *addrs,
+			   size_t n_addrs, char *const *commands, size_t n_commands)
+{
+	daemon_submit(d, DAEMON_OP_RUNTIME, NULL, addrs, n_addrs, name, NULL, NULL);
+	struct op *o = &d->pending[d->n_pending - 1];
+	o->commands = xcalloc(n_commands ? n_commands : 1, sizeof(char *));
+	for (size_t i = 0; i < n_commands; i++)
+		o->commands[i] = xstrdup(commands[i]);
+	o->n_commands = n_commands;
 }
 
 const struct registry *daemon_registry(const struct daemon *d)
@@ -232,6 +249,34 @@ static void after_reload(struct daemon *d)
 		telemetry_on_reload(d->telemetry, (uint32_t)d->cfg->telemetry_grace_ms);
 }
 
+static bool runtime_only(const struct op *ops, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ops[i].kind != DAEMON_OP_RUNTIME)
+			return false;
+	return n > 0;
+}
+
+static int apply_runtime(struct daemon *d, const struct op *ops, size_t n, const struct strbuf *cfg,
+			 char **reterr)
+{
+	_cleanup_free_ char *path = xasprintf("%s/haproxy.cfg", d->cfg->configs_path);
+	int r;
+
+	for (size_t i = 0; i < n; i++) {
+		r = slots_apply(d->stats_socket, ops[i].commands, ops[i].n_commands, 5000, reterr);
+		if (r < 0)
+			return r;
+		log_info("service '%s': %zu server change(s) applied without a reload", ops[i].name,
+			 ops[i].n_commands);
+	}
+	/* The file always carries the live addresses, so that a later reload keeps them. */
+	r = write_file_atomic(path, strbuf_str(cfg), cfg->len);
+	if (r < 0)
+		return errmsg_set(reterr, r, "cannot write '%s': %s", path, strerror(-r));
+	return 0;
+}
+
 /* Applies ops[0..n) to a copy of the registry; on success the copy becomes the registry. */
 static int apply_ops(struct daemon *d, struct op *ops, size_t n, bool force_reload, char **reterr)
 {
@@ -251,6 +296,13 @@ static int apply_ops(struct daemon *d, struct op *ops, size_t n, bool force_relo
 		} else if (o->kind == DAEMON_OP_REMOVE) {
 			o->found = registry_remove(&next, o->name) > 0;
 			changed |= o->found;
+		} else if (o->kind == DAEMON_OP_RUNTIME) {
+			const struct service *cur = registry_get(&next, o->name);
+			if (cur) {
+				registry_put(&next, service_dup(cur), (const char *const *)o->addrs,
+					     o->n_addrs);
+				changed = true;
+			}
 		}
 	}
 	if (!changed && !force_reload && d->started) {
@@ -264,6 +316,9 @@ static int apply_ops(struct daemon *d, struct op *ops, size_t n, bool force_relo
 	if (d->started && !force_reload && streq(strbuf_str(&cfg), d->current_cfg)) {
 		/* Same bytes as what runs: nothing to reload. */
 		r = 0;
+	} else if (d->started && runtime_only(ops, n)) {
+		/* Replicas changed: servers are re-pointed at run time, the file keeps up. */
+		r = apply_runtime(d, ops, n, &cfg, reterr);
 	} else if (d->started) {
 		r = haproxy_apply(d->haproxy, strbuf_str(&cfg), cfg.len, reterr);
 		if (r >= 0)

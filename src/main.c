@@ -9,6 +9,7 @@
 #include "flowproxy/labels.h"
 #include "flowproxy/local.h"
 #include "flowproxy/log.h"
+#include "flowproxy/provider.h"
 #include "flowproxy/top.h"
 
 #include <libgen.h>
@@ -69,6 +70,7 @@ static int run_server(int argc, char **argv)
 	struct config cfg;
 	struct daemon *d = NULL;
 	struct local *local = NULL;
+	struct provider *provider = NULL;
 	struct local_file file = {0};
 	_cleanup_free_ char *err = NULL;
 	int r;
@@ -123,6 +125,13 @@ static int run_server(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (cfg.swarm) {
+		r = provider_new(d, &provider, &err);
+		if (r < 0) {
+			log_error("swarm: %s", err ? err : strerror(-r));
+			goto out;
+		}
+	}
 	daemon_flush(d);
 	if (str_set(cfg.services_file)) {
 		printf("flowproxy: routing %zu service(s); try:\n",
@@ -131,6 +140,7 @@ static int run_server(int argc, char **argv)
 	}
 	r = daemon_run(d);
 out:
+	provider_free(provider);
 	local_free(local);
 	local_file_done(&file);
 	daemon_free(d);

@@ -113,6 +113,15 @@ const struct service *registry_get(const struct registry *r, const char *name)
 	return found ? r->v[i]->svc : NULL;
 }
 
+size_t registry_get_addrs(const struct registry *r, const char *name, const char *const **ret)
+{
+	bool found;
+	size_t i = find(r, name, &found);
+
+	*ret = found ? (const char *const *)r->v[i]->addrs : NULL;
+	return found ? r->v[i]->n_addrs : 0;
+}
+
 size_t registry_count(const struct registry *r)
 {
 	return r->n;

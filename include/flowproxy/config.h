@@ -59,6 +59,11 @@ struct config {
 	long telemetry_ring_size; /* bytes of HAProxy's ring */
 	long telemetry_grace_ms;  /* how long the old worker's stream is read after a reload */
 	long stats_interval;	  /* seconds between `show stat` polls, 0: never */
+	/* Swarm provider */
+	bool swarm;
+	char *docker_host;
+	char *swarm_networks;
+	long resync_interval;
 	long log_level;
 };
 

@@ -19,6 +19,7 @@ enum daemon_op_kind {
 	DAEMON_OP_PUT = 0, /* add or replace a service */
 	DAEMON_OP_REMOVE,  /* remove a service by name */
 	DAEMON_OP_RELOAD,  /* reload HAProxy even if nothing changed */
+	DAEMON_OP_RUNTIME, /* new server slots for a known service, applied without a reload */
 };
 
 /*
@@ -39,6 +40,14 @@ void daemon_free(struct daemon *d);
 void daemon_submit(struct daemon *d, enum daemon_op_kind kind, struct service *svc,
 		   const char *const *addrs, size_t n_addrs, const char *name, daemon_done_fn done,
 		   void *userdata);
+
+/*
+ * Queues new server slots (addrs, n_addrs, "" for an empty slot) for the known service name,
+ * applied at run time with commands (stats socket CLI commands, slots.h) and written into the
+ * configuration file without a reload. Everything is copied.
+ */
+void daemon_submit_runtime(struct daemon *d, const char *name, const char *const *addrs,
+			   size_t n_addrs, char *const *commands, size_t n_commands);
 
 /* Applies what is queued now (used at start-up before the loop runs). */
 void daemon_flush(struct daemon *d);

@@ -31,6 +31,8 @@ int registry_put(struct registry *r, struct service *svc, const char *const *add
 int registry_remove(struct registry *r, const char *name);
 /* Borrowed until the entry is removed or replaced; NULL if absent. */
 const struct service *registry_get(const struct registry *r, const char *name);
+/* The server slots of the service named name (borrowed, "" for an empty slot); 0 if absent. */
+size_t registry_get_addrs(const struct registry *r, const char *name, const char *const **ret);
 size_t registry_count(const struct registry *r);
 const struct service *registry_at(const struct registry *r, size_t i);
 

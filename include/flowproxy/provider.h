@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * provider: services from the swarm. Lists the services labelled com.df.notify=true and their
+ * running tasks through the Docker Engine API, follows Docker's events, and turns what changed
+ * into daemon operations: a new or relabelled service is rendered and reloaded once; a removed
+ * one loses its routes; a change of tasks only re-points server slots at run time (no reload)
+ * while the slots suffice. A full resync runs every RESYNC_INTERVAL seconds as a safety net.
+ */
+#pragma once
+
+#include "flowproxy/daemon.h"
+
+struct provider;
+
+/*
+ * Connects to the Docker Engine (DOCKER_HOST or the default socket), queues the swarm's services
+ * for the daemon, and starts following events. Caller frees with provider_free.
+ */
+int provider_new(struct daemon *d, struct provider **ret, char **reterr);
+void provider_free(struct provider *p);

@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: MIT
+/*
+ * provider: the swarm as a source of services (see provider.h). Each resync takes a snapshot
+ * (swarm.h: parameters as the Swarm Listener would send them, and task addresses), diffs it with
+ * the previous one, and submits the operations. Docker's events only trigger resyncs: after an
+ * event, the swarm is polled every PROVIDER_POLL_MS for PROVIDER_SETTLE_MS, because tasks reach
+ * "running" after the service event that caused them.
+ */
+#include "flowproxy/provider.h"
+#include "flowproxy/docker.h"
+#include "flowproxy/labels.h"
+#include "flowproxy/log.h"
+#include "flowproxy/render.h"
+#include "flowproxy/slots.h"
+#include "flowproxy/swarm.h"
+
+#include <sys/timerfd.h>
+
+#define PROVIDER_POLL_MS   500
+#define PROVIDER_SETTLE_MS 15000
+
+struct provider {
+	struct daemon *d;
+	struct docker *docker;
+	struct docker_events *events;
+	struct swarm_snapshot snap;
+	int timer;
+	long long poll_until;  /* usec: poll until then after an event */
+	long long next_resync; /* usec: the next full resync */
+	char **networks;
+	size_t n_networks;
+};
+
+/* The slots for a new or reconfigured service: its addresses first, then empty slots. */
+static char **initial_slots(char *const *addrs, size_t n, size_t *ret_n)
+{
+	size_t slots = slots_count_for(n);
+	char **v = xcalloc(slots ? slots : 1, sizeof(char *));
+
+	for (size_t i = 0; i < slots; i++)
+		v[i] = xstrdup(i < n ? addrs[i] : "");
+	*ret_n = slots;
+	return v;
+}
+
+static void free_strv(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void submit_put(struct provider *p, const struct swarm_entry *e)
+{
+	struct labels_ctx ctx;
+	struct service *svc = NULL;
+	_cleanup_free_ char *err = NULL;
+	size_t n_slots;
+
+	daemon_labels_ctx(p->d, &ctx);
+	if (labels_parse(&e->params, &ctx, &svc, NULL, &err) < 0) {
+		log_error("swarm: service '%s' skipped: %s", e->name, err);
+		return;
+	}
+	char **slots = initial_slots(e->addrs, e->n_addrs, &n_slots);
+	daemon_submit(p->d, DAEMON_OP_PUT, svc, (const char *const *)slots, n_slots, NULL, NULL,
+		      NULL);
+	free_strv(slots, n_slots);
+}
+
+/* Only the tasks changed: re-point the slots of every backend of the service. */
+static void submit_addrs(struct provider *p, const struct swarm_entry *e)
+{
+	const struct service *svc = registry_get(daemon_registry(p->d), e->name);
+	const char *const *cur = NULL;
+	size_t n_cur;
+	struct strbuf none;
+	char **cmds = NULL;
+	size_t n_cmds = 0;
+	struct slots_plan plan = {0};
+	bool reload = false;
+
+	if (!svc) {
+		submit_put(p, e);
+		return;
+	}
+	n_cur = registry_get_addrs(daemon_registry(p->d), e->name, &cur);
+	strbuf_init(&none);
+	for (size_t j = 0; j < svc->n_dests && !reload; j++) {
+		_cleanup_free_ char *be = render_backend_name(svc, &svc->dests[j]);
+		_cleanup_free_ char *err = NULL;
+		long port = 0;
+		if (!be || parse_long(svc->dests[j].port, 1, 65535, &port) < 0)
+			continue;
+		struct slots_input in = {be,	    svc->name, (int)port,
+					 n_cur,	    cur,       (const char *const *)e->addrs,
+					 e->n_addrs};
+		slots_plan_done(&plan);
+		if (n_cur == 0 || slots_plan(&in, &plan, &err) < 0) {
+			if (err)
+				log_warn("swarm: service '%s': %s", e->name, err);
+			reload = true;
+			break;
+		}
+		reload = plan.reload;
+		for (size_t k = 0; k < plan.n_commands; k++) {
+			cmds = xrealloc(cmds, (n_cmds + 1) * sizeof(char *));
+			cmds[n_cmds++] = xstrdup(plan.commands[k]);
+		}
+	}
+	if (reload || !plan.assign) {
+		submit_put(p, e);
+	} else {
+		char **assign = xcalloc(plan.n_slots ? plan.n_slots : 1, sizeof(char *));
+		for (size_t i = 0; i < plan.n_slots; i++)
+			assign[i] = xstrdup(plan.assign[i] ? plan.assign[i] : "");
+		daemon_submit_runtime(p->d, e->name, (const char *const *)assign, plan.n_slots,
+				      cmds, n_cmds);
+		free_strv(assign, plan.n_slots);
+	}
+	slots_plan_done(&plan);
+	free_strv(cmds, n_cmds);
+	strbuf_done(&none);
+}
+
+static int resync(struct provider *p)
+{
+	struct docker_service_list services = {0};
+	struct docker_task_list tasks = {0};
+	struct swarm_snapshot cur;
+	struct swarm_diff_entry *diff = NULL;
+	size_t n_diff = 0;
+	_cleanup_free_ char *err = NULL;
+	int r;
+
+	r = docker_list_services(p->docker, &services, &err);
+	if (r >= 0)
+		r = docker_list_tasks(p->docker, NULL, &tasks, &err);
+	if (r < 0) {
+		log_warn("swarm: resync failed: %s", err ? err : strerror(-r));
+		docker_service_list_done(&services);
+		docker_task_list_done(&tasks);
+		return r;
+	}
+	swarm_snapshot_init(&cur);
+	for (size_t i = 0; i < services.n; i++) {
+		const struct docker_service *s = &services.v[i];
+		struct params params;
+		struct params kept;
+		char **addrs = NULL;
+		size_t n_addrs = 0;
+		_cleanup_free_ char *e2 = NULL;
+
+		if (swarm_service_params(s, &params, &e2) < 0)
+			continue;
+		/* Replicas are the tasks' business: scaling must not look like a new config. */
+		params_init(&kept);
+		for (size_t k = 0; k < params.n; k++)
+			if (strcmp(params.v[k].key, "replicas") != 0)
+				params_add(&kept, params.v[k].key, params.v[k].value);
+		swarm_task_addrs(tasks.v, tasks.n, s->id, (const char *const *)p->networks,
+				 p->n_networks, &addrs, &n_addrs);
+		swarm_snapshot_put(&cur, s->name, &kept, (const char *const *)addrs, n_addrs);
+		swarm_addrs_free(addrs, n_addrs);
+		params_done(&kept);
+		params_done(&params);
+	}
+	if (swarm_diff(&p->snap, &cur, &diff, &n_diff) >= 0) {
+		for (size_t i = 0; i < n_diff; i++) {
+			const struct swarm_diff_entry *e = &diff[i];
+			if (e->change != SWARM_UNCHANGED)
+				log_info("swarm: service '%s' %s", e->name,
+					 swarm_change_name(e->change));
+			switch (e->change) {
+			case SWARM_ADDED:
+			case SWARM_CONFIG_CHANGED:
+				submit_put(p, e->cur);
+				break;
+			case SWARM_REMOVED:
+				daemon_submit(p->d, DAEMON_OP_REMOVE, NULL, NULL, 0, e->name, NULL,
+					      NULL);
+				break;
+			case SWARM_ADDRS_CHANGED:
+				submit_addrs(p, e->cur);
+				break;
+			case SWARM_UNCHANGED:
+				break;
+			}
+		}
+		free(diff);
+	}
+	swarm_snapshot_done(&p->snap);
+	p->snap = cur;
+	docker_service_list_done(&services);
+	docker_task_list_done(&tasks);
+	return 0;
+}
+
+static void on_event(void *userdata, const struct docker_event *ev)
+{
+	struct provider *p = userdata;
+
+	log_debug("swarm: event %s %s '%s'", ev->type, ev->action, ev->name ? ev->name : "");
+	p->poll_until = now_usec() + PROVIDER_SETTLE_MS * 1000LL;
+}
+
+static void on_events(void *userdata)
+{
+	struct provider *p = userdata;
+
+	docker_events_process(p->events);
+}
+
+static void on_timer(void *userdata)
+{
+	struct provider *p = userdata;
+	uint64_t ticks;
+	long long now = now_usec();
+
+	if (read(p->timer, &ticks, sizeof(ticks)) < 0)
+		return;
+	if (now < p->poll_until || now >= p->next_resync) {
+		resync(p);
+		if (now >= p->next_resync)
+			p->next_resync = now + daemon_config(p->d)->resync_interval * 1000000LL;
+	}
+}
+
+int provider_new(struct daemon *d, struct provider **ret, char **reterr)
+{
+	const struct config *c = daemon_config(d);
+	struct provider *p = xcalloc(1, sizeof(*p));
+	struct itimerspec its = {.it_interval = {0, PROVIDER_POLL_MS * 1000000L},
+				 .it_value = {0, PROVIDER_POLL_MS * 1000000L}};
+	int r;
+
+	p->d = d;
+	p->timer = -1;
+	swarm_snapshot_init(&p->snap);
+	const char *net = c->swarm_networks;
+	while (net && *net) {
+		size_t n = strcspn(net, ",");
+		if (n) {
+			p->networks = xrealloc(p->networks, (p->n_networks + 1) * sizeof(char *));
+			p->networks[p->n_networks++] = xstrndup(net, n);
+		}
+		net += n + (net[n] == ',');
+	}
+	r = docker_new(str_set(c->docker_host) ? c->docker_host : NULL, &p->docker, reterr);
+	if (r >= 0)
+		r = docker_ping(p->docker, reterr);
+	if (r >= 0)
+		r = docker_events_new(p->docker, NULL, 0, on_event, p, &p->events, reterr);
+	if (r < 0) {
+		provider_free(p);
+		return r;
+	}
+	r = resync(p);
+	if (r < 0) {
+		provider_free(p);
+		return errmsg_set(reterr, r, "cannot list the swarm's services");
+	}
+	p->next_resync = now_usec() + c->resync_interval * 1000000LL;
+	p->timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (p->timer < 0 || timerfd_settime(p->timer, 0, &its, NULL) < 0) {
+		provider_free(p);
+		return errmsg_set(reterr, -errno, "timerfd: %m");
+	}
+	daemon_watch_fd(d, p->timer, on_timer, p);
+	daemon_watch_fd(d, docker_events_fd(p->events), on_events, p);
+	*ret = p;
+	return 0;
+}
+
+void provider_free(struct provider *p)
+{
+	if (!p)
+		return;
+	docker_events_free(p->events);
+	docker_free(p->docker);
+	swarm_snapshot_done(&p->snap);
+	free_strv(p->networks, p->n_networks);
+	if (p->timer >= 0)
+		close(p->timer);
+	free(p);
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The swarm provider against the real Docker Engine (one-node swarm): a labelled service is
+# routed to its tasks' addresses, scaling re-points server slots without a reload, a label change
+# re-routes with one reload, a broken label is reported and skipped, removal deletes the route.
+# No request is sent to the tasks (their addresses are private): HAProxy's configuration and
+# runtime state are read instead.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+if ! docker info >/dev/null 2>&1 || [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
+	echo "Bail out! no Docker Engine in swarm mode (scripts/start-docker starts one)"
+	exit 1
+fi
+"$SRC/scripts/build-test-image" "$BUILD" >/dev/null || { echo "Bail out! test image"; exit 1; }
+NET=fp-it-net-$$
+SVC=fp-it-web-$$
+BAD=fp-it-bad-$$
+docker network create -d overlay "$NET" >/dev/null
+swarm_cleanup() {
+	docker service rm "$SVC" "$BAD" >/dev/null 2>&1
+	for _ in $(seq 50); do docker network rm "$NET" >/dev/null 2>&1 && break; sleep 0.2; done
+}
+trap 'swarm_cleanup; cleanup' EXIT
+
+SWARM=true SWARM_NETWORKS=$NET RESYNC_INTERVAL=5 fp_start || { ok 1 "flowproxy starts"; done_testing; }
+ok 0 "flowproxy starts in swarm mode"
+
+docker service create -d --name "$SVC" --network "$NET" --replicas 1 \
+	--label com.df.notify=true --label com.df.servicePath=/web --label com.df.port=80 \
+	flowproxy-testserver:local >/dev/null 2>&1
+addrs() { docker service ps -q --filter desired-state=running "$SVC" | xargs -r docker inspect \
+	--format '{{range .NetworksAttachments}}{{if eq .Network.Spec.Name "'"$NET"'"}}{{range .Addresses}}{{.}} {{end}}{{end}}{{end}}' |
+	tr ' ' '\n' | sed 's#/.*##' | grep . | sort; }
+wait_for() { # <seconds> <command...>
+	local end=$((SECONDS + $1))
+	shift
+	while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.25; done
+	return 1
+}
+be="${SVC}-be80_0"
+has_route() { api /v1/docker-flow-proxy/config | grep -q "use_backend $be"; }
+wait_for 60 has_route; ok $? "a new service is routed"
+a1=$(addrs)
+wait_for 30 bash -c "curl -s 'http://127.0.0.1:$APORT/v1/docker-flow-proxy/config' | grep -q 'server ${SVC}_1 $a1:80'"
+ok $? "its server is the task's address ($a1)"
+
+w1=$(worker_pid)
+docker service scale -d "$SVC=3" >/dev/null
+three() { [ "$(addrs | wc -l)" = 3 ] && [ "$(echo "show servers state $be" | socat -t2 - "UNIX-CONNECT:$T/run/stats.sock" | awk 'NR > 2 && $6 == 2' | wc -l)" = 3 ]; }
+wait_for 90 three; ok $? "scaling 1 -> 3: three servers running in HAProxy"
+is "$(worker_pid)" "$w1" "scaling causes no reload (same worker)"
+for a in $(addrs); do
+	grep -q " $a:80$" "$T/cfg/haproxy.cfg"; ok $? "the file carries task address $a"
+done
+
+docker service scale -d "$SVC=1" >/dev/null
+one() { [ "$(echo "show servers state $be" | socat -t2 - "UNIX-CONNECT:$T/run/stats.sock" | awk 'NR > 2 && $6 == 2' | wc -l)" = 1 ]; }
+wait_for 90 one; ok $? "scaling 3 -> 1: one server left running"
+is "$(worker_pid)" "$w1" "scaling down causes no reload"
+
+docker service update -d --label-add com.df.servicePath=/moved "$SVC" >/dev/null
+moved() { api /v1/docker-flow-proxy/config | grep -q "path_beg /moved"; }
+wait_for 60 moved; ok $? "a label change re-routes"
+[ "$(worker_pid)" != "$w1" ]; ok $? "a label change reloads"
+
+docker service create -d --name "$BAD" --network "$NET" --replicas 1 \
+	--label com.df.notify=true --label 'com.df.servicePath=/bad path' --label com.df.port=80 \
+	flowproxy-testserver:local >/dev/null 2>&1
+logged() { grep -q "service '$BAD' skipped: .*servicePath" "$T/flowproxy.log"; }
+wait_for 60 logged; ok $? "a service with a broken label is logged with its name and label"
+has_route; ok $? "the other service keeps its route"
+
+docker service rm "$SVC" >/dev/null
+gone() { ! api /v1/docker-flow-proxy/config | grep -q "use_backend $be"; }
+wait_for 60 gone; ok $? "removing the service removes its route"
+
+done_testing
