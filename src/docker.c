@@ -16,11 +16,59 @@
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
 #include <time.h>
+
+/*
+ * libcurl is loaded with dlopen by the first docker_new: it brings about twenty shared libraries
+ * (TLS, LDAP, Kerberos, ...) whose pages would count in the daemon's memory even when it never
+ * talks to Docker. The names below are the calls of this file, redirected to the loaded ones
+ * (curl.h's type-checking macros are dropped for them).
+ */
+static struct {
+	CURLcode (*global_init)(long);
+	CURL *(*easy_init)(void);
+	void (*easy_cleanup)(CURL *);
+	char *(*easy_escape)(CURL *, const char *, int);
+	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+	CURLcode (*easy_perform)(CURL *);
+	void (*easy_reset)(CURL *);
+	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+	const char *(*easy_strerror)(CURLcode);
+	void (*free_)(void *);
+	CURLMcode (*multi_add_handle)(CURLM *, CURL *);
+	CURLMcode (*multi_cleanup)(CURLM *);
+	CURLMsg *(*multi_info_read)(CURLM *, int *);
+	CURLM *(*multi_init)(void);
+	CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
+	CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
+	CURLMcode (*multi_socket_action)(CURLM *, curl_socket_t, int, int *);
+} curl_api;
+static bool curl_api_ok;
+
+#undef curl_easy_setopt
+#undef curl_easy_getinfo
+#undef curl_multi_setopt
+#define curl_easy_init		 curl_api.easy_init
+#define curl_easy_cleanup	 curl_api.easy_cleanup
+#define curl_easy_escape	 curl_api.easy_escape
+#define curl_easy_getinfo	 curl_api.easy_getinfo
+#define curl_easy_perform	 curl_api.easy_perform
+#define curl_easy_reset		 curl_api.easy_reset
+#define curl_easy_setopt	 curl_api.easy_setopt
+#define curl_easy_strerror	 curl_api.easy_strerror
+#define curl_free		 curl_api.free_
+#define curl_multi_add_handle	 curl_api.multi_add_handle
+#define curl_multi_cleanup	 curl_api.multi_cleanup
+#define curl_multi_info_read	 curl_api.multi_info_read
+#define curl_multi_init		 curl_api.multi_init
+#define curl_multi_remove_handle curl_api.multi_remove_handle
+#define curl_multi_setopt	 curl_api.multi_setopt
+#define curl_multi_socket_action curl_api.multi_socket_action
 
 /* ---- pure parsers ------------------------------------------------------------------------ */
 
@@ -545,10 +593,49 @@ struct docker {
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static char curl_load_error[256];
 
+/* dlopen libcurl and resolve every function this file uses (see the table at the top). */
 static void curl_init_once(void)
 {
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+	const char *missing = NULL;
+
+	if (!h) {
+		snprintf(curl_load_error, sizeof(curl_load_error), "%s", dlerror());
+		return;
+	}
+#define CURL_SYM(field, name)                               \
+	do {                                                \
+		*(void **)&curl_api.field = dlsym(h, name); \
+		if (!curl_api.field && !missing)            \
+			missing = name;                     \
+	} while (0)
+	CURL_SYM(global_init, "curl_global_init");
+	CURL_SYM(easy_init, "curl_easy_init");
+	CURL_SYM(easy_cleanup, "curl_easy_cleanup");
+	CURL_SYM(easy_escape, "curl_easy_escape");
+	CURL_SYM(easy_getinfo, "curl_easy_getinfo");
+	CURL_SYM(easy_perform, "curl_easy_perform");
+	CURL_SYM(easy_reset, "curl_easy_reset");
+	CURL_SYM(easy_setopt, "curl_easy_setopt");
+	CURL_SYM(easy_strerror, "curl_easy_strerror");
+	CURL_SYM(free_, "curl_free");
+	CURL_SYM(multi_add_handle, "curl_multi_add_handle");
+	CURL_SYM(multi_cleanup, "curl_multi_cleanup");
+	CURL_SYM(multi_info_read, "curl_multi_info_read");
+	CURL_SYM(multi_init, "curl_multi_init");
+	CURL_SYM(multi_remove_handle, "curl_multi_remove_handle");
+	CURL_SYM(multi_setopt, "curl_multi_setopt");
+	CURL_SYM(multi_socket_action, "curl_multi_socket_action");
+#undef CURL_SYM
+	if (missing) {
+		snprintf(curl_load_error, sizeof(curl_load_error), "libcurl.so.4 lacks %s",
+			 missing);
+		return;
+	}
+	curl_api.global_init(CURL_GLOBAL_DEFAULT);
+	curl_api_ok = true;
 }
 
 int docker_new(const char *host, struct docker **ret, char **reterr)
@@ -585,6 +672,13 @@ int docker_new(const char *host, struct docker **ret, char **reterr)
 				  "docker host '%s': want unix:///path or tcp://host:port", host);
 	}
 	pthread_once(&curl_once, curl_init_once);
+	if (!curl_api_ok) {
+		free(d->unix_path);
+		free(d->base);
+		free(d);
+		return errmsg_set(reterr, -ENOENT, "docker: cannot load libcurl: %s",
+				  curl_load_error);
+	}
 	d->easy = curl_easy_init();
 	if (!d->easy) {
 		docker_free(d);
