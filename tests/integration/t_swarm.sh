@@ -58,6 +58,12 @@ one() { [ "$(echo "show servers state $be" | socat -t2 - "UNIX-CONNECT:$T/run/st
 wait_for 90 one; ok $? "scaling 3 -> 1: one server left running"
 is "$(worker_pid)" "$w1" "scaling down causes no reload"
 
+docker service scale -d "$SVC=0" >/dev/null
+zero() { [ "$(echo "show servers state $be" | socat -t2 - "UNIX-CONNECT:$T/run/stats.sock" | awk 'NR > 2 && $6 == 2' | wc -l)" = 0 ]; }
+wait_for 90 zero; ok $? "scaling to 0: no server left running"
+has_route; ok $? "scaling to 0 keeps the route (it is not a removal)"
+is "$(worker_pid)" "$w1" "scaling to 0 causes no reload"
+
 docker service update -d --label-add com.df.servicePath=/moved "$SVC" >/dev/null
 moved() { api /v1/docker-flow-proxy/config | grep -q "path_beg /moved"; }
 wait_for 60 moved; ok $? "a label change re-routes"
