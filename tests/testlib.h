@@ -8,6 +8,7 @@
 #include "flowproxy/util.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -68,4 +69,32 @@ __attribute__((unused)) static pid_t testserver_start(const char *name, int *ret
 		*ret_port = (int)strtol(line + 10, NULL, 10);
 	free(path);
 	return pid;
+}
+
+/* Processes whose command line mentions dir (the haproxy and testservers a test started). */
+__attribute__((unused)) static int leftovers_in(const char *dir)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d))) {
+		char p[300], *cmd = NULL;
+		size_t len = 0;
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(p, sizeof(p), "/proc/%s/cmdline", e->d_name);
+		if (read_file(p, 1 << 16, &cmd, &len) == 0) {
+			for (size_t i = 0; i + 1 < len; i++)
+				if (!cmd[i])
+					cmd[i] = ' ';
+			if (len && strstr(cmd, dir))
+				n++;
+		}
+		free(cmd);
+	}
+	if (d)
+		closedir(d);
+	return n;
 }

@@ -127,34 +127,6 @@ static char *make_cfg(char *const *assign, size_t n)
 	return strbuf_steal(&b);
 }
 
-/* Processes that mention our directory on their command line (haproxy). */
-static int leftovers(void)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	int n = 0;
-
-	while (d && (e = readdir(d))) {
-		char p[300], *cmd = NULL;
-		size_t len = 0;
-
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		snprintf(p, sizeof(p), "/proc/%s/cmdline", e->d_name);
-		if (read_file(p, 1 << 16, &cmd, &len) == 0) {
-			for (size_t i = 0; i + 1 < len; i++)
-				if (!cmd[i])
-					cmd[i] = ' ';
-			if (len && strstr(cmd, dir))
-				n++;
-		}
-		free(cmd);
-	}
-	if (d)
-		closedir(d);
-	return n;
-}
-
 /* The worker's pid from `show info` on the stats socket, 0 if unknown. */
 static pid_t info_pid(const char *stats)
 {
@@ -371,9 +343,9 @@ out:
 	{
 		long long t0 = now_usec();
 
-		while (leftovers() > 0 && now_usec() - t0 < 5000000)
+		while (leftovers_in(dir) > 0 && now_usec() - t0 < 5000000)
 			usleep(20000);
-		tap_is_int(leftovers(), 0, "no process left");
+		tap_is_int(leftovers_in(dir), 0, "no process left");
 	}
 	{
 		DIR *d = opendir(dir);

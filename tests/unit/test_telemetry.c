@@ -254,34 +254,6 @@ static void *traffic_main(void *arg)
 	return NULL;
 }
 
-/* Processes that mention our directory on their command line (haproxy, testservers). */
-static int leftovers(void)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	int n = 0;
-
-	while (d && (e = readdir(d))) {
-		char p[300], *cmd = NULL;
-		size_t len = 0;
-
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		snprintf(p, sizeof(p), "/proc/%s/cmdline", e->d_name);
-		if (read_file(p, 1 << 16, &cmd, &len) == 0) {
-			for (size_t i = 0; i + 1 < len; i++)
-				if (!cmd[i])
-					cmd[i] = ' ';
-			if (len && strstr(cmd, dir))
-				n++;
-		}
-		free(cmd);
-	}
-	if (d)
-		closedir(d);
-	return n;
-}
-
 static void reset_seen(void)
 {
 	memset(&seen, 0, sizeof(seen));
@@ -523,9 +495,9 @@ out:
 	{
 		long long t0 = now_usec();
 
-		while (leftovers() > 0 && now_usec() - t0 < 12000000)
+		while (leftovers_in(dir) > 0 && now_usec() - t0 < 12000000)
 			usleep(20000);
-		tap_is_int(leftovers(), 0, "no process left");
+		tap_is_int(leftovers_in(dir), 0, "no process left");
 	}
 	{
 		DIR *d = opendir(dir);
