@@ -13,6 +13,7 @@
 #include "flowproxy/labels.h"
 #include "flowproxy/log.h"
 #include "flowproxy/metrics.h"
+#include "flowproxy/provider.h"
 #include "flowproxy/telemetry.h"
 
 #include <arpa/inet.h>
@@ -290,6 +291,18 @@ static enum MHD_Result route(struct api *a, struct req *q, struct MHD_Connection
 		return respond_dfp(c, 200, "OK", "", "", NULL);
 	if (streq(path, "/v1/docker-flow-proxy/successfulinitreload"))
 		return respond(c, daemon_initialized(a->d) ? 200 : 500, "text/plain", xstrdup(""));
+	if (str_startswith(path, "/v1/docker-flow-swarm-listener/") && daemon_provider(a->d)) {
+		const char *what = path + strlen("/v1/docker-flow-swarm-listener/");
+		if (streq(what, "get-services"))
+			return respond(c, 200, "application/json",
+				       provider_services_json(daemon_provider(a->d)));
+		if (streq(what, "notify-services")) {
+			provider_notify_all(daemon_provider(a->d));
+			return respond(c, 200, "application/json", xstrdup("{\"Status\":\"OK\"}"));
+		}
+		if (streq(what, "ping"))
+			return respond(c, 200, "application/json", xstrdup("{\"Status\":\"OK\"}"));
+	}
 	if (streq(path, "/v1/flowproxy/stats"))
 		return handle_stats(a, c);
 	if (streq(path, "/metrics"))

@@ -60,6 +60,7 @@ struct daemon {
 	struct telemetry *telemetry; /* NULL when telemetry is off */
 	int stats_timer;
 	char *stats_socket;
+	struct provider *provider;
 };
 
 static int signal_pipe[2] = {-1, -1};
@@ -576,6 +577,16 @@ static int start_telemetry(struct daemon *d, char **reterr)
 		daemon_watch_fd(d, d->stats_timer, on_stats_timer, d);
 	}
 	return 0;
+}
+
+void daemon_set_provider(struct daemon *d, struct provider *p)
+{
+	d->provider = p;
+}
+
+struct provider *daemon_provider(const struct daemon *d)
+{
+	return d->provider;
 }
 
 struct metrics *daemon_metrics(const struct daemon *d)

@@ -131,6 +131,7 @@ static int run_server(int argc, char **argv)
 			log_error("swarm: %s", err ? err : strerror(-r));
 			goto out;
 		}
+		daemon_set_provider(d, provider);
 	}
 	daemon_flush(d);
 	if (str_set(cfg.services_file)) {

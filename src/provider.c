@@ -10,10 +10,12 @@
 #include "flowproxy/docker.h"
 #include "flowproxy/labels.h"
 #include "flowproxy/log.h"
+#include "flowproxy/notify.h"
 #include "flowproxy/render.h"
 #include "flowproxy/slots.h"
 #include "flowproxy/swarm.h"
 
+#include <cjson/cJSON.h>
 #include <sys/timerfd.h>
 
 #define PROVIDER_POLL_MS   500
@@ -23,7 +25,9 @@ struct provider {
 	struct daemon *d;
 	struct docker *docker;
 	struct docker_events *events;
-	struct swarm_snapshot snap;
+	struct swarm_snapshot snap; /* routing: parameters without replicas, and addresses */
+	struct swarm_snapshot full; /* what the Listener sends: parameters with replicas */
+	struct notify *notify;
 	int timer;
 	long long poll_until;  /* usec: poll until then after an event */
 	long long next_resync; /* usec: the next full resync */
@@ -123,6 +127,55 @@ static void submit_addrs(struct provider *p, const struct swarm_entry *e)
 	strbuf_done(&none);
 }
 
+/* The Listener's notifications: create when a service or its parameters (replicas included)
+ * changed, remove when it is gone. */
+static void notify_changes(struct provider *p, const struct swarm_snapshot *full)
+{
+	struct swarm_diff_entry *diff = NULL;
+	size_t n = 0;
+
+	if (!p->notify || swarm_diff(&p->full, full, &diff, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const struct swarm_diff_entry *e = &diff[i];
+		if (e->change == SWARM_ADDED || e->change == SWARM_CONFIG_CHANGED)
+			notify_service(p->notify, true, e->name, &e->cur->params);
+		else if (e->change == SWARM_REMOVED) {
+			struct params rm;
+			params_init(&rm);
+			for (size_t k = 0; k < e->old->params.n; k++)
+				if (strcmp(e->old->params.v[k].key, "replicas") != 0)
+					params_add(&rm, e->old->params.v[k].key,
+						   e->old->params.v[k].value);
+			notify_service(p->notify, false, e->name, &rm);
+			params_done(&rm);
+		}
+	}
+	free(diff);
+}
+
+char *provider_services_json(const struct provider *p)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	for (size_t i = 0; i < p->full.n; i++) {
+		cJSON *o = cJSON_CreateObject();
+		const struct params *ps = &p->full.v[i].params;
+		for (size_t k = 0; k < ps->n; k++)
+			cJSON_AddStringToObject(o, ps->v[k].key, ps->v[k].value);
+		cJSON_AddItemToArray(a, o);
+	}
+	char *out = cJSON_PrintUnformatted(a);
+	cJSON_Delete(a);
+	return out;
+}
+
+void provider_notify_all(struct provider *p)
+{
+	for (size_t i = 0; i < p->full.n; i++)
+		notify_service(p->notify, true, p->full.v[i].name, &p->full.v[i].params);
+}
+
 static int resync(struct provider *p)
 {
 	struct docker_service_list services = {0};
@@ -142,7 +195,9 @@ static int resync(struct provider *p)
 		docker_task_list_done(&tasks);
 		return r;
 	}
+	struct swarm_snapshot full;
 	swarm_snapshot_init(&cur);
+	swarm_snapshot_init(&full);
 	for (size_t i = 0; i < services.n; i++) {
 		const struct docker_service *s = &services.v[i];
 		struct params params;
@@ -153,6 +208,7 @@ static int resync(struct provider *p)
 
 		if (swarm_service_params(s, &params, &e2) < 0)
 			continue;
+		swarm_snapshot_put(&full, s->name, &params, NULL, 0);
 		/* Replicas are the tasks' business: scaling must not look like a new config. */
 		params_init(&kept);
 		for (size_t k = 0; k < params.n; k++)
@@ -191,6 +247,9 @@ static int resync(struct provider *p)
 	}
 	swarm_snapshot_done(&p->snap);
 	p->snap = cur;
+	notify_changes(p, &full);
+	swarm_snapshot_done(&p->full);
+	p->full = full;
 	docker_service_list_done(&services);
 	docker_task_list_done(&tasks);
 	return 0;
@@ -237,6 +296,15 @@ int provider_new(struct daemon *d, struct provider **ret, char **reterr)
 	p->d = d;
 	p->timer = -1;
 	swarm_snapshot_init(&p->snap);
+	swarm_snapshot_init(&p->full);
+	struct notify_options no = {
+		c->notify_create_urls,	  c->notify_remove_urls, c->notify_create_methods,
+		c->notify_remove_methods, c->df_retry,		 c->df_retry_interval};
+	r = notify_new(&no, &p->notify, reterr);
+	if (r < 0) {
+		provider_free(p);
+		return r;
+	}
 	const char *net = c->swarm_networks;
 	while (net && *net) {
 		size_t n = strcspn(net, ",");
@@ -278,7 +346,9 @@ void provider_free(struct provider *p)
 		return;
 	docker_events_free(p->events);
 	docker_free(p->docker);
+	notify_free(p->notify);
 	swarm_snapshot_done(&p->snap);
+	swarm_snapshot_done(&p->full);
 	free_strv(p->networks, p->n_networks);
 	if (p->timer >= 0)
 		close(p->timer);

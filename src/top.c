@@ -4,13 +4,10 @@
  * p50/p90/p99 (ms), 5xx, the fractions at the thresholds the labels mention, servers up/down.
  */
 #include "flowproxy/top.h"
+#include "flowproxy/http.h"
 
 #include <cjson/cJSON.h>
-#include <netdb.h>
-#include <sys/socket.h>
 #include <time.h>
-
-#define TOP_REPLY_MAX (16u << 20)
 
 static double num(const cJSON *o, const char *k)
 {
@@ -65,83 +62,15 @@ int top_format(const cJSON *stats, struct strbuf *out, char **reterr)
 	return 0;
 }
 
-/*
- * GET url (http://host:port/path, host an IPv4 address or name) over a plain socket: the API is
- * flowproxy's own, HTTP/1.0 keeps the client small and the daemon free of libcurl.
- */
 static int fetch(const char *url, struct strbuf *body, char **reterr)
 {
-	char host[256], port[16] = "80";
-	const char *p, *path;
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
-	_cleanup_close_ int fd = -1;
-	char buf[16384];
+	int status = 0;
+	int r = http_request("GET", url, 5000, &status, body, reterr);
 
-	strbuf_reset(body);
-	if (!str_startswith(url, "http://"))
-		return errmsg_set(reterr, -EINVAL, "%s: only http:// URLs", url);
-	p = url + 7;
-	path = strchr(p, '/');
-	if (!path)
-		path = "/";
-	size_t hl = strcspn(p, ":/");
-	if (hl == 0 || hl >= sizeof(host))
-		return errmsg_set(reterr, -EINVAL, "%s: bad host", url);
-	memcpy(host, p, hl);
-	host[hl] = '\0';
-	if (p[hl] == ':') {
-		size_t pl = strcspn(p + hl + 1, "/");
-		if (pl == 0 || pl >= sizeof(port))
-			return errmsg_set(reterr, -EINVAL, "%s: bad port", url);
-		memcpy(port, p + hl + 1, pl);
-		port[pl] = '\0';
-	}
-	int r = getaddrinfo(host, port, &hints, &ai);
-	if (r != 0)
-		return errmsg_set(reterr, -EHOSTUNREACH, "%s: %s", url, gai_strerror(r));
-	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-	struct timeval tv = {5, 0};
-	if (fd >= 0) {
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	}
-	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		freeaddrinfo(ai);
-		return errmsg_set(reterr, -errno, "%s: %m", url);
-	}
-	freeaddrinfo(ai);
-	int n = snprintf(buf, sizeof(buf), "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, host);
-	if (n < 0 || (size_t)n >= sizeof(buf) || write(fd, buf, (size_t)n) != n)
-		return errmsg_set(reterr, -EIO, "%s: cannot send the request", url);
-	struct strbuf all;
-	strbuf_init(&all);
-	for (;;) {
-		ssize_t k = read(fd, buf, sizeof(buf));
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			strbuf_done(&all);
-			return errmsg_set(reterr, -errno, "%s: %m", url);
-		}
-		if (k == 0)
-			break;
-		if (all.len + (size_t)k > TOP_REPLY_MAX) {
-			strbuf_done(&all);
-			return errmsg_set(reterr, -EMSGSIZE, "%s: reply too large", url);
-		}
-		strbuf_append(&all, buf, (size_t)k);
-	}
-	const char *text = strbuf_str(&all);
-	const char *sep = strstr(text, "\r\n\r\n");
-	int code = 0;
-	if (!sep || sscanf(text, "HTTP/%*d.%*d %d", &code) != 1) {
-		strbuf_done(&all);
-		return errmsg_set(reterr, -EBADMSG, "%s: not an HTTP reply", url);
-	}
-	strbuf_puts(body, sep + 4);
-	strbuf_done(&all);
-	if (code != 200)
-		return errmsg_set(reterr, -EIO, "%s: HTTP %d: %s", url, code, strbuf_str(body));
+	if (r < 0)
+		return r;
+	if (status != 200)
+		return errmsg_set(reterr, -EIO, "%s: HTTP %d: %s", url, status, strbuf_str(body));
 	return 0;
 }
 

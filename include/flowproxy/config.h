@@ -64,6 +64,13 @@ struct config {
 	char *docker_host;
 	char *swarm_networks;
 	long resync_interval;
+	/* Swarm Listener notifications (DF_NOTIFY_*, DF_RETRY*) */
+	char *notify_create_urls;
+	char *notify_remove_urls;
+	char *notify_create_methods;
+	char *notify_remove_methods;
+	long df_retry;
+	long df_retry_interval;
 	long log_level;
 };
 

@@ -76,5 +76,10 @@ struct telemetry *daemon_telemetry(const struct daemon *d);
 /* The monotonic clock the metrics use, in ms. */
 uint64_t daemon_now_ms(void);
 
+/* The swarm provider, when swarm mode is on (borrowed; NULL otherwise). */
+struct provider;
+void daemon_set_provider(struct daemon *d, struct provider *p);
+struct provider *daemon_provider(const struct daemon *d);
+
 /* Asks the loop to stop at its next iteration. */
 void daemon_stop(struct daemon *d);

@@ -18,3 +18,11 @@ struct provider;
  */
 int provider_new(struct daemon *d, struct provider **ret, char **reterr);
 void provider_free(struct provider *p);
+
+/*
+ * The Swarm Listener's get-services answer: a JSON array of the parameter maps (strings) of the
+ * labelled services, as they would be sent on create. Caller frees.
+ */
+char *provider_services_json(const struct provider *p);
+/* The Listener's notify-services: sends every service's create notification again. */
+void provider_notify_all(struct provider *p);

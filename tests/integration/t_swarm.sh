@@ -22,7 +22,20 @@ swarm_cleanup() {
 }
 trap 'swarm_cleanup; cleanup' EXIT
 
-SWARM=true SWARM_NETWORKS=$NET RESYNC_INTERVAL=5 fp_start || { ok 1 "flowproxy starts"; done_testing; }
+# A receiver for the Swarm Listener's notifications: it records each request line.
+NPORT=$(free_port)
+cat >"$T/receiver.sh" <<EOS
+#!/bin/sh
+head -1 >>"$T/notified"
+printf 'HTTP/1.0 200 OK\\r\\nContent-Length: 0\\r\\n\\r\\n'
+EOS
+chmod +x "$T/receiver.sh"
+socat "TCP-LISTEN:$NPORT,bind=127.0.0.1,fork,reuseaddr" EXEC:"$T/receiver.sh" &
+pids+=($!)
+SWARM=true SWARM_NETWORKS=$NET RESYNC_INTERVAL=5 \
+	DF_NOTIFY_CREATE_SERVICE_URL="http://127.0.0.1:$NPORT/create" \
+	DF_NOTIFY_REMOVE_SERVICE_URL="http://127.0.0.1:$NPORT/remove" \
+	fp_start || { ok 1 "flowproxy starts"; done_testing; }
 ok 0 "flowproxy starts in swarm mode"
 
 docker service create -d --name "$SVC" --network "$NET" --replicas 1 \
@@ -43,6 +56,10 @@ wait_for 60 has_route; ok $? "a new service is routed"
 a1=$(addrs)
 wait_for 30 bash -c "curl -s 'http://127.0.0.1:$APORT/v1/docker-flow-proxy/config' | grep -q 'server ${SVC}_1 $a1:80'"
 ok $? "its server is the task's address ($a1)"
+notified_create() { grep -q "GET /create?distribute=true&port=80&replicas=1&serviceName=$SVC&servicePath=%2Fweb" "$T/notified" 2>/dev/null; }
+wait_for 30 notified_create; ok $? "DF_NOTIFY_CREATE_SERVICE_URL told, with the Listener's parameters"
+gs=$(api /v1/docker-flow-swarm-listener/get-services)
+like "$gs" "\\{\"distribute\":\"true\",\"port\":\"80\",\"replicas\":\"1\",\"serviceName\":\"$SVC\",\"servicePath\":\"/web\"\\}" "get-services answers the Listener's maps"
 
 w1=$(worker_pid)
 docker service scale -d "$SVC=3" >/dev/null
@@ -79,5 +96,7 @@ has_route; ok $? "the other service keeps its route"
 docker service rm "$SVC" >/dev/null
 gone() { ! api /v1/docker-flow-proxy/config | grep -q "use_backend $be"; }
 wait_for 60 gone; ok $? "removing the service removes its route"
+notified_remove() { grep -q "GET /remove?distribute=true&port=80&serviceName=$SVC&servicePath=%2Fmoved" "$T/notified" 2>/dev/null; }
+wait_for 30 notified_remove; ok $? "DF_NOTIFY_REMOVE_SERVICE_URL told about the removal"
 
 done_testing
