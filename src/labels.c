@@ -308,6 +308,22 @@ static int h_domain_algo(struct parse_state *st, struct service_dest *d, const c
 	return 0;
 }
 
+/* DFP's discoveryType: "DNS" (server-template on tasks.<service>) or the default; "VIP" is
+ * flowproxy's name for DFP's default form (one server at <service>:<port>). */
+static int h_discovery_type(struct parse_state *st, struct service_dest *d, const char *key,
+			    const char *v, char **reterr)
+{
+	free(st->s->discovery_type);
+	st->s->discovery_type = NULL;
+	if (strcasecmp(v, "DNS") == 0)
+		st->s->discovery_type = xstrdup("DNS");
+	else if (strcasecmp(v, "VIP") == 0)
+		st->s->discovery_type = xstrdup("VIP");
+	else if (*v && strcasecmp(v, "Overlay") != 0)
+		return bad(reterr, key, v, "must be DNS, VIP or Overlay");
+	return 0;
+}
+
 static int h_domain_match_all(struct parse_state *st, struct service_dest *d, const char *key,
 			      const char *v, char **reterr)
 {
@@ -652,6 +668,7 @@ static const struct labels_def defs[] = {
 	{"addResHeader", LABELS_SERVICE, h_add_res_header, false},
 	{"delReqHeader", LABELS_SERVICE, h_del_req_header, false},
 	{"delResHeader", LABELS_SERVICE, h_del_res_header, false},
+	{"discoveryType", LABELS_SERVICE, h_discovery_type, false},
 	{"httpsOnly", LABELS_DEST, h_https_only, false},
 	{"httpsPort", LABELS_DEST, h_ignore, false},
 	{"httpsRedirectCode", LABELS_DEST, h_https_redirect_code, false},

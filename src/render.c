@@ -380,7 +380,20 @@ static struct tval *backend_data(const struct render_route *rt, bool global_auth
 
 	struct tval *servers = tval_new_list();
 	const char *host = str_set(d->outbound_hostname) ? d->outbound_hostname : s->name;
-	if (rt->rs->n_addrs == 0) {
+	bool dns = s->discovery_type && streq(s->discovery_type, "DNS");
+	bool vip = s->discovery_type && streq(s->discovery_type, "VIP");
+
+	/* DFP's discoveryType=DNS: slots filled by HAProxy from Docker's DNS (tasks.<service>). */
+	tval_map_set_str(m, "ServerTemplate", "");
+	if (dns) {
+		long n = rt->rs->n_addrs > 0
+				 ? (long)rt->rs->n_addrs
+				 : (s->has_replicas && s->replicas > 0 ? 2 * s->replicas : 4);
+		_cleanup_free_ char *st =
+			xasprintf("%s %ld tasks.%s:%s", s->name, n < 4 ? 4 : n, host, d->port);
+		tval_map_set_str(m, "ServerTemplate", st);
+	}
+	if (!dns && (vip || rt->rs->n_addrs == 0)) {
 		struct tval *e = tval_new_map();
 		tval_map_set_str(e, "Name", s->name);
 		tval_map_set_str(e, "Address", host);
@@ -389,7 +402,7 @@ static struct tval *backend_data(const struct render_route *rt, bool global_auth
 	}
 	/* Task-level backends: one server per slot (slots.h); an empty slot is rendered disabled
 	 * on loopback, ready to be pointed at a new task at run time. */
-	for (size_t i = 0; i < rt->rs->n_addrs; i++) {
+	for (size_t i = 0; !dns && !vip && i < rt->rs->n_addrs; i++) {
 		struct tval *e = tval_new_map();
 		const char *a = rt->rs->addrs[i];
 		char addr[INET6_ADDRSTRLEN] = "127.0.0.1";

@@ -168,6 +168,7 @@ void service_free(struct service *s)
 	free(s->name);
 	free(s->acl_name);
 	free(s->domain_algo);
+	free(s->discovery_type);
 	headers_free(s->add_req_headers, s->n_add_req_headers);
 	headers_free(s->set_req_headers, s->n_set_req_headers);
 	headers_free(s->del_req_headers, s->n_del_req_headers);
@@ -198,6 +199,7 @@ struct service *service_dup(const struct service *s)
 	r->name = strdup_or_null(s->name);
 	r->acl_name = strdup_or_null(s->acl_name);
 	r->domain_algo = strdup_or_null(s->domain_algo);
+	r->discovery_type = strdup_or_null(s->discovery_type);
 	r->add_req_headers = headers_dup(s->add_req_headers, s->n_add_req_headers);
 	r->set_req_headers = headers_dup(s->set_req_headers, s->n_set_req_headers);
 	r->del_req_headers = headers_dup(s->del_req_headers, s->n_del_req_headers);
@@ -379,7 +381,7 @@ static cJSON *service_json(const struct service *s, bool with_name)
 	json_str(o, "DebugFormat", "");
 	json_headers(o, "DelReqHeader", s->del_req_headers, s->n_del_req_headers);
 	json_headers(o, "DelResHeader", s->del_res_headers, s->n_del_res_headers);
-	json_str(o, "DiscoveryType", "");
+	json_str(o, "DiscoveryType", s->discovery_type ? s->discovery_type : "");
 	json_bool(o, "Distribute", false);
 	json_bool(o, "IsDefaultBackend", s->is_default_backend);
 	json_str(o, "ProxyInstanceName", "");

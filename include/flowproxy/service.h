@@ -83,9 +83,11 @@ struct service_dest {
 };
 
 struct service {
-	char *name;	   /* serviceName, required */
-	char *acl_name;	   /* aclName, defaults to name */
-	char *domain_algo; /* serviceDomainAlgo, defaults to the global SERVICE_DOMAIN_ALGO */
+	char *name;	      /* serviceName, required */
+	char *acl_name;	      /* aclName, defaults to name */
+	char *domain_algo;    /* serviceDomainAlgo, defaults to the global SERVICE_DOMAIN_ALGO */
+	char *discovery_type; /* discoveryType: NULL (task slots or the service's own host), "DNS"
+			       * (server-template resolved through Docker's DNS) or "VIP" */
 	bool redirect_when_http_proto;
 	bool is_default_backend;
 	struct service_header *add_req_headers, *set_req_headers, *del_req_headers;

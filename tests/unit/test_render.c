@@ -71,6 +71,7 @@ static const struct golden_case cases[] = {
 		 "servicePath.2=/older&port.2=82&srcPort.2=8081&redirectWhenHttpProto=true&"
 		 "outboundHostname=legacy.internal",
 		 "serviceName=acme&servicePath=/.well-known/acme-challenge&port=80",
+		 "serviceName=dnssvc&servicePath=/dns&port=8080&discoveryType=DNS&replicas=3",
 		 "serviceName=regex&servicePath=^/item/[0-9]+$&pathType=path_reg&port=9000&"
 		 "reqPathSearchReplace=^/item/,/items/",
 		 NULL,
@@ -190,6 +191,26 @@ int main(void)
 		tap_ok(strstr(o, "    server web_3 10.0.0.7:9000\n") != NULL,
 		       "slots: own port kept");
 		tap_ok(strstr(o, "    server web_4 fd00::1:8080\n") != NULL, "slots: IPv6 address");
+		strbuf_reset(&out);
+		parse_query("serviceName=web&servicePath=/web&port=8080&discoveryType=vip", &p);
+		svc = NULL;
+		tap_is_int(labels_parse(&p, &ctx, &svc, NULL, &err), 0, "discoveryType=vip parses");
+		tap_is_str(svc ? svc->discovery_type : NULL, "VIP", "discoveryType normalised");
+		params_done(&p);
+		registry_put(&reg, svc, slots, 4);
+		free(rs);
+		registry_render_services(&reg, &rs);
+		render_config(r, &cfg, rs, 1, &out, &err);
+		o = strbuf_str(&out);
+		tap_ok(strstr(o, "    server web web:8080\n") != NULL && !strstr(o, "web_1"),
+		       "VIP: one server at the service's name, task slots ignored");
+		parse_query("serviceName=web&servicePath=/web&port=8080&discoveryType=bogus", &p);
+		svc = NULL;
+		tap_is_int(labels_parse(&p, &ctx, &svc, NULL, &err), -EINVAL,
+			   "an unknown discoveryType is refused");
+		tap_ok(err && strstr(err, "discoveryType 'bogus' must be DNS, VIP or Overlay"),
+		       "with a message naming the parameter");
+		params_done(&p);
 		strbuf_done(&out);
 		free(rs);
 		registry_done(&reg);
