@@ -49,15 +49,24 @@ __attribute__((unused)) static int tap_is_int(long long got, long long want, con
 	return ok;
 }
 
+/* Prints a diagnostic; every line of it starts with "# ", so TAP readers skip it. */
 __attribute__((format(printf, 1, 2), unused)) static void tap_diag(const char *fmt, ...)
 {
 	va_list ap;
+	char *text = NULL;
 
-	printf("# ");
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
 	va_end(ap);
-	printf("\n");
+	for (char *line = text, *next; line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (next || *line)
+			printf("# %s\n", line);
+	}
+	free(text);
 }
 
 __attribute__((format(printf, 1, 2), unused)) static int tap_skip_all(const char *fmt, ...)

@@ -355,7 +355,8 @@ int main(void)
 		return 1;
 	}
 
-	cmd = xasprintf("%s/scripts/build-test-image %s", src ? src : ".", bld ? bld : "build");
+	cmd = xasprintf("%s/scripts/build-test-image %s >/dev/null", src ? src : ".",
+			bld ? bld : "build");
 	if (!tap_ok(system(cmd) == 0, "scripts/build-test-image")) {
 		docker_free(d);
 		return tap_done();
