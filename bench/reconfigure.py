@@ -147,14 +147,16 @@ def main():
     print("%-9s %12s %12s %12s %12s %8s %8s %10s" % ("services", "fp median", "fp p95",
                                                      "bare median", "bare p95", "ratio50",
                                                      "ratio95", "fp RSS"))
-    for n in SIZES:
-        fp, bare, rss = run_size(n, port)
-        fm, fp95 = statistics.median(fp), pct(fp, 95)
-        bm, bp95 = statistics.median(bare), pct(bare, 95)
-        print("%-9d %12.1f %12.1f %12.1f %12.1f %8.2f %8.2f %8.1fMB" % (
-            n, fm, fp95, bm, bp95, fm / bm, fp95 / bp95, rss / 1024.0))
-        sys.stdout.flush()
-    ts.terminate()
+    try:
+        for n in SIZES:
+            fp, bare, rss = run_size(n, port)
+            fm, fp95 = statistics.median(fp), pct(fp, 95)
+            bm, bp95 = statistics.median(bare), pct(bare, 95)
+            print("%-9d %12.1f %12.1f %12.1f %12.1f %8.2f %8.2f %8.1fMB" % (
+                n, fm, fp95, bm, bp95, fm / bm, fp95 / bp95, rss / 1024.0))
+            sys.stdout.flush()
+    finally:
+        ts.terminate()
 
 
 if __name__ == "__main__":
