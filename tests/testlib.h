@@ -98,3 +98,31 @@ __attribute__((unused)) static int leftovers_in(const char *dir)
 		closedir(d);
 	return n;
 }
+
+/* Waits up to timeout_us for the processes of dir to be gone; returns how many are left. */
+__attribute__((unused)) static int wait_no_leftovers(const char *dir, long long timeout_us)
+{
+	long long t0 = now_usec();
+
+	while (leftovers_in(dir) > 0 && now_usec() - t0 < timeout_us)
+		usleep(20000);
+	return leftovers_in(dir);
+}
+
+/* Removes a test's temporary directory: its files (HAProxy's dot files too), then itself. */
+__attribute__((unused)) static void remove_test_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		char *p = xasprintf("%s/%s", dir, e->d_name);
+
+		if (e->d_name[0] != '.' || str_startswith(e->d_name, ".haproxy"))
+			unlink(p);
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}

@@ -24,10 +24,10 @@ like "$(get /unknown)" '^name=site' "example site: default backend"
 like "$(cat "$T/flowproxy.log")" "started backend" "backends started by flowproxy"
 
 # A backend that dies is started again.
-bp=$(pgrep -f -- "--name hello --port" | head -1)
+bp=$(pgrep -f -- "$TESTSERVER --name hello --port" | head -1)
 kill -9 "$bp"
 for _ in $(seq 100); do
-	np=$(pgrep -f -- "--name hello --port" | head -1)
+	np=$(pgrep -f -- "$TESTSERVER --name hello --port" | head -1)
 	[ -n "$np" ] && [ "$np" != "$bp" ] && break
 	sleep 0.05
 done
@@ -37,7 +37,7 @@ is "$(hstatus)" 200 "routing to the restarted backend"
 
 kill -TERM "$FP_PID"; wait "$FP_PID"; FP_PID=
 sleep 0.2
-pgrep -f -- "--name hello --port" >/dev/null; [ $? -ne 0 ]; ok $? "backends stopped with flowproxy"
+pgrep -f -- "$TESTSERVER --name hello --port" >/dev/null; [ $? -ne 0 ]; ok $? "backends stopped with flowproxy"
 [ ! -S "$T/run/master.sock" ] || ! master_cmd "show proc" >/dev/null 2>&1; ok $? "HAProxy stopped with flowproxy"
 
 done_testing

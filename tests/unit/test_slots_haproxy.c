@@ -340,29 +340,9 @@ out:
 	h = NULL;
 	for (int i = 0; i < NAMES; i++)
 		reap(pids[i]);
-	{
-		long long t0 = now_usec();
-
-		while (leftovers_in(dir) > 0 && now_usec() - t0 < 5000000)
-			usleep(20000);
-		tap_is_int(leftovers_in(dir), 0, "no process left");
-	}
-	{
-		DIR *d = opendir(dir);
-		struct dirent *e;
-
-		while (d && (e = readdir(d))) {
-			if (e->d_name[0] != '.') {
-				char *f = xasprintf("%s/%s", dir, e->d_name);
-
-				unlink(f);
-				free(f);
-			}
-		}
-		if (d)
-			closedir(d);
-		rmdir(dir);
-	}
+	/* Old or orphaned workers go within hard-stop-after. */
+	tap_is_int(wait_no_leftovers(dir, 5000000), 0, "no process left");
+	remove_test_dir(dir);
 	slots_plan_done(&p);
 	slots_plan_done(&p2);
 	free(cur[0]);

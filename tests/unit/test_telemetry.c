@@ -492,28 +492,9 @@ out:
 		kill(ts_pid, SIGTERM);
 		waitpid(ts_pid, NULL, 0);
 	}
-	{
-		long long t0 = now_usec();
-
-		while (leftovers_in(dir) > 0 && now_usec() - t0 < 12000000)
-			usleep(20000);
-		tap_is_int(leftovers_in(dir), 0, "no process left");
-	}
-	{
-		DIR *d = opendir(dir);
-		struct dirent *e;
-
-		while (d && (e = readdir(d))) {
-			char *p = xasprintf("%s/%s", dir, e->d_name);
-
-			if (e->d_name[0] != '.' || str_startswith(e->d_name, ".haproxy"))
-				unlink(p);
-			free(p);
-		}
-		if (d)
-			closedir(d);
-		rmdir(dir);
-	}
+	/* Old or orphaned workers go within hard-stop-after. */
+	tap_is_int(wait_no_leftovers(dir, 12000000), 0, "no process left");
+	remove_test_dir(dir);
 	free(err);
 	free(cfg);
 	free(cfg2);
