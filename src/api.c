@@ -10,6 +10,7 @@
  * accepted as the same route instead of a 301.
  */
 #include "flowproxy/api.h"
+#include "flowproxy/haproxy.h"
 #include "flowproxy/labels.h"
 #include "flowproxy/log.h"
 #include "flowproxy/metrics.h"
@@ -233,6 +234,33 @@ static enum MHD_Result handle_stats(struct api *a, struct MHD_Connection *c)
 	return respond(c, 200, "application/json", out);
 }
 
+/* GET /v1/flowproxy/status: services, HAProxy's processes, rejected services, the swarm. */
+static enum MHD_Result handle_status(struct api *a, struct MHD_Connection *c)
+{
+	const struct haproxy *h = daemon_haproxy(a->d);
+	const struct params *rej = daemon_rejected(a->d);
+	cJSON *o = cJSON_CreateObject();
+	cJSON *hp = cJSON_AddObjectToObject(o, "haproxy");
+	cJSON *arr = cJSON_AddArrayToObject(o, "rejected");
+
+	cJSON_AddNumberToObject(o, "services", (double)registry_count(daemon_registry(a->d)));
+	cJSON_AddNumberToObject(hp, "masterPid", h ? (double)haproxy_master_pid(h) : 0);
+	cJSON_AddNumberToObject(hp, "workerPid", h ? (double)haproxy_worker_pid(h) : 0);
+	cJSON_AddNumberToObject(hp, "reloads", h ? (double)haproxy_reload_count(h) : 0);
+	cJSON_AddNumberToObject(hp, "reloadFailures", h ? (double)haproxy_reload_failures(h) : 0);
+	for (size_t i = 0; i < rej->n; i++) {
+		cJSON *r = cJSON_CreateObject();
+		cJSON_AddStringToObject(r, "serviceName", rej->v[i].key);
+		cJSON_AddStringToObject(r, "message", rej->v[i].value);
+		cJSON_AddItemToArray(arr, r);
+	}
+	if (daemon_provider(a->d))
+		provider_status_json(daemon_provider(a->d), o);
+	char *out = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return respond(c, 200, "application/json", out);
+}
+
 /* GET /metrics: Prometheus text exposition. */
 static enum MHD_Result handle_metrics(struct api *a, struct MHD_Connection *c)
 {
@@ -303,6 +331,8 @@ static enum MHD_Result route(struct api *a, struct req *q, struct MHD_Connection
 		if (streq(what, "ping"))
 			return respond(c, 200, "application/json", xstrdup("{\"Status\":\"OK\"}"));
 	}
+	if (streq(path, "/v1/flowproxy/status"))
+		return handle_status(a, c);
 	if (streq(path, "/v1/flowproxy/stats"))
 		return handle_stats(a, c);
 	if (streq(path, "/metrics"))

@@ -61,6 +61,7 @@ struct daemon {
 	int stats_timer;
 	char *stats_socket;
 	struct provider *provider;
+	struct params rejected; /* service name -> why it is not applied (nobody else was told) */
 };
 
 static int signal_pipe[2] = {-1, -1};
@@ -90,6 +91,7 @@ int daemon_new(const struct config *cfg, struct daemon **ret, char **reterr)
 		return errmsg_set(reterr, -errno, "epoll_create1: %m");
 	}
 	registry_init(&d->reg);
+	params_init(&d->rejected);
 	d->current_cfg = xstrdup("");
 	r = render_new(cfg->templates_path, cfg->cfg_template_path, &d->render, reterr);
 	if (r < 0) {
@@ -128,6 +130,7 @@ void daemon_free(struct daemon *d)
 	free(d->pending);
 	free(d->watches);
 	registry_done(&d->reg);
+	params_done(&d->rejected);
 	render_free(d->render);
 	free(d->current_cfg);
 	if (d->epfd >= 0)
@@ -344,12 +347,41 @@ out:
 	return r;
 }
 
-static void op_finish(struct op *o, int status, const char *msg)
+void daemon_set_rejected(struct daemon *d, const char *name, const char *msg)
 {
-	if (o->done)
+	struct params *r = &d->rejected;
+
+	if (msg) {
+		params_set(r, name, msg);
+		return;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		if (!streq(r->v[i].key, name))
+			continue;
+		free(r->v[i].key);
+		free(r->v[i].value);
+		memmove(&r->v[i], &r->v[i + 1], (r->n - i - 1) * sizeof(r->v[0]));
+		r->n--;
+		return;
+	}
+}
+
+const struct params *daemon_rejected(const struct daemon *d)
+{
+	return &d->rejected;
+}
+
+static void op_finish(struct daemon *d, struct op *o, int status, const char *msg)
+{
+	if (o->done) {
 		o->done(o->userdata, status, msg, o->found);
-	else if (status != 200)
+	} else if (status != 200) {
 		log_error("%s", msg);
+		if (o->name && o->kind == DAEMON_OP_PUT)
+			daemon_set_rejected(d, o->name, msg);
+	}
+	if (status == 200 && o->name && (o->kind == DAEMON_OP_PUT || o->kind == DAEMON_OP_REMOVE))
+		daemon_set_rejected(d, o->name, NULL);
 }
 
 static int status_for(int r)
@@ -378,7 +410,7 @@ void daemon_flush(struct daemon *d)
 	if (r >= 0) {
 		log_debug("applied %zu operation(s) in %lld us", n, now_usec() - t0);
 		for (size_t i = 0; i < n; i++)
-			op_finish(&ops[i], 200, "");
+			op_finish(d, &ops[i], 200, "");
 	} else if (n == 1) {
 		_cleanup_free_ char *msg = NULL;
 		if (ops[0].kind == DAEMON_OP_RELOAD)
@@ -387,7 +419,7 @@ void daemon_flush(struct daemon *d)
 			msg = xasprintf("service '%s' was not applied, HAProxy keeps the last good "
 					"configuration: %s",
 					ops[0].name, err ? err : strerror(-r));
-		op_finish(&ops[0], status_for(r), msg);
+		op_finish(d, &ops[0], status_for(r), msg);
 	} else {
 		/* Find the culprits: one operation at a time, so the good ones still land. */
 		log_warn("a batch of %zu operations was rejected, applying them one by one", n);
@@ -395,14 +427,14 @@ void daemon_flush(struct daemon *d)
 			_cleanup_free_ char *e1 = NULL;
 			int k = apply_ops(d, &ops[i], 1, ops[i].kind == DAEMON_OP_RELOAD, &e1);
 			if (k >= 0) {
-				op_finish(&ops[i], 200, "");
+				op_finish(d, &ops[i], 200, "");
 				continue;
 			}
 			_cleanup_free_ char *msg = xasprintf(
 				"service '%s' was not applied, HAProxy keeps the last good "
 				"configuration: %s",
 				ops[i].name, e1 ? e1 : strerror(-k));
-			op_finish(&ops[i], status_for(k), msg);
+			op_finish(d, &ops[i], status_for(k), msg);
 		}
 	}
 	for (size_t i = 0; i < n; i++)
@@ -499,8 +531,10 @@ static int start_haproxy(struct daemon *d, char **reterr)
 			k = haproxy_validate(d->haproxy, strbuf_str(&cfg), cfg.len, &e);
 		if (k >= 0)
 			registry_put(&good, service_dup(s), NULL, 0);
-		else
+		else {
 			log_error("service '%s' skipped: %s", s->name, e ? e : "rejected");
+			daemon_set_rejected(d, s->name, e ? e : "rejected");
+		}
 		strbuf_done(&cfg);
 		registry_done(&one);
 	}
@@ -587,6 +621,11 @@ void daemon_set_provider(struct daemon *d, struct provider *p)
 struct provider *daemon_provider(const struct daemon *d)
 {
 	return d->provider;
+}
+
+const struct haproxy *daemon_haproxy(const struct daemon *d)
+{
+	return d->haproxy;
 }
 
 struct metrics *daemon_metrics(const struct daemon *d)

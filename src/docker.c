@@ -1144,7 +1144,9 @@ static void events_ended(struct docker_events *e, CURLcode c)
 int docker_events_new(struct docker *d, const char *const *types, int64_t since, docker_event_fn cb,
 		      void *userdata, struct docker_events **ret, char **reterr)
 {
-	static const char *const default_types[] = {"service", "node", NULL};
+	static const char *const default_types[] = {"service", "node", "container", NULL};
+	/* Containers start and die as tasks do; exec_* (health checks) and the rest are noise. */
+	static const char *const default_actions[] = {"create", "update", "remove", "start", "die"};
 	struct epoll_event ev = {.events = EPOLLIN};
 	_cleanup_free_ char *filters = NULL;
 	cJSON *f, *arr;
@@ -1171,6 +1173,11 @@ int docker_events_new(struct docker *d, const char *const *types, int64_t since,
 	arr = cJSON_CreateStringArray(types ? types : default_types, (int)n);
 	if (!f || !arr || !cJSON_AddItemToObject(f, "type", arr))
 		abort();
+	if (!types) {
+		arr = cJSON_CreateStringArray(default_actions, (int)ARRAY_SIZE(default_actions));
+		if (!arr || !cJSON_AddItemToObject(f, "event", arr))
+			abort();
+	}
 	filters = cJSON_PrintUnformatted(f);
 	cJSON_Delete(f);
 	if (!filters)

@@ -2,9 +2,12 @@
 /*
  * provider: the swarm as a source of services (see provider.h). Each resync takes a snapshot
  * (swarm.h: parameters as the Swarm Listener would send them, and task addresses), diffs it with
- * the previous one, and submits the operations. Docker's events only trigger resyncs: after an
- * event, the swarm is polled every PROVIDER_POLL_MS for PROVIDER_SETTLE_MS, because tasks reach
- * "running" after the service event that caused them.
+ * the previous one, and submits the operations. Docker's events only trigger resyncs: a service
+ * event, or a task container starting or dying, causes one within PROVIDER_TICK_MS (a burst of
+ * events causes one). Tasks reach "running" in the manager's view after the events that caused
+ * them, so the swarm is then polled every PROVIDER_POLL_MS for PROVIDER_SETTLE_MS, and for as
+ * long as a labelled service runs fewer or more tasks than it wants (up to PROVIDER_CONVERGE_MS
+ * after the last event).
  */
 #include "flowproxy/provider.h"
 #include "flowproxy/docker.h"
@@ -18,8 +21,10 @@
 #include <cjson/cJSON.h>
 #include <sys/timerfd.h>
 
-#define PROVIDER_POLL_MS   500
-#define PROVIDER_SETTLE_MS 15000
+#define PROVIDER_TICK_MS     100
+#define PROVIDER_POLL_MS     250
+#define PROVIDER_SETTLE_MS   15000
+#define PROVIDER_CONVERGE_MS 60000
 
 struct provider {
 	struct daemon *d;
@@ -29,7 +34,12 @@ struct provider {
 	struct swarm_snapshot full; /* what the Listener sends: parameters with replicas */
 	struct notify *notify;
 	int timer;
+	bool dirty;	       /* an event came since the last resync */
+	long long last_event;  /* usec */
+	long long last_resync; /* usec: the last resync attempt */
 	long long poll_until;  /* usec: poll until then after an event */
+	time_t last_ok;	       /* wall clock of the last successful resync */
+	uint64_t resync_failures;
 	long long next_resync; /* usec: the next full resync */
 	char **networks;
 	size_t n_networks;
@@ -64,6 +74,7 @@ static void submit_put(struct provider *p, const struct swarm_entry *e)
 	daemon_labels_ctx(p->d, &ctx);
 	if (labels_parse(&e->params, &ctx, &svc, NULL, &err) < 0) {
 		log_error("swarm: service '%s' skipped: %s", e->name, err);
+		daemon_set_rejected(p->d, e->name, err);
 		return;
 	}
 	char **slots = initial_slots(e->addrs, e->n_addrs, &n_slots);
@@ -170,6 +181,28 @@ char *provider_services_json(const struct provider *p)
 	return out;
 }
 
+void provider_status_json(const struct provider *p, cJSON *o)
+{
+	struct docker_events_stats es;
+	cJSON *sw = cJSON_AddObjectToObject(o, "swarm");
+	cJSON *ev;
+	size_t tasks = 0;
+
+	for (size_t i = 0; i < p->snap.n; i++)
+		tasks += p->snap.v[i].n_addrs;
+	docker_events_get_stats(p->events, &es);
+	cJSON_AddStringToObject(sw, "dockerApi", docker_api_version(p->docker));
+	cJSON_AddNumberToObject(sw, "services", (double)p->snap.n);
+	cJSON_AddNumberToObject(sw, "tasks", (double)tasks);
+	cJSON_AddNumberToObject(sw, "lastResync", (double)p->last_ok);
+	cJSON_AddNumberToObject(sw, "resyncFailures", (double)p->resync_failures);
+	ev = cJSON_AddObjectToObject(sw, "events");
+	cJSON_AddBoolToObject(ev, "connected", es.connected);
+	cJSON_AddNumberToObject(ev, "received", (double)es.events);
+	cJSON_AddNumberToObject(ev, "reconnects", (double)es.disconnects);
+	cJSON_AddNumberToObject(ev, "badLines", (double)es.bad_lines);
+}
+
 void provider_notify_all(struct provider *p)
 {
 	for (size_t i = 0; i < p->full.n; i++)
@@ -191,11 +224,13 @@ static int resync(struct provider *p)
 		r = docker_list_tasks(p->docker, NULL, &tasks, &err);
 	if (r < 0) {
 		log_warn("swarm: resync failed: %s", err ? err : strerror(-r));
+		p->resync_failures++;
 		docker_service_list_done(&services);
 		docker_task_list_done(&tasks);
 		return r;
 	}
 	struct swarm_snapshot full;
+	bool converging = false;
 	swarm_snapshot_init(&cur);
 	swarm_snapshot_init(&full);
 	for (size_t i = 0; i < services.n; i++) {
@@ -208,6 +243,8 @@ static int resync(struct provider *p)
 
 		if (swarm_service_params(s, &params, &e2) < 0)
 			continue;
+		if (s->has_status && s->running_tasks != s->desired_tasks)
+			converging = true;
 		swarm_snapshot_put(&full, s->name, &params, NULL, 0);
 		/* Replicas are the tasks' business: scaling must not look like a new config. */
 		params_init(&kept);
@@ -247,6 +284,15 @@ static int resync(struct provider *p)
 	}
 	swarm_snapshot_done(&p->snap);
 	p->snap = cur;
+	p->last_ok = time(NULL);
+	if (converging) {
+		long long until = now_usec() + PROVIDER_POLL_MS * 2000LL;
+		long long cap = p->last_event + PROVIDER_CONVERGE_MS * 1000LL;
+		if (until > cap)
+			until = cap;
+		if (until > p->poll_until)
+			p->poll_until = until;
+	}
 	notify_changes(p, &full);
 	swarm_snapshot_done(&p->full);
 	p->full = full;
@@ -259,8 +305,14 @@ static void on_event(void *userdata, const struct docker_event *ev)
 {
 	struct provider *p = userdata;
 
+	/* Containers matter only as swarm tasks. */
+	if (ev->type && streq(ev->type, "container") &&
+	    !params_get(&ev->attributes, "com.docker.swarm.service.name"))
+		return;
 	log_debug("swarm: event %s %s '%s'", ev->type, ev->action, ev->name ? ev->name : "");
-	p->poll_until = now_usec() + PROVIDER_SETTLE_MS * 1000LL;
+	p->dirty = true;
+	p->last_event = now_usec();
+	p->poll_until = p->last_event + PROVIDER_SETTLE_MS * 1000LL;
 }
 
 static void on_events(void *userdata)
@@ -278,7 +330,10 @@ static void on_timer(void *userdata)
 
 	if (read(p->timer, &ticks, sizeof(ticks)) < 0)
 		return;
-	if (now < p->poll_until || now >= p->next_resync) {
+	if (p->dirty || now >= p->next_resync ||
+	    (now < p->poll_until && now - p->last_resync >= PROVIDER_POLL_MS * 1000LL)) {
+		p->dirty = false;
+		p->last_resync = now;
 		resync(p);
 		if (now >= p->next_resync)
 			p->next_resync = now + daemon_config(p->d)->resync_interval * 1000000LL;
@@ -289,8 +344,8 @@ int provider_new(struct daemon *d, struct provider **ret, char **reterr)
 {
 	const struct config *c = daemon_config(d);
 	struct provider *p = xcalloc(1, sizeof(*p));
-	struct itimerspec its = {.it_interval = {0, PROVIDER_POLL_MS * 1000000L},
-				 .it_value = {0, PROVIDER_POLL_MS * 1000000L}};
+	struct itimerspec its = {.it_interval = {0, PROVIDER_TICK_MS * 1000000L},
+				 .it_value = {0, PROVIDER_TICK_MS * 1000000L}};
 	int r;
 
 	p->d = d;
@@ -323,6 +378,7 @@ int provider_new(struct daemon *d, struct provider **ret, char **reterr)
 		provider_free(p);
 		return r;
 	}
+	p->last_event = p->last_resync = now_usec();
 	r = resync(p);
 	if (r < 0) {
 		provider_free(p);

@@ -81,5 +81,18 @@ struct provider;
 void daemon_set_provider(struct daemon *d, struct provider *p);
 struct provider *daemon_provider(const struct daemon *d);
 
+/*
+ * Services that are not applied and that nobody was told about (operations without a done
+ * callback: the swarm, the services file, the environment): name -> message, shown by the
+ * status API. A successful PUT or REMOVE of the name clears it. daemon_set_rejected sets a
+ * message, or clears it when msg is NULL.
+ */
+void daemon_set_rejected(struct daemon *d, const char *name, const char *msg);
+const struct params *daemon_rejected(const struct daemon *d);
+
+/* The HAProxy it runs (borrowed; NULL before daemon_run starts it). */
+struct haproxy;
+const struct haproxy *daemon_haproxy(const struct daemon *d);
+
 /* Asks the loop to stop at its next iteration. */
 void daemon_stop(struct daemon *d);

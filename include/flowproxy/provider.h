@@ -24,5 +24,12 @@ void provider_free(struct provider *p);
  * labelled services, as they would be sent on create. Caller frees.
  */
 char *provider_services_json(const struct provider *p);
+/*
+ * Adds the provider's state to the status API's object o: "swarm": {"dockerApi", "services",
+ * "tasks" (addresses routed), "lastResync" (seconds since the epoch, 0 before any success),
+ * "resyncFailures", "events": {"connected", "received", "reconnects", "badLines"}}.
+ */
+struct cJSON;
+void provider_status_json(const struct provider *p, struct cJSON *o);
 /* The Listener's notify-services: sends every service's create notification again. */
 void provider_notify_all(struct provider *p);

@@ -2,8 +2,9 @@
 # The swarm provider against the real Docker Engine (one-node swarm): a labelled service is
 # routed to its tasks' addresses, scaling re-points server slots without a reload, a label change
 # re-routes with one reload, a broken label is reported and skipped, removal deletes the route.
-# No request is sent to the tasks (their addresses are private): HAProxy's configuration and
-# runtime state are read instead.
+# flowproxy runs on the host here, so no request is sent to the tasks (their addresses are
+# private): HAProxy's configuration and runtime state are read instead. t_e2e.sh runs flowproxy
+# in a container on the overlay network and sends requests through it.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -91,11 +92,19 @@ docker service create -d --name "$BAD" --network "$NET" --replicas 1 \
 	flowproxy-testserver:local >/dev/null 2>&1
 logged() { grep -q "service '$BAD' skipped: .*servicePath" "$T/flowproxy.log"; }
 wait_for 60 logged; ok $? "a service with a broken label is logged with its name and label"
+st=$(api /v1/flowproxy/status)
+like "$st" "\"rejected\":\[\{\"serviceName\":\"$BAD\",\"message\":\"servicePath '/bad path' must not contain spaces\"\}\]" \
+	"the status API reports it"
+like "$st" "\"swarm\":\{\"dockerApi\":\"1\.[0-9]+\",\"services\":2,.*\"events\":\{\"connected\":true" \
+	"the status API shows the swarm's state"
 has_route; ok $? "the other service keeps its route"
 
 docker service rm "$SVC" >/dev/null
 gone() { ! api /v1/docker-flow-proxy/config | grep -q "use_backend $be"; }
 wait_for 60 gone; ok $? "removing the service removes its route"
+docker service rm "$BAD" >/dev/null
+unreported() { ! api /v1/flowproxy/status | grep -q "$BAD"; }
+wait_for 60 unreported; ok $? "a removed broken service is no longer reported"
 notified_remove() { grep -q "GET /remove?distribute=true&port=80&serviceName=$SVC&servicePath=%2Fmoved" "$T/notified" 2>/dev/null; }
 wait_for 30 notified_remove; ok $? "DF_NOTIFY_REMOVE_SERVICE_URL told about the removal"
 
