@@ -4,6 +4,8 @@
  *
  *   testserver --name NAME --port PORT [--addr 127.0.0.1]
  *
+ * A NAME of "@hostname" stands for the host name (a container's, distinct per Swarm task).
+ *
  * Port 0 picks a free port. Once listening it prints "listening <port>" on stdout. Every request
  * is answered 200 text/plain with a body that lets tests see what HAProxy forwarded:
  *
@@ -327,6 +329,12 @@ int main(int argc, char **argv)
 			usage();
 		if (strcmp(argv[i], "--name") == 0) {
 			server_name = argv[++i];
+			if (strcmp(server_name, "@hostname") == 0) {
+				static char host[256];
+
+				if (gethostname(host, sizeof(host) - 1) == 0)
+					server_name = host;
+			}
 		} else if (strcmp(argv[i], "--port") == 0) {
 			char *end;
 
