@@ -5,7 +5,9 @@
  * the previous one, and submits the operations. Docker's events only trigger resyncs: a service
  * event, or a task container starting or dying, causes one within PROVIDER_TICK_MS (a burst of
  * events causes one). Tasks reach "running" in the manager's view after the events that caused
- * them, so the swarm is then polled every PROVIDER_POLL_MS for PROVIDER_SETTLE_MS, and for as
+ * them (the manager takes the nodes' task states in batches, about every 100 ms), so the swarm
+ * is then polled: every PROVIDER_FAST_MS for PROVIDER_FAST_WINDOW_MS after a task container
+ * started or died, every PROVIDER_POLL_MS for PROVIDER_SETTLE_MS after any event, and for as
  * long as a labelled service runs fewer or more tasks than it wants (up to PROVIDER_CONVERGE_MS
  * after the last event).
  */
@@ -21,10 +23,12 @@
 #include <cjson/cJSON.h>
 #include <sys/timerfd.h>
 
-#define PROVIDER_TICK_MS     100
-#define PROVIDER_POLL_MS     250
-#define PROVIDER_SETTLE_MS   15000
-#define PROVIDER_CONVERGE_MS 60000
+#define PROVIDER_TICK_MS	50
+#define PROVIDER_FAST_MS	50
+#define PROVIDER_FAST_WINDOW_MS 2000
+#define PROVIDER_POLL_MS	250
+#define PROVIDER_SETTLE_MS	15000
+#define PROVIDER_CONVERGE_MS	60000
 
 struct provider {
 	struct daemon *d;
@@ -38,6 +42,7 @@ struct provider {
 	long long last_event;  /* usec */
 	long long last_resync; /* usec: the last resync attempt */
 	long long poll_until;  /* usec: poll until then after an event */
+	long long fast_until;  /* usec: poll fast until then after a task container event */
 	time_t last_ok;	       /* wall clock of the last successful resync */
 	uint64_t resync_failures;
 	long long next_resync; /* usec: the next full resync */
@@ -305,14 +310,17 @@ static void on_event(void *userdata, const struct docker_event *ev)
 {
 	struct provider *p = userdata;
 
+	bool container = ev->type && streq(ev->type, "container");
+
 	/* Containers matter only as swarm tasks. */
-	if (ev->type && streq(ev->type, "container") &&
-	    !params_get(&ev->attributes, "com.docker.swarm.service.name"))
+	if (container && !params_get(&ev->attributes, "com.docker.swarm.service.name"))
 		return;
 	log_debug("swarm: event %s %s '%s'", ev->type, ev->action, ev->name ? ev->name : "");
 	p->dirty = true;
 	p->last_event = now_usec();
 	p->poll_until = p->last_event + PROVIDER_SETTLE_MS * 1000LL;
+	if (container)
+		p->fast_until = p->last_event + PROVIDER_FAST_WINDOW_MS * 1000LL;
 }
 
 static void on_events(void *userdata)
@@ -330,8 +338,11 @@ static void on_timer(void *userdata)
 
 	if (read(p->timer, &ticks, sizeof(ticks)) < 0)
 		return;
+	long long since = now - p->last_resync;
+
 	if (p->dirty || now >= p->next_resync ||
-	    (now < p->poll_until && now - p->last_resync >= PROVIDER_POLL_MS * 1000LL)) {
+	    (now < p->fast_until && since >= PROVIDER_FAST_MS * 1000LL) ||
+	    (now < p->poll_until && since >= PROVIDER_POLL_MS * 1000LL)) {
 		p->dirty = false;
 		p->last_resync = now;
 		resync(p);
