@@ -423,6 +423,7 @@ static struct tval *backend_data(const struct render_route *rt, bool global_auth
 		tval_list_append(servers, e);
 	}
 	tval_map_set(m, "Servers", servers);
+	tval_map_set_bool(m, "Tasks", dns || (!vip && rt->rs->n_addrs > 0));
 	tval_map_set_bool(m, "Debug", cfg->debug);
 	return m;
 }

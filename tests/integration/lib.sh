@@ -90,6 +90,17 @@ backend() {
 	BACKEND_PORT=$port
 }
 
+# need_swarm_images: bails out unless a Docker Engine in swarm mode answers; builds the test
+# images (scripts/build-test-image) out of this build.
+need_swarm_images() {
+	if ! docker info >/dev/null 2>&1 ||
+		[ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
+		echo "Bail out! no Docker Engine in swarm mode (scripts/start-docker starts one)"
+		exit 1
+	fi
+	"$SRC/scripts/build-test-image" "$BUILD" >/dev/null || { echo "Bail out! test images"; exit 1; }
+}
+
 # fp_start [flowproxy args...]: starts flowproxy (env from the caller), waits for its API.
 fp_start() {
 	PPORT=${PPORT:-$(free_port)}

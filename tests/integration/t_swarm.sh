@@ -8,11 +8,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-if ! docker info >/dev/null 2>&1 || [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
-	echo "Bail out! no Docker Engine in swarm mode (scripts/start-docker starts one)"
-	exit 1
-fi
-"$SRC/scripts/build-test-image" "$BUILD" >/dev/null || { echo "Bail out! test image"; exit 1; }
+need_swarm_images
 NET=fp-it-net-$$
 SVC=fp-it-web-$$
 BAD=fp-it-bad-$$
