@@ -942,6 +942,53 @@ int docker_inspect_service(struct docker *d, const char *id, struct docker_servi
 	return 0;
 }
 
+int docker_parse_container_networks(const char *body, size_t len, struct strv *ret,
+				    char **reterr)
+{
+	_cleanup_cjson_ cJSON *root = NULL;
+	const cJSON *nets, *n;
+	struct strv v = {0};
+	int r;
+
+	r = parse_root(body, len, DOCKER_REPLY_MAX, "container", &root, reterr);
+	if (r < 0)
+		return r;
+	nets = json_obj(json_obj(root, "NetworkSettings"), "Networks");
+	if (!cJSON_IsObject(nets))
+		return errmsg_set(reterr, -EBADMSG, "container: no NetworkSettings.Networks object");
+	cJSON_ArrayForEach(n, nets)
+	{
+		if (!str_set(n->string))
+			continue;
+		if (v.n >= DOCKER_ADDRS_MAX) {
+			strv_done(&v);
+			return errmsg_set(reterr, -EMSGSIZE,
+					  "container: more than %d networks", DOCKER_ADDRS_MAX);
+		}
+		strv_add(&v, n->string);
+	}
+	*ret = v;
+	return 0;
+}
+
+int docker_container_networks(struct docker *d, const char *id, struct strv *ret, char **reterr)
+{
+	_cleanup_free_ char *path = NULL, *body = NULL, *enc = NULL;
+	size_t len = 0;
+	int r;
+
+	if (!d || !str_set(id) || !ret)
+		return -EINVAL;
+	enc = curl_easy_escape(d->easy, id, 0);
+	if (!enc)
+		abort();
+	path = xasprintf("/containers/%s/json", enc);
+	r = docker_get(d, path, true, DOCKER_REPLY_MAX, &body, &len, reterr);
+	if (r < 0)
+		return r;
+	return docker_parse_container_networks(body, len, ret, reterr);
+}
+
 /* ---- events follower --------------------------------------------------------------------- */
 
 #define EVENTS_BACKOFF_MIN_MS 250u

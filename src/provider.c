@@ -351,6 +351,51 @@ static void on_timer(void *userdata)
 	}
 }
 
+/*
+ * Without SWARM_NETWORKS, a flowproxy that runs in a container routes to the tasks' addresses on
+ * the networks it shares with them: its own container (the host name) is asked for its networks.
+ * Not in a container (no such container), it keeps "any network but ingress".
+ */
+static void detect_networks(struct provider *p)
+{
+	static const char *const skip[] = {"ingress", "bridge", "host", "none", "docker_gwbridge"};
+	char host[256] = "";
+	struct strv nets = {0};
+	_cleanup_free_ char *err = NULL;
+	struct strbuf names;
+	int r;
+
+	if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
+		return;
+	r = docker_container_networks(p->docker, host, &nets, &err);
+	if (r == -ENOENT) {
+		log_debug("swarm: not in a container ('%s'): tasks on any network but ingress", host);
+		return;
+	}
+	if (r < 0) {
+		log_warn("swarm: cannot read this container's networks (%s): tasks on any network "
+			 "but ingress; set SWARM_NETWORKS",
+			 err ? err : strerror(-r));
+		return;
+	}
+	strbuf_init(&names);
+	for (size_t i = 0; i < nets.n; i++) {
+		bool keep = true;
+		for (size_t k = 0; k < ARRAY_SIZE(skip); k++)
+			keep &= !streq(nets.v[i], skip[k]);
+		if (!keep)
+			continue;
+		p->networks = xrealloc(p->networks, (p->n_networks + 1) * sizeof(char *));
+		p->networks[p->n_networks++] = xstrdup(nets.v[i]);
+		strbuf_printf(&names, "%s%s", names.len ? ", " : "", nets.v[i]);
+	}
+	if (p->n_networks)
+		log_info("swarm: routing to tasks on this container's networks: %s",
+			 strbuf_str(&names));
+	strv_done(&nets);
+	strbuf_done(&names);
+}
+
 int provider_new(struct daemon *d, struct provider **ret, char **reterr)
 {
 	const struct config *c = daemon_config(d);
@@ -383,6 +428,8 @@ int provider_new(struct daemon *d, struct provider **ret, char **reterr)
 	r = docker_new(str_set(c->docker_host) ? c->docker_host : NULL, &p->docker, reterr);
 	if (r >= 0)
 		r = docker_ping(p->docker, reterr);
+	if (r >= 0 && p->n_networks == 0)
+		detect_networks(p);
 	if (r >= 0)
 		r = docker_events_new(p->docker, NULL, 0, on_event, p, &p->events, reterr);
 	if (r < 0) {

@@ -180,6 +180,16 @@ int docker_list_services(struct docker *d, struct docker_service_list *ret, char
 int docker_list_tasks(struct docker *d, const char *service, struct docker_task_list *ret,
 		      char **reterr);
 
+/*
+ * The names of the networks a container is attached to (NetworkSettings.Networks keys, reply
+ * order) from GET /containers/{id}/json. At most DOCKER_ADDRS_MAX (-EMSGSIZE beyond); a reply
+ * without NetworkSettings.Networks is -EBADMSG. Caller frees *ret with strv_done.
+ */
+int docker_parse_container_networks(const char *body, size_t len, struct strv *ret,
+				    char **reterr);
+/* The same, asked of the daemon for the container id (or name): -ENOENT when there is none. */
+int docker_container_networks(struct docker *d, const char *id, struct strv *ret, char **reterr);
+
 /* GET /services/{id}. ret and ret_raw may each be NULL; *ret_raw is the reply body as received
  * (NUL-terminated, caller frees), for a read-modify-write of the spec. */
 int docker_inspect_service(struct docker *d, const char *id, struct docker_service *ret,

@@ -10,6 +10,7 @@ set -u
 need_swarm_images
 IMAGE=flowproxy-e2e:$(basename "$(realpath "$BUILD")")
 NET=fp-e2e-net-$$
+PRIV=fp-e2e-private-$$
 FP=fp-e2e-proxy-$$
 WEB=fp-e2e-web-$$
 BAD=fp-e2e-bad-$$
@@ -22,7 +23,7 @@ mkdir -p "$RUNDIR"
 
 e2e_cleanup() {
 	docker service rm "$FP" "$WEB" "$BAD" "$OTHER" >/dev/null 2>&1
-	for _ in $(seq 100); do docker network rm "$NET" >/dev/null 2>&1 && break; sleep 0.2; done
+	for _ in $(seq 100); do docker network rm "$NET" "$PRIV" >/dev/null 2>&1 && break; sleep 0.2; done
 }
 trap 'e2e_cleanup; cleanup' EXIT
 
@@ -82,20 +83,26 @@ load_stop() { # -> "<requests> <failed> <slowest seconds>"; the failures go to t
 		"$T/load.out"
 }
 
+# The test services are also on a network flowproxy is not on (and on it first): flowproxy finds
+# its own container's networks and routes to the tasks' addresses on those.
 docker network create -d overlay "$NET" >/dev/null
+docker network create -d overlay "$PRIV" >/dev/null
 docker service create -d --name "$FP" --network "$NET" \
 	--mount type=bind,src=/var/run/docker.sock,dst=/var/run/docker.sock \
 	--mount "type=bind,src=$RUNDIR,dst=/var/run/flowproxy" \
 	--publish "mode=host,target=80,published=$PPORT" \
 	--publish "mode=host,target=8080,published=$APORT" \
-	-e SWARM=true -e "SWARM_NETWORKS=$NET" -e RESYNC_INTERVAL=30 -e ASAN_OPTIONS=detect_leaks=1 \
+	-e SWARM=true -e RESYNC_INTERVAL=30 -e ASAN_OPTIONS=detect_leaks=1 \
 	"$IMAGE" >/dev/null 2>&1
 api_up() { curl -sf -m 2 -o /dev/null "http://127.0.0.1:$APORT/v1/docker-flow-proxy/ping"; }
 wait_for 90 api_up
 ok $? "flowproxy runs as a swarm service in its container (API on the published port)"
+found_net() { docker service logs "$FP" 2>&1 | grep -q "routing to tasks on this container's networks: $NET\$"; }
+wait_for 30 found_net
+ok $? "it found its own network (no SWARM_NETWORKS)"
 
 # A new service is routed.
-docker service create -d --name "$WEB" --network "$NET" --replicas 1 \
+docker service create -d --name "$WEB" --network "$PRIV" --network "$NET" --replicas 1 \
 	--label com.df.notify=true --label com.df.servicePath=/web --label com.df.port=80 \
 	flowproxy-testserver:local >/dev/null 2>&1
 wait_for 60 served /web
@@ -193,14 +200,21 @@ ok $? "both services are served after the restart"
 
 # Restarting dockerd loses nothing: every container restarts (swarm mode has no live restore),
 # tasks come back with new addresses, flowproxy comes back and routes them all.
-tasks_before=$(containers "$WEB")
-fp_before=$(containers "$FP")
 dpid=$(pidof dockerd | awk '{print $1}')
 if [ -n "$dpid" ]; then
 	mapfile -d '' dcmd <"/proc/$dpid/cmdline"
+	# Its children (the containerd it manages) must be gone too before a new one starts.
+	children=$(awk -v p="$dpid" '$4 == p {print $1}' /proc/[0-9]*/stat 2>/dev/null)
+	restart_at=$(date +%s)
 	kill -TERM "$dpid"
-	for _ in $(seq 600); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
-	(setsid "${dcmd[@]}" >>/tmp/flowproxy-dockerd.log 2>&1 &)
+	for p in $dpid $children; do
+		for _ in $(seq 600); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	done
+	# A supervisor may start it again by itself; start it only if nothing did.
+	sleep 1
+	if ! pidof dockerd >/dev/null; then
+		(setsid "${dcmd[@]}" </dev/null >>/tmp/flowproxy-dockerd.log 2>&1 &)
+	fi
 	engine_up() { [ "$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null)" = active ]; }
 	wait_for 120 engine_up
 	ok $? "dockerd restarted (same command line) and is back in the swarm"
@@ -216,9 +230,12 @@ ok $? "with the same routes and backends"
 two_again() { [ "$(ready_servers "$be")" = 2 ] && [ "$(containers "$WEB" | wc -l)" = 2 ]; }
 wait_for 90 two_again
 ok $? "and one ready server per task"
-[ -n "$(containers "$FP")" ] && [ "$(containers "$FP")" != "$fp_before" ] &&
-	[ -z "$(comm -12 <(echo "$tasks_before") <(containers "$WEB"))" ]
-ok $? "flowproxy and the tasks all run in new containers"
+# Every container running now (flowproxy's, the tasks') started after dockerd was stopped.
+started=$( (containers "$FP"; containers "$WEB") | xargs docker inspect -f '{{.State.StartedAt}}')
+old_ones=$(for s in $started; do [ "$(date -d "$s" +%s)" -ge "${restart_at:-0}" ] || echo "$s"; done)
+[ -n "$started" ] && [ -z "$old_ones" ]
+ok $? "flowproxy and the tasks all run in restarted containers"
+[ -z "$old_ones" ] || diag "restart at $(date -u -d @"$restart_at") ; started: $started"
 is "$(names 20 /moved)" "$(containers "$WEB" | cut -c1-12)" "requests reach the new tasks"
 wait_for 30 reported
 ok $? "the broken service is still reported"

@@ -79,6 +79,53 @@ static void test_fixture_inspect(void)
 	docker_service_done(&s);
 }
 
+static void test_container_networks(void)
+{
+	static const struct {
+		const char *what, *body;
+		int want;
+		size_t n;
+	} cases[] = {
+		{"no networks", "{\"NetworkSettings\":{\"Networks\":{}}}", 0, 0},
+		{"two", "{\"NetworkSettings\":{\"Networks\":{\"a\":{},\"b\":null}}}", 0, 2},
+		{"Networks null", "{\"NetworkSettings\":{\"Networks\":null}}", -EBADMSG, 0},
+		{"Networks an array", "{\"NetworkSettings\":{\"Networks\":[\"a\"]}}", -EBADMSG, 0},
+		{"no NetworkSettings", "{\"Id\":\"x\"}", -EBADMSG, 0},
+		{"not an object", "[1]", -EBADMSG, 0},
+		{"not JSON", "{\"NetworkSettings\":", -EBADMSG, 0},
+	};
+	struct strv v = {0};
+	_cleanup_free_ char *err = NULL;
+	size_t len;
+	_cleanup_free_ char *body = fixture("container-inspect.json", &len);
+
+	tap_is_int(docker_parse_container_networks(body, len, &v, &err), 0,
+		   "container-inspect.json parses");
+	tap_is_int((long)v.n, 2, "a task container on two overlay networks");
+	tap_is_str(v.n > 0 ? v.v[0] : NULL, "fxnet-a", "first network");
+	tap_is_str(v.n > 1 ? v.v[1] : NULL, "fxnet-b", "second network");
+	strv_done(&v);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct strv w = {0};
+		_cleanup_free_ char *e = NULL;
+		int r = docker_parse_container_networks(cases[i].body, strlen(cases[i].body), &w, &e);
+
+		tap_ok(r == cases[i].want && w.n == cases[i].n && (r == 0 || e),
+		       "container networks: %s", cases[i].what);
+		strv_done(&w);
+	}
+
+	struct strbuf many;
+	strbuf_init(&many);
+	strbuf_puts(&many, "{\"NetworkSettings\":{\"Networks\":{");
+	for (int i = 0; i <= DOCKER_ADDRS_MAX; i++)
+		strbuf_printf(&many, "%s\"n%d\":{}", i ? "," : "", i);
+	strbuf_puts(&many, "}}}");
+	tap_is_int(docker_parse_container_networks(many.s, many.len, &v, &err), -EMSGSIZE,
+		   "more than DOCKER_ADDRS_MAX networks rejected");
+	strbuf_done(&many);
+}
+
 static void test_fixture_tasks(void)
 {
 	struct docker_task_list l = {0};
@@ -415,6 +462,7 @@ int main(void)
 	test_fixture_services();
 	test_fixture_inspect();
 	test_fixture_tasks();
+	test_container_networks();
 	test_fixture_events();
 	test_version();
 	test_garbage();
