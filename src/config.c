@@ -115,7 +115,8 @@ static const struct opt opts[] = {
 	{"docker-host", 0, "DOCKER_HOST", "", S(docker_host), false,
 	 "Docker Engine (unix:///var/run/docker.sock when empty)"},
 	{"swarm-networks", 0, "SWARM_NETWORKS", "", S(swarm_networks), false,
-	 "networks whose task addresses are used, comma-separated (empty: any but ingress)"},
+	 "networks whose task addresses are used, comma-separated (empty: this container's "
+	 "networks, else any but ingress)"},
 	{"resync-interval", 0, "RESYNC_INTERVAL", "30", L(resync_interval, 1, 86400), false,
 	 "seconds between full resyncs with the swarm"},
 	{NULL, 0, "DF_NOTIFY_CREATE_SERVICE_URL", "", S(notify_create_urls), false,

@@ -942,8 +942,7 @@ int docker_inspect_service(struct docker *d, const char *id, struct docker_servi
 	return 0;
 }
 
-int docker_parse_container_networks(const char *body, size_t len, struct strv *ret,
-				    char **reterr)
+int docker_parse_container_networks(const char *body, size_t len, struct strv *ret, char **reterr)
 {
 	_cleanup_cjson_ cJSON *root = NULL;
 	const cJSON *nets, *n;
@@ -955,15 +954,16 @@ int docker_parse_container_networks(const char *body, size_t len, struct strv *r
 		return r;
 	nets = json_obj(json_obj(root, "NetworkSettings"), "Networks");
 	if (!cJSON_IsObject(nets))
-		return errmsg_set(reterr, -EBADMSG, "container: no NetworkSettings.Networks object");
+		return errmsg_set(reterr, -EBADMSG,
+				  "container: no NetworkSettings.Networks object");
 	cJSON_ArrayForEach(n, nets)
 	{
 		if (!str_set(n->string))
 			continue;
 		if (v.n >= DOCKER_ADDRS_MAX) {
 			strv_done(&v);
-			return errmsg_set(reterr, -EMSGSIZE,
-					  "container: more than %d networks", DOCKER_ADDRS_MAX);
+			return errmsg_set(reterr, -EMSGSIZE, "container: more than %d networks",
+					  DOCKER_ADDRS_MAX);
 		}
 		strv_add(&v, n->string);
 	}

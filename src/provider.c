@@ -369,7 +369,8 @@ static void detect_networks(struct provider *p)
 		return;
 	r = docker_container_networks(p->docker, host, &nets, &err);
 	if (r == -ENOENT) {
-		log_debug("swarm: not in a container ('%s'): tasks on any network but ingress", host);
+		log_debug("swarm: not in a container ('%s'): tasks on any network but ingress",
+			  host);
 		return;
 	}
 	if (r < 0) {

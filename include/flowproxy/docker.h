@@ -185,8 +185,7 @@ int docker_list_tasks(struct docker *d, const char *service, struct docker_task_
  * order) from GET /containers/{id}/json. At most DOCKER_ADDRS_MAX (-EMSGSIZE beyond); a reply
  * without NetworkSettings.Networks is -EBADMSG. Caller frees *ret with strv_done.
  */
-int docker_parse_container_networks(const char *body, size_t len, struct strv *ret,
-				    char **reterr);
+int docker_parse_container_networks(const char *body, size_t len, struct strv *ret, char **reterr);
 /* The same, asked of the daemon for the container id (or name): -ENOENT when there is none. */
 int docker_container_networks(struct docker *d, const char *id, struct strv *ret, char **reterr);
 

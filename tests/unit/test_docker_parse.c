@@ -108,7 +108,8 @@ static void test_container_networks(void)
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct strv w = {0};
 		_cleanup_free_ char *e = NULL;
-		int r = docker_parse_container_networks(cases[i].body, strlen(cases[i].body), &w, &e);
+		int r = docker_parse_container_networks(cases[i].body, strlen(cases[i].body), &w,
+							&e);
 
 		tap_ok(r == cases[i].want && w.n == cases[i].n && (r == 0 || e),
 		       "container networks: %s", cases[i].what);
