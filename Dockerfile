@@ -1,6 +1,8 @@
 # flowproxy production image: HAProxy 2.6 from Debian 12 plus flowproxy, which starts and
 # supervises it. Build: docker build -t flowproxy .
-FROM debian:bookworm-slim AS build
+# BASE may name another Debian 12 image (e.g. a local one where no registry is reachable).
+ARG BASE=debian:bookworm-slim
+FROM ${BASE} AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         meson ninja-build pkg-config gcc libc6-dev libcurl4-openssl-dev libcjson-dev \
         libmicrohttpd-dev libpcre2-dev haproxy \
@@ -12,9 +14,10 @@ COPY include include
 COPY templates templates
 COPY tests tests
 COPY bench bench
+COPY scripts scripts
 RUN meson setup /build --buildtype=release -Dwerror=true && ninja -C /build flowproxy
 
-FROM debian:bookworm-slim
+FROM ${BASE}
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         haproxy libcurl4 libcjson1 libmicrohttpd12 libpcre2-8-0 ca-certificates curl tini \
     && rm -rf /var/lib/apt/lists/* \

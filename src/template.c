@@ -2644,7 +2644,7 @@ static int fn_eq(struct exec *x, const struct cmd *c, struct val *argv, size_t a
 static int fn_ne(struct exec *x, const struct cmd *c, struct val *argv, size_t argc,
 		 struct val *ret)
 {
-	bool t;
+	bool t = false;
 	int r = cmp_eq(x, c, &argv[0], &argv[1], &t);
 
 	if (r < 0)
@@ -2656,7 +2656,7 @@ static int fn_ne(struct exec *x, const struct cmd *c, struct val *argv, size_t a
 static int fn_lt(struct exec *x, const struct cmd *c, struct val *argv, size_t argc,
 		 struct val *ret)
 {
-	bool t;
+	bool t = false;
 	int r = cmp_lt(x, c, &argv[0], &argv[1], &t);
 
 	if (r < 0)
@@ -2668,7 +2668,7 @@ static int fn_lt(struct exec *x, const struct cmd *c, struct val *argv, size_t a
 static int fn_le(struct exec *x, const struct cmd *c, struct val *argv, size_t argc,
 		 struct val *ret)
 {
-	bool t;
+	bool t = false;
 	int r = cmp_lt(x, c, &argv[0], &argv[1], &t);
 
 	if (r == 0 && !t)
