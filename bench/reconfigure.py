@@ -8,19 +8,12 @@ bare HAProxy with the master CLI `reload`, timed the same way. Prints median and
 their ratio. Also prints flowproxy's RSS with the N services. Only 127.0.0.1 is used.
 """
 import http.client, json, os, signal, socket, statistics, subprocess, sys, tempfile, time
+from benchlib import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
 CALLS = int(os.environ.get("CALLS", "50"))
 SIZES = [int(x) for x in os.environ.get("SIZES", "1,100,1000").split(",")]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def http_get(port, path, timeout=2.0):

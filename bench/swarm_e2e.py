@@ -13,6 +13,7 @@ to those ports on 127.0.0.1. Prints:
 3. HAProxy reloads (the status API's counter) caused by the 2 * ROUNDS scale operations.
 """
 import http.client, json, os, socket, statistics, subprocess, sys, time
+from benchlib import free_port
 from datetime import datetime, timezone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,14 +29,6 @@ def sh(*args, check=True):
     if check and r.returncode != 0:
         sys.exit(f"{' '.join(args)}: {r.stderr.strip()}")
     return r.stdout.strip()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class Client:

@@ -916,20 +916,29 @@ int docker_list_tasks(struct docker *d, const char *service, struct docker_task_
 	return docker_parse_tasks(body, len, ret, reterr);
 }
 
+/* GET <prefix><id, URL-escaped><suffix> (versioned, capped at DOCKER_REPLY_MAX). */
+static int get_object(struct docker *d, const char *prefix, const char *id, const char *suffix,
+		      char **ret_body, size_t *ret_len, char **reterr)
+{
+	_cleanup_free_ char *path = NULL, *enc = NULL;
+
+	enc = curl_easy_escape(d->easy, id, 0);
+	if (!enc)
+		abort();
+	path = xasprintf("%s%s%s", prefix, enc, suffix);
+	return docker_get(d, path, true, DOCKER_REPLY_MAX, ret_body, ret_len, reterr);
+}
+
 int docker_inspect_service(struct docker *d, const char *id, struct docker_service *ret,
 			   char **ret_raw, char **reterr)
 {
-	_cleanup_free_ char *path = NULL, *body = NULL, *enc = NULL;
+	_cleanup_free_ char *body = NULL;
 	size_t len = 0;
 	int r;
 
 	if (!d || !str_set(id))
 		return -EINVAL;
-	enc = curl_easy_escape(d->easy, id, 0);
-	if (!enc)
-		abort();
-	path = xasprintf("/services/%s?insertDefaults=false", enc);
-	r = docker_get(d, path, true, DOCKER_REPLY_MAX, &body, &len, reterr);
+	r = get_object(d, "/services/", id, "?insertDefaults=false", &body, &len, reterr);
 	if (r < 0)
 		return r;
 	if (ret) {
@@ -973,17 +982,13 @@ int docker_parse_container_networks(const char *body, size_t len, struct strv *r
 
 int docker_container_networks(struct docker *d, const char *id, struct strv *ret, char **reterr)
 {
-	_cleanup_free_ char *path = NULL, *body = NULL, *enc = NULL;
+	_cleanup_free_ char *body = NULL;
 	size_t len = 0;
 	int r;
 
 	if (!d || !str_set(id) || !ret)
 		return -EINVAL;
-	enc = curl_easy_escape(d->easy, id, 0);
-	if (!enc)
-		abort();
-	path = xasprintf("/containers/%s/json", enc);
-	r = docker_get(d, path, true, DOCKER_REPLY_MAX, &body, &len, reterr);
+	r = get_object(d, "/containers/", id, "/json", &body, &len, reterr);
 	if (r < 0)
 		return r;
 	return docker_parse_container_networks(body, len, ret, reterr);
