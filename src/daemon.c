@@ -349,21 +349,10 @@ out:
 
 void daemon_set_rejected(struct daemon *d, const char *name, const char *msg)
 {
-	struct params *r = &d->rejected;
-
-	if (msg) {
-		params_set(r, name, msg);
-		return;
-	}
-	for (size_t i = 0; i < r->n; i++) {
-		if (!streq(r->v[i].key, name))
-			continue;
-		free(r->v[i].key);
-		free(r->v[i].value);
-		memmove(&r->v[i], &r->v[i + 1], (r->n - i - 1) * sizeof(r->v[0]));
-		r->n--;
-		return;
-	}
+	if (msg)
+		params_set(&d->rejected, name, msg);
+	else
+		params_remove(&d->rejected, name);
 }
 
 const struct params *daemon_rejected(const struct daemon *d)

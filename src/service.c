@@ -49,6 +49,20 @@ void params_set(struct params *p, const char *key, const char *value)
 	params_add(p, key, value);
 }
 
+bool params_remove(struct params *p, const char *key)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		if (!streq(p->v[i].key, key))
+			continue;
+		free(p->v[i].key);
+		free(p->v[i].value);
+		memmove(&p->v[i], &p->v[i + 1], (p->n - i - 1) * sizeof(p->v[0]));
+		p->n--;
+		return true;
+	}
+	return false;
+}
+
 const char *params_get(const struct params *p, const char *key)
 {
 	if (!p)

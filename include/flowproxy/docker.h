@@ -213,8 +213,8 @@ struct docker_events_stats {
 
 /*
  * Follows GET /events?filters={"type":[...types]}&since=<since> (types NULL means service, node
- * and container events whose action is create, update, remove, start or die; since 0 means "now", taken from the local clock so a reconnect before the first event
- * loses nothing). d must have been pinged and must outlive the follower. Starts connecting at
+ * and container events whose action is create, update, remove, start or die; since 0 means
+ * "now", taken from the local clock so a reconnect before the first event loses nothing). d must have been pinged and must outlive the follower. Starts connecting at
  * once. After an error it reconnects with backoff (250 ms doubling to 8 s) and since=<last event
  * time>, dropping replayed events it already delivered. Caller frees *ret with docker_events_free.
  */

@@ -29,6 +29,8 @@ void params_done(struct params *p);
 void params_add(struct params *p, const char *key, const char *value);
 /* Sets key, replacing the first value with that key or appending. */
 void params_set(struct params *p, const char *key, const char *value);
+/* Removes the first pair with exactly that key; false when there is none. */
+bool params_remove(struct params *p, const char *key);
 /* Exact key match first, then case-insensitive. NULL when absent. Borrowed. */
 const char *params_get(const struct params *p, const char *key);
 void params_copy(struct params *dst, const struct params *src);

@@ -808,6 +808,11 @@ static void test_params(void)
 	params_init(&q);
 	params_copy(&q, &p);
 	tap_is_int((long long)q.n, 5, "params_copy");
+	tap_ok(params_remove(&q, "a"), "params_remove: found");
+	tap_is_str(params_get(&q, "a"), "3", "params_remove takes the first exact match only");
+	tap_is_str(params_get(&q, "A"), "2", "params_remove: other keys kept");
+	tap_ok(!params_remove(&q, "bee"), "params_remove: exact keys only");
+	tap_is_int((long long)q.n, 4, "params_remove: one pair fewer");
 	params_done(&q);
 	params_done(&p);
 	params_done(NULL);
