@@ -3,13 +3,14 @@
  * provider: the swarm as a source of services (see provider.h). Each resync takes a snapshot
  * (swarm.h: parameters as the Swarm Listener would send them, and task addresses), diffs it with
  * the previous one, and submits the operations. Docker's events only trigger resyncs: a service
- * event, or a task container starting or dying, causes one within PROVIDER_TICK_MS (a burst of
- * events causes one). Tasks reach "running" in the manager's view after the events that caused
+ * event, or a task container starting or dying, causes one at once, and a burst of events one
+ * per PROVIDER_TICK_MS. Tasks reach "running" in the manager's view after the events that caused
  * them (the manager takes the nodes' task states in batches, about every 100 ms), so the swarm
  * is then polled: every PROVIDER_FAST_MS for PROVIDER_FAST_WINDOW_MS after a task container
  * started or died, every PROVIDER_POLL_MS for PROVIDER_SETTLE_MS after any event, and for as
  * long as a labelled service runs fewer or more tasks than it wants (up to PROVIDER_CONVERGE_MS
- * after the last event).
+ * after the last event). The timer is one-shot, set to the next of these times: idle, flowproxy
+ * wakes up only for the periodic resync.
  */
 #include "flowproxy/provider.h"
 #include "flowproxy/docker.h"
@@ -306,6 +307,36 @@ static int resync(struct provider *p)
 	return 0;
 }
 
+/* When the next resync is due (CLOCK_MONOTONIC usec, as now_usec). */
+static long long next_due(const struct provider *p, long long now)
+{
+	long long due = p->next_resync;
+	long long step = 0;
+
+	if (p->dirty)
+		step = PROVIDER_TICK_MS;
+	else if (now < p->fast_until)
+		step = PROVIDER_FAST_MS;
+	else if (now < p->poll_until)
+		step = PROVIDER_POLL_MS;
+	if (step && p->last_resync + step * 1000LL < due)
+		due = p->last_resync + step * 1000LL;
+	return due;
+}
+
+static void schedule(struct provider *p)
+{
+	long long due = next_due(p, now_usec());
+	struct itimerspec its = {{0, 0}, {due / 1000000, (due % 1000000) * 1000}};
+
+	if (p->timer < 0)
+		return;
+	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+		its.it_value.tv_nsec = 1; /* zero would disarm it */
+	if (timerfd_settime(p->timer, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+		log_error("swarm: timerfd_settime: %m");
+}
+
 static void on_event(void *userdata, const struct docker_event *ev)
 {
 	struct provider *p = userdata;
@@ -321,6 +352,7 @@ static void on_event(void *userdata, const struct docker_event *ev)
 	p->poll_until = p->last_event + PROVIDER_SETTLE_MS * 1000LL;
 	if (container)
 		p->fast_until = p->last_event + PROVIDER_FAST_WINDOW_MS * 1000LL;
+	schedule(p);
 }
 
 static void on_events(void *userdata)
@@ -338,17 +370,14 @@ static void on_timer(void *userdata)
 
 	if (read(p->timer, &ticks, sizeof(ticks)) < 0)
 		return;
-	long long since = now - p->last_resync;
-
-	if (p->dirty || now >= p->next_resync ||
-	    (now < p->fast_until && since >= PROVIDER_FAST_MS * 1000LL) ||
-	    (now < p->poll_until && since >= PROVIDER_POLL_MS * 1000LL)) {
+	if (now >= next_due(p, now)) {
 		p->dirty = false;
 		p->last_resync = now;
 		resync(p);
 		if (now >= p->next_resync)
 			p->next_resync = now + daemon_config(p->d)->resync_interval * 1000000LL;
 	}
+	schedule(p);
 }
 
 /*
@@ -401,8 +430,6 @@ int provider_new(struct daemon *d, struct provider **ret, char **reterr)
 {
 	const struct config *c = daemon_config(d);
 	struct provider *p = xcalloc(1, sizeof(*p));
-	struct itimerspec its = {.it_interval = {0, PROVIDER_TICK_MS * 1000000L},
-				 .it_value = {0, PROVIDER_TICK_MS * 1000000L}};
 	int r;
 
 	p->d = d;
@@ -445,10 +472,11 @@ int provider_new(struct daemon *d, struct provider **ret, char **reterr)
 	}
 	p->next_resync = now_usec() + c->resync_interval * 1000000LL;
 	p->timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (p->timer < 0 || timerfd_settime(p->timer, 0, &its, NULL) < 0) {
+	if (p->timer < 0) {
 		provider_free(p);
 		return errmsg_set(reterr, -errno, "timerfd: %m");
 	}
+	schedule(p);
 	daemon_watch_fd(d, p->timer, on_timer, p);
 	daemon_watch_fd(d, docker_events_fd(p->events), on_events, p);
 	*ret = p;
