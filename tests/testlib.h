@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * testlib: helpers the C tests that drive a real HAProxy share: a free loopback port, and the
- * test backend (tests/testserver) started on one.
+ * testlib: helpers the C tests share: a free loopback port, the test backend (tests/testserver)
+ * started on one, leftover files, and the fixtures under tests/fixtures/.
  */
 #pragma once
 
@@ -16,6 +16,21 @@
 #include <sys/socket.h>
 
 extern char **environ;
+
+/* The contents of tests/fixtures/<name> (NUL-terminated, caller frees); exits the test when it
+ * cannot be read. */
+__attribute__((unused)) static char *read_fixture(const char *name, size_t *len)
+{
+	const char *root = getenv("FLOWPROXY_SOURCE_ROOT");
+	_cleanup_free_ char *path = xasprintf("%s/tests/fixtures/%s", root ? root : ".", name);
+	char *s = NULL;
+
+	if (read_file(path, 64u << 20, &s, len) < 0) {
+		printf("not ok - read fixture %s\n", path);
+		exit(1);
+	}
+	return s;
+}
 
 __attribute__((unused)) static int free_port(void)
 {

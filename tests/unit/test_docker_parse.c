@@ -6,19 +6,14 @@
 #include "flowproxy/docker.h"
 
 #include "tap.h"
+#include "testlib.h"
 
+/* A reply captured from the real Docker Engine (tests/fixtures/docker/). */
 static char *fixture(const char *name, size_t *len)
 {
-	const char *root = getenv("FLOWPROXY_SOURCE_ROOT");
-	_cleanup_free_ char *path =
-		xasprintf("%s/tests/fixtures/docker/%s", root ? root : ".", name);
-	char *s = NULL;
+	_cleanup_free_ char *rel = xasprintf("docker/%s", name);
 
-	if (read_file(path, 64u << 20, &s, len) < 0) {
-		tap_ok(0, "read fixture %s", path);
-		exit(1);
-	}
-	return s;
+	return read_fixture(rel, len);
 }
 
 static const struct docker_service *find_service(const struct docker_service_list *l,
