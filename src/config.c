@@ -316,6 +316,9 @@ int config_load(struct config *c, int argc, char *const *argv, char *const *envp
 			r = errmsg_set(reterr, -EINVAL, "unknown option '%s' (see --help)", a);
 			goto fail;
 		}
+		/* A boolean flag alone means true (--swarm); it never takes the next word. */
+		if (!v && o->type == OPT_BOOL)
+			v = "true";
 		if (!v) {
 			if (i + 1 >= argc) {
 				r = errmsg_set(reterr, -EINVAL, "option '%s' needs a value", a);

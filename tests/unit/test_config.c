@@ -48,6 +48,20 @@ int main(void)
 	char *argv5[] = {"--help"};
 	tap_is_int(config_load(&c, 1, argv5, env0, &err), 1, "--help returns 1");
 	tap_ok(err && strstr(err, "DEFAULT_PORTS") != NULL, "help lists the variables");
+	/* A boolean flag alone means true and does not eat the next word. */
+	char *argv7[] = {"--swarm", "--docker-host", "tcp://127.0.0.1:1", "--telemetry=false"};
+	char *env7[] = {"TELEMETRY=true", NULL};
+	tap_is_int(config_load(&c, 4, argv7, env7, &err), 0, "--swarm --docker-host ... loads");
+	tap_ok(c.swarm, "--swarm alone is true");
+	tap_is_str(c.docker_host, "tcp://127.0.0.1:1", "the next flag keeps its value");
+	tap_ok(!c.telemetry, "--telemetry=false still sets false");
+	config_done(&c);
+	char *argv8[] = {"--swarm", "yes-please"};
+	tap_is_int(config_load(&c, 2, argv8, env0, &err), -EINVAL,
+		   "a word after a boolean flag is not its value");
+	char *argv9[] = {"--swarm=maybe"};
+	tap_is_int(config_load(&c, 1, argv9, env0, &err), -EINVAL, "--swarm=maybe is refused");
+	tap_ok(err && strstr(err, "not a boolean") != NULL, "the message says why");
 	char *env6[] = {"EXTRA_FRONTEND=a\nb", NULL};
 	tap_is_int(config_load(&c, 0, NULL, env6, &err), -EINVAL, "control bytes refused");
 
