@@ -13,6 +13,7 @@
 #include "flowproxy/haproxy.h"
 #include "flowproxy/labels.h"
 #include "flowproxy/log.h"
+#include "flowproxy/loop.h"
 #include "flowproxy/metrics.h"
 #include "flowproxy/provider.h"
 #include "flowproxy/telemetry.h"
@@ -26,8 +27,13 @@
 
 struct api {
 	struct daemon *d;
+	struct provider *provider; /* NULL without swarm mode */
 	struct MHD_Daemon *mhd;
+	struct loop_io *io;
+	struct loop_timer *timer; /* MHD's own timeouts, and runs after a resume */
 };
+
+static void api_run(struct api *a);
 
 enum req_state { REQ_NEW = 0, REQ_PENDING, REQ_DONE };
 
@@ -105,6 +111,8 @@ static void op_done(void *userdata, int status, const char *message, bool found)
 
 	q->status = status;
 	q->state = REQ_DONE;
+	/* MHD answers a resumed connection in its next run: make that run happen now. */
+	loop_timer_after(q->api->timer, 0);
 	if (!q->body)
 		q->body = xstrdup(message);
 	else if (status != 200) {
@@ -254,8 +262,8 @@ static enum MHD_Result handle_status(struct api *a, struct MHD_Connection *c)
 		cJSON_AddStringToObject(r, "message", rej->v[i].value);
 		cJSON_AddItemToArray(arr, r);
 	}
-	if (daemon_provider(a->d))
-		provider_status_json(daemon_provider(a->d), o);
+	if (a->provider)
+		provider_status_json(a->provider, o);
 	char *out = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	return respond(c, 200, "application/json", out);
@@ -319,13 +327,13 @@ static enum MHD_Result route(struct api *a, struct req *q, struct MHD_Connection
 		return respond_dfp(c, 200, "OK", "", "", NULL);
 	if (streq(path, "/v1/docker-flow-proxy/successfulinitreload"))
 		return respond(c, daemon_initialized(a->d) ? 200 : 500, "text/plain", xstrdup(""));
-	if (str_startswith(path, "/v1/docker-flow-swarm-listener/") && daemon_provider(a->d)) {
+	if (str_startswith(path, "/v1/docker-flow-swarm-listener/") && a->provider) {
 		const char *what = path + strlen("/v1/docker-flow-swarm-listener/");
 		if (streq(what, "get-services"))
 			return respond(c, 200, "application/json",
-				       provider_services_json(daemon_provider(a->d)));
+				       provider_services_json(a->provider));
 		if (streq(what, "notify-services")) {
-			provider_notify_all(daemon_provider(a->d));
+			provider_notify_all(a->provider);
 			return respond(c, 200, "application/json", xstrdup("{\"Status\":\"OK\"}"));
 		}
 		if (streq(what, "ping"))
@@ -398,11 +406,35 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("http: %s", line);
 }
 
-int api_new(struct daemon *d, struct api **ret, char **reterr)
+static void api_run(struct api *a)
+{
+	MHD_UNSIGNED_LONG_LONG t;
+
+	MHD_run(a->mhd);
+	/* MHD's timeouts (idle connections) are served by a loop timer. */
+	if (MHD_get_timeout(a->mhd, &t) == MHD_YES)
+		loop_timer_after(a->timer, t > 60000 ? 60000 : (long long)t);
+	else
+		loop_timer_stop(a->timer);
+}
+
+static void on_mhd_fd(void *userdata, uint32_t events)
+{
+	api_run(userdata);
+}
+
+static void on_mhd_timer(void *userdata)
+{
+	api_run(userdata);
+}
+
+int api_new(struct loop *loop, struct daemon *d, struct provider *p, struct api **ret,
+	    char **reterr)
 {
 	const struct config *cfg = daemon_config(d);
 	struct api *a = xcalloc(1, sizeof(*a));
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
+	const union MHD_DaemonInfo *info;
 
 	if (inet_pton(AF_INET, cfg->ip, &sin.sin_addr) != 1) {
 		free(a);
@@ -410,6 +442,7 @@ int api_new(struct daemon *d, struct api **ret, char **reterr)
 				  cfg->ip);
 	}
 	a->d = d;
+	a->provider = p;
 	a->mhd = MHD_start_daemon(
 		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, (uint16_t)cfg->port,
 		NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
@@ -422,6 +455,14 @@ int api_new(struct daemon *d, struct api **ret, char **reterr)
 		return errmsg_set(reterr, -EADDRINUSE, "cannot listen on %s:%ld", cfg->ip,
 				  cfg->port);
 	}
+	/* MHD in epoll mode: its one epoll fd becomes readable when anything is to be done. */
+	info = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	a->timer = loop_timer_new(loop, on_mhd_timer, a);
+	a->io = info ? loop_io_add(loop, info->epoll_fd, EPOLLIN, on_mhd_fd, a) : NULL;
+	if (!a->io) {
+		api_free(a);
+		return errmsg_set(reterr, -EIO, "cannot watch the API's sockets");
+	}
 	*ret = a;
 	return 0;
 }
@@ -430,27 +471,9 @@ void api_free(struct api *a)
 {
 	if (!a)
 		return;
-	MHD_stop_daemon(a->mhd);
+	loop_io_free(a->io);
+	loop_timer_free(a->timer);
+	if (a->mhd)
+		MHD_stop_daemon(a->mhd);
 	free(a);
-}
-
-int api_fd(const struct api *a)
-{
-	const union MHD_DaemonInfo *i = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-
-	return i ? i->epoll_fd : -1;
-}
-
-int api_timeout_ms(const struct api *a)
-{
-	MHD_UNSIGNED_LONG_LONG t;
-
-	if (MHD_get_timeout(a->mhd, &t) != MHD_YES)
-		return -1;
-	return t > 60000 ? 60000 : (int)t;
-}
-
-void api_run(struct api *a)
-{
-	MHD_run(a->mhd);
 }

@@ -1,26 +1,21 @@
 // SPDX-License-Identifier: MIT
 /*
- * daemon: the event loop, the batch of pending operations, and the apply pipeline
- * (registry copy -> render -> haproxy_apply -> keep or drop). Single-threaded: the HTTP API runs
- * inside this loop (api.c), so nothing here needs a lock.
+ * daemon: the batch of pending operations and the apply pipeline (registry copy -> render ->
+ * haproxy_apply -> keep or drop), on the loop (loop.h). Single-threaded: every caller (the HTTP
+ * API, the provider, local mode) runs on the same loop, so nothing here needs a lock.
  */
 #include "flowproxy/daemon.h"
-#include "flowproxy/api.h"
 #include "flowproxy/haproxy.h"
 #include "flowproxy/labels.h"
 #include "flowproxy/log.h"
+#include "flowproxy/loop.h"
 #include "flowproxy/metrics.h"
 #include "flowproxy/render.h"
 #include "flowproxy/slots.h"
 #include "flowproxy/stats.h"
 #include "flowproxy/telemetry.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/epoll.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
-#include <time.h>
 
 struct op {
 	enum daemon_op_kind kind;
@@ -35,61 +30,40 @@ struct op {
 	bool found;
 };
 
-struct watch {
-	int fd;
-	daemon_fd_fn cb;
-	void *userdata;
-};
-
 struct daemon {
 	const struct config *cfg;
+	struct loop *loop;
 	struct render *render;
 	struct haproxy *haproxy;
-	struct api *api;
+	struct loop_io *haproxy_io;
 	struct registry reg;
 	char *current_cfg;
 	bool initialized;
 	bool started;
-	bool stop;
-	int epfd;
 	struct op *pending;
 	size_t n_pending;
-	struct watch *watches;
-	size_t n_watches;
-	struct metrics *metrics;     /* NULL when telemetry is off */
-	struct telemetry *telemetry; /* NULL when telemetry is off */
-	int stats_timer;
+	struct loop_timer *flush_timer; /* armed when operations are pending */
+	struct metrics *metrics;	/* NULL when telemetry is off */
+	struct telemetry *telemetry;	/* NULL when telemetry is off */
+	struct loop_timer *stats_timer;
 	char *stats_socket;
-	struct provider *provider;
 	struct params rejected; /* service name -> why it is not applied (nobody else was told) */
 };
 
-static int signal_pipe[2] = {-1, -1};
-
-static void on_signal(int sig)
+static void on_flush(void *userdata)
 {
-	int saved = errno;
-	char c = (char)sig;
-
-	if (write(signal_pipe[1], &c, 1) < 0) {
-		/* Full pipe: a signal is already pending, nothing to add. */
-	}
-	errno = saved;
+	daemon_flush(userdata);
 }
 
-int daemon_new(const struct config *cfg, struct daemon **ret, char **reterr)
+int daemon_new(struct loop *loop, const struct config *cfg, struct daemon **ret, char **reterr)
 {
 	struct daemon *d = xcalloc(1, sizeof(*d));
 	int r;
 
 	d->cfg = cfg;
-	d->stats_timer = -1;
+	d->loop = loop;
 	d->stats_socket = xasprintf("%s/stats.sock", cfg->run_dir);
-	d->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (d->epfd < 0) {
-		free(d);
-		return errmsg_set(reterr, -errno, "epoll_create1: %m");
-	}
+	d->flush_timer = loop_timer_new(loop, on_flush, d);
 	registry_init(&d->reg);
 	params_init(&d->rejected);
 	d->current_cfg = xstrdup("");
@@ -118,23 +92,20 @@ void daemon_free(struct daemon *d)
 {
 	if (!d)
 		return;
-	api_free(d->api);
 	telemetry_free(d->telemetry);
 	metrics_free(d->metrics);
-	if (d->stats_timer >= 0)
-		close(d->stats_timer);
+	loop_timer_free(d->stats_timer);
+	loop_timer_free(d->flush_timer);
 	free(d->stats_socket);
+	loop_io_free(d->haproxy_io);
 	haproxy_free(d->haproxy);
 	for (size_t i = 0; i < d->n_pending; i++)
 		op_done(&d->pending[i]);
 	free(d->pending);
-	free(d->watches);
 	registry_done(&d->reg);
 	params_done(&d->rejected);
 	render_free(d->render);
 	free(d->current_cfg);
-	if (d->epfd >= 0)
-		close(d->epfd);
 	free(d);
 }
 
@@ -156,6 +127,9 @@ void daemon_submit(struct daemon *d, enum daemon_op_kind kind, struct service *s
 	o->name = xstrdup(svc ? svc->name : name);
 	o->done = done;
 	o->userdata = userdata;
+	/* Everything submitted in this round of the loop goes into one batch. */
+	if (!loop_timer_armed(d->flush_timer))
+		loop_timer_after(d->flush_timer, 0);
 }
 
 void daemon_submit_runtime(struct daemon *d, const char *name, const char *const *addrs,
@@ -187,11 +161,6 @@ const char *daemon_current_cfg(const struct daemon *d)
 bool daemon_initialized(const struct daemon *d)
 {
 	return d->initialized;
-}
-
-void daemon_stop(struct daemon *d)
-{
-	d->stop = true;
 }
 
 void daemon_labels_ctx(const struct daemon *d, struct labels_ctx *ret)
@@ -431,46 +400,11 @@ void daemon_flush(struct daemon *d)
 	free(ops);
 }
 
-int daemon_watch_fd(struct daemon *d, int fd, daemon_fd_fn cb, void *userdata)
-{
-	struct epoll_event ev = {.events = EPOLLIN};
-
-	d->watches = xrealloc(d->watches, (d->n_watches + 1) * sizeof(*d->watches));
-	d->watches[d->n_watches] = (struct watch){fd, cb, userdata};
-	ev.data.u64 = d->n_watches++;
-	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-		return -errno;
-	return 0;
-}
-
-static void on_haproxy(void *userdata)
+static void on_haproxy(void *userdata, uint32_t events)
 {
 	struct daemon *d = userdata;
 
 	haproxy_process_events(d->haproxy);
-}
-
-static void on_api(void *userdata)
-{
-	struct daemon *d = userdata;
-
-	api_run(d->api);
-}
-
-static void on_signal_pipe(void *userdata)
-{
-	struct daemon *d = userdata;
-	char buf[64];
-	ssize_t n = read(signal_pipe[0], buf, sizeof(buf));
-
-	for (ssize_t i = 0; i < n; i++) {
-		if (buf[i] == SIGTERM || buf[i] == SIGINT) {
-			log_info("signal %d: stopping", buf[i]);
-			d->stop = true;
-		} else if (buf[i] == SIGHUP) {
-			daemon_submit(d, DAEMON_OP_RELOAD, NULL, NULL, 0, "", NULL, NULL);
-		}
-	}
 }
 
 static int start_haproxy(struct daemon *d, char **reterr)
@@ -553,22 +487,13 @@ static void on_telemetry_line(void *userdata, const struct telemetry_line *l)
 	metrics_record(d->metrics, l, now_ms());
 }
 
-static void on_telemetry(void *userdata)
-{
-	struct daemon *d = userdata;
-
-	telemetry_process_events(d->telemetry);
-}
-
 static void on_stats_timer(void *userdata)
 {
 	struct daemon *d = userdata;
 	struct stats_table t = {0};
 	_cleanup_free_ char *err = NULL;
-	uint64_t ticks;
 
-	if (read(d->stats_timer, &ticks, sizeof(ticks)) < 0)
-		return;
+	loop_timer_after(d->stats_timer, d->cfg->stats_interval * 1000);
 	if (stats_poll(d->stats_socket, 2000, &t, &err) < 0) {
 		log_debug("show stat: %s", err ? err : "failed");
 		return;
@@ -586,30 +511,16 @@ static int start_telemetry(struct daemon *d, char **reterr)
 	if (r < 0)
 		return errmsg_set(reterr, r, "metrics: %s", strerror(-r));
 	update_metrics(d);
-	r = telemetry_new(d->stats_socket, TELEMETRY_RING, on_telemetry_line, d, &d->telemetry);
+	r = telemetry_new(d->loop, d->stats_socket, TELEMETRY_RING, on_telemetry_line, d,
+			  &d->telemetry);
 	if (r < 0)
 		return errmsg_set(reterr, r, "telemetry: %s", strerror(-r));
 	telemetry_connect(d->telemetry);
-	daemon_watch_fd(d, telemetry_event_fd(d->telemetry), on_telemetry, d);
 	if (c->stats_interval > 0) {
-		struct itimerspec its = {.it_interval = {c->stats_interval, 0},
-					 .it_value = {0, 100 * 1000 * 1000}};
-		d->stats_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-		if (d->stats_timer < 0 || timerfd_settime(d->stats_timer, 0, &its, NULL) < 0)
-			return errmsg_set(reterr, -errno, "timerfd: %m");
-		daemon_watch_fd(d, d->stats_timer, on_stats_timer, d);
+		d->stats_timer = loop_timer_new(d->loop, on_stats_timer, d);
+		loop_timer_after(d->stats_timer, 100);
 	}
 	return 0;
-}
-
-void daemon_set_provider(struct daemon *d, struct provider *p)
-{
-	d->provider = p;
-}
-
-struct provider *daemon_provider(const struct daemon *d)
-{
-	return d->provider;
 }
 
 const struct haproxy *daemon_haproxy(const struct daemon *d)
@@ -632,20 +543,10 @@ uint64_t daemon_now_ms(void)
 	return now_ms();
 }
 
-int daemon_run(struct daemon *d)
+int daemon_start(struct daemon *d)
 {
 	_cleanup_free_ char *err = NULL;
-	struct sigaction sa = {.sa_handler = on_signal};
 	int r;
-
-	if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-		return -errno;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
 	/* Services queued before the start (environment, services file) go in the first config. */
 	daemon_flush(d);
@@ -675,39 +576,8 @@ int daemon_run(struct daemon *d)
 			return r;
 		}
 	}
-
-	r = api_new(d, &d->api, &err);
-	if (r < 0) {
-		log_error("cannot start the API: %s", err ? err : strerror(-r));
-		return r;
-	}
-	log_info("API listening on %s:%ld", d->cfg->ip, d->cfg->port);
 	if (haproxy_event_fd(d->haproxy) >= 0)
-		daemon_watch_fd(d, haproxy_event_fd(d->haproxy), on_haproxy, d);
-	daemon_watch_fd(d, api_fd(d->api), on_api, d);
-	daemon_watch_fd(d, signal_pipe[0], on_signal_pipe, d);
-
-	while (!d->stop) {
-		struct epoll_event evs[16];
-		int timeout = api_timeout_ms(d->api);
-
-		if (d->n_pending)
-			timeout = 0;
-		int n = epoll_wait(d->epfd, evs, ARRAY_SIZE(evs), timeout);
-		if (n < 0 && errno != EINTR) {
-			log_error("epoll_wait: %m");
-			break;
-		}
-		for (int i = 0; i < n; i++) {
-			struct watch *w = &d->watches[evs[i].data.u64];
-			w->cb(w->userdata);
-		}
-		/* Let the API finish what it read (timeouts, resumed connections). */
-		api_run(d->api);
-		if (d->n_pending) {
-			daemon_flush(d);
-			api_run(d->api);
-		}
-	}
+		d->haproxy_io =
+			loop_io_add(d->loop, haproxy_event_fd(d->haproxy), EPOLLIN, on_haproxy, d);
 	return 0;
 }

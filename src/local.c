@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * local: the services file and the backend processes of local mode. The processes are children
- * of flowproxy; SIGCHLD reaches the loop through a self-pipe, and only this module's own pids are
+ * of flowproxy; SIGCHLD reaches the loop (loop_signal), and only this module's own pids are
  * reaped (waitpid on each), so that HAProxy's supervision is not disturbed.
  */
 #include "flowproxy/local.h"
 #include "flowproxy/log.h"
+#include "flowproxy/loop.h"
 
 #include <cjson/cJSON.h>
 #include <fcntl.h>
@@ -132,21 +133,7 @@ struct proc {
 struct local {
 	struct proc *v;
 	size_t n;
-	int pipe[2];
 };
-
-static int sigchld_pipe[2] = {-1, -1};
-
-static void on_sigchld(int sig)
-{
-	int saved = errno;
-	char c = 0;
-
-	if (write(sigchld_pipe[1], &c, 1) < 0) {
-		/* Full: a wake-up is already pending. */
-	}
-	errno = saved;
-}
 
 static int spawn(struct proc *p)
 {
@@ -165,10 +152,7 @@ static int spawn(struct proc *p)
 static void on_children(void *userdata)
 {
 	struct local *l = userdata;
-	char buf[64];
 
-	while (read(sigchld_pipe[0], buf, sizeof(buf)) > 0)
-		;
 	for (size_t i = 0; i < l->n; i++) {
 		struct proc *p = &l->v[i];
 		int st;
@@ -192,17 +176,15 @@ static void on_children(void *userdata)
 	}
 }
 
-int local_start(struct daemon *d, const struct local_file *f, struct local **ret, char **reterr)
+int local_start(struct loop *loop, const struct local_file *f, struct local **ret, char **reterr)
 {
 	struct local *l = xcalloc(1, sizeof(*l));
-	struct sigaction sa = {.sa_handler = on_sigchld, .sa_flags = SA_RESTART | SA_NOCLDSTOP};
+	int r = loop ? loop_signal(loop, SIGCHLD, on_children, l) : 0;
 
-	if (sigchld_pipe[0] < 0 && pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+	if (r < 0) {
 		free(l);
-		return errmsg_set(reterr, -errno, "pipe: %m");
+		return errmsg_set(reterr, r, "SIGCHLD: %s", strerror(-r));
 	}
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGCHLD, &sa, NULL);
 	l->v = xcalloc(f->n ? f->n : 1, sizeof(*l->v));
 	for (size_t i = 0; i < f->n; i++) {
 		if (!f->v[i].argv)
@@ -219,8 +201,6 @@ int local_start(struct daemon *d, const struct local_file *f, struct local **ret
 		p->window_start = time(NULL);
 		spawn(p);
 	}
-	if (d)
-		daemon_watch_fd(d, sigchld_pipe[0], on_children, l);
 	*ret = l;
 	return 0;
 }

@@ -4,15 +4,18 @@
  * `docker-flow-proxy server` (by argv[0], or as the subcommand `flowproxy docker-flow-proxy
  * server`) it takes Docker Flow Proxy's flags and environment and behaves as DFP.
  */
+#include "flowproxy/api.h"
 #include "flowproxy/config.h"
 #include "flowproxy/daemon.h"
 #include "flowproxy/labels.h"
 #include "flowproxy/local.h"
 #include "flowproxy/log.h"
+#include "flowproxy/loop.h"
 #include "flowproxy/provider.h"
 #include "flowproxy/top.h"
 
 #include <libgen.h>
+#include <signal.h>
 
 extern char **environ;
 
@@ -65,9 +68,33 @@ static void print_urls(const struct daemon *d)
 	fflush(stdout);
 }
 
+static void on_sigterm(void *userdata)
+{
+	log_info("signal %d: stopping", SIGTERM);
+	loop_quit(userdata);
+}
+
+static void on_sigint(void *userdata)
+{
+	log_info("signal %d: stopping", SIGINT);
+	loop_quit(userdata);
+}
+
+static void on_hup(void *userdata)
+{
+	daemon_submit(userdata, DAEMON_OP_RELOAD, NULL, NULL, 0, "", NULL, NULL);
+}
+
+/*
+ * Wires the modules: the loop, the daemon (registry + HAProxy), the static sources, local mode,
+ * the swarm provider and the API. Each gets the loop and what it uses; nothing below main knows
+ * the modules above it.
+ */
 static int run_server(int argc, char **argv)
 {
 	struct config cfg;
+	struct loop *loop = NULL;
+	struct api *api = NULL;
 	struct daemon *d = NULL;
 	struct local *local = NULL;
 	struct provider *provider = NULL;
@@ -85,9 +112,17 @@ static int run_server(int argc, char **argv)
 		return 2;
 	}
 	log_set_level((enum log_level)cfg.log_level);
-	r = daemon_new(&cfg, &d, &err);
+	signal(SIGPIPE, SIG_IGN);
+	r = loop_new(&loop);
+	if (r < 0) {
+		log_error("cannot create the event loop: %s", strerror(-r));
+		config_done(&cfg);
+		return 1;
+	}
+	r = daemon_new(loop, &cfg, &d, &err);
 	if (r < 0) {
 		log_error("%s", err);
+		loop_free(loop);
 		config_done(&cfg);
 		return 1;
 	}
@@ -119,19 +154,18 @@ static int run_server(int argc, char **argv)
 		}
 		for (size_t i = 0; i < file.n; i++)
 			submit_params(d, &file.v[i].params, cfg.services_file);
-		r = local_start(d, &file, &local, &err);
+		r = local_start(loop, &file, &local, &err);
 		if (r < 0) {
 			log_error("%s", err);
 			goto out;
 		}
 	}
 	if (cfg.swarm) {
-		r = provider_new(d, &provider, &err);
+		r = provider_new(loop, d, &provider, &err);
 		if (r < 0) {
 			log_error("swarm: %s", err ? err : strerror(-r));
 			goto out;
 		}
-		daemon_set_provider(d, provider);
 	}
 	daemon_flush(d);
 	if (str_set(cfg.services_file)) {
@@ -139,12 +173,29 @@ static int run_server(int argc, char **argv)
 		       registry_count(daemon_registry(d)));
 		print_urls(d);
 	}
-	r = daemon_run(d);
+	r = daemon_start(d);
+	if (r < 0)
+		goto out;
+	r = api_new(loop, d, provider, &api, &err);
+	if (r < 0) {
+		log_error("cannot start the API: %s", err ? err : strerror(-r));
+		goto out;
+	}
+	log_info("API listening on %s:%ld", cfg.ip, cfg.port);
+	if ((r = loop_signal(loop, SIGTERM, on_sigterm, loop)) < 0 ||
+	    (r = loop_signal(loop, SIGINT, on_sigint, loop)) < 0 ||
+	    (r = loop_signal(loop, SIGHUP, on_hup, d)) < 0) {
+		log_error("cannot handle signals: %s", strerror(-r));
+		goto out;
+	}
+	r = loop_run(loop);
 out:
+	api_free(api);
 	provider_free(provider);
 	local_free(local);
 	local_file_done(&file);
 	daemon_free(d);
+	loop_free(loop);
 	config_done(&cfg);
 	return r < 0 ? 1 : 0;
 }

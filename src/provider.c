@@ -16,13 +16,14 @@
 #include "flowproxy/docker.h"
 #include "flowproxy/labels.h"
 #include "flowproxy/log.h"
+#include "flowproxy/loop.h"
 #include "flowproxy/notify.h"
 #include "flowproxy/render.h"
 #include "flowproxy/slots.h"
 #include "flowproxy/swarm.h"
 
 #include <cjson/cJSON.h>
-#include <sys/timerfd.h>
+#include <time.h>
 
 #define PROVIDER_TICK_MS	50
 #define PROVIDER_FAST_MS	50
@@ -38,7 +39,8 @@ struct provider {
 	struct swarm_snapshot snap; /* routing: parameters without replicas, and addresses */
 	struct swarm_snapshot full; /* what the Listener sends: parameters with replicas */
 	struct notify *notify;
-	int timer;
+	struct loop_timer *timer;
+	struct loop_io *events_io;
 	bool dirty;	       /* an event came since the last resync */
 	long long last_event;  /* usec */
 	long long last_resync; /* usec: the last resync attempt */
@@ -326,15 +328,8 @@ static long long next_due(const struct provider *p, long long now)
 
 static void schedule(struct provider *p)
 {
-	long long due = next_due(p, now_usec());
-	struct itimerspec its = {{0, 0}, {due / 1000000, (due % 1000000) * 1000}};
-
-	if (p->timer < 0)
-		return;
-	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
-		its.it_value.tv_nsec = 1; /* zero would disarm it */
-	if (timerfd_settime(p->timer, TFD_TIMER_ABSTIME, &its, NULL) < 0)
-		log_error("swarm: timerfd_settime: %m");
+	if (p->timer)
+		loop_timer_at(p->timer, next_due(p, now_usec()));
 }
 
 static void on_event(void *userdata, const struct docker_event *ev)
@@ -355,7 +350,7 @@ static void on_event(void *userdata, const struct docker_event *ev)
 	schedule(p);
 }
 
-static void on_events(void *userdata)
+static void on_events(void *userdata, uint32_t events)
 {
 	struct provider *p = userdata;
 
@@ -365,11 +360,8 @@ static void on_events(void *userdata)
 static void on_timer(void *userdata)
 {
 	struct provider *p = userdata;
-	uint64_t ticks;
 	long long now = now_usec();
 
-	if (read(p->timer, &ticks, sizeof(ticks)) < 0)
-		return;
 	if (now >= next_due(p, now)) {
 		p->dirty = false;
 		p->last_resync = now;
@@ -426,14 +418,13 @@ static void detect_networks(struct provider *p)
 	strbuf_done(&names);
 }
 
-int provider_new(struct daemon *d, struct provider **ret, char **reterr)
+int provider_new(struct loop *loop, struct daemon *d, struct provider **ret, char **reterr)
 {
 	const struct config *c = daemon_config(d);
 	struct provider *p = xcalloc(1, sizeof(*p));
 	int r;
 
 	p->d = d;
-	p->timer = -1;
 	swarm_snapshot_init(&p->snap);
 	swarm_snapshot_init(&p->full);
 	struct notify_options no = {
@@ -471,14 +462,9 @@ int provider_new(struct daemon *d, struct provider **ret, char **reterr)
 		return errmsg_set(reterr, r, "cannot list the swarm's services");
 	}
 	p->next_resync = now_usec() + c->resync_interval * 1000000LL;
-	p->timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (p->timer < 0) {
-		provider_free(p);
-		return errmsg_set(reterr, -errno, "timerfd: %m");
-	}
+	p->timer = loop_timer_new(loop, on_timer, p);
 	schedule(p);
-	daemon_watch_fd(d, p->timer, on_timer, p);
-	daemon_watch_fd(d, docker_events_fd(p->events), on_events, p);
+	p->events_io = loop_io_add(loop, docker_events_fd(p->events), EPOLLIN, on_events, p);
 	*ret = p;
 	return 0;
 }
@@ -487,13 +473,13 @@ void provider_free(struct provider *p)
 {
 	if (!p)
 		return;
+	loop_io_free(p->events_io);
 	docker_events_free(p->events);
 	docker_free(p->docker);
 	notify_free(p->notify);
 	swarm_snapshot_done(&p->snap);
 	swarm_snapshot_done(&p->full);
 	free_strv(p->networks, p->n_networks);
-	if (p->timer >= 0)
-		close(p->timer);
+	loop_timer_free(p->timer);
 	free(p);
 }

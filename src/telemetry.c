@@ -19,17 +19,17 @@
  *   - the writer never blocks: when a reader lags, HAProxy drops new events and later writes
  *     "N events dropped" in-band, which is counted.
  *
- * Everything (stream sockets and one timerfd for reconnects and grace periods) sits behind one
- * epoll fd. Edge module: it logs where it handles an error, once per failure streak.
+ * The stream sockets are watched by the daemon's loop, and one loop timer serves reconnects,
+ * grace periods and batched reads. Edge module: it logs where it handles an error, once per
+ * failure streak.
  */
 #include "flowproxy/telemetry.h"
 #include "flowproxy/log.h"
+#include "flowproxy/loop.h"
 #include "flowproxy/util.h"
 
 #include <stdint.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <sys/types.h>
 #include <sys/un.h>
 
@@ -42,7 +42,6 @@
 #define TELEMETRY_HEALTHY_USEC	 1000000LL /* a stream that lived this long may be retried at once */
 #define TELEMETRY_READS_MAX	 16	   /* reads per stream per telemetry_process_events */
 #define TELEMETRY_RING_NAME_MAX	 64
-#define TELEMETRY_TIMER_TAG	 UINT64_MAX
 /*
  * HAProxy writes each event to the CLI as it comes, so reading on readiness would wake us once
  * per request. A stream that delivered data is instead read again after this pause, by the
@@ -214,7 +213,10 @@ enum stream_phase {
 struct stream {
 	enum stream_phase phase;
 	int fd;
-	uint32_t gen;	     /* epoll events carry (slot, gen): stale ones are ignored */
+	struct loop_io *io;
+	struct telemetry *t;
+	int slot;
+	uint32_t gen;	     /* bumped when the slot is reused */
 	bool old;	     /* a previous worker's stream, closed at close_at */
 	bool auto_grace;     /* old because of "Proxy x stopped" lines, not telemetry_on_reload */
 	bool skipping;	     /* discarding the rest of an over-long line */
@@ -235,8 +237,8 @@ struct telemetry {
 	char *ring;
 	telemetry_line_fn cb;
 	void *userdata;
-	int epfd;
-	int timerfd;
+	struct loop *loop;
+	struct loop_timer *timer;
 	struct stream streams[TELEMETRY_STREAMS_MAX];
 	int cur;     /* the stream being opened or followed, -1 none */
 	int demoted; /* on a reload: the stream that was current, -1 none */
@@ -252,22 +254,18 @@ struct telemetry {
 };
 
 static void start_attempt(struct telemetry *t);
-
-static uint64_t ev_tag(int slot, uint32_t gen)
-{
-	return ((uint64_t)gen << 32) | (uint32_t)slot;
-}
+static void on_stream(void *userdata, uint32_t events);
+static void arm_timer(struct telemetry *t);
 
 static void stream_close(struct telemetry *t, int i)
 {
 	struct stream *s = &t->streams[i];
 
-	if (s->fd >= 0) {
-		epoll_ctl(t->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+	loop_io_free(s->io);
+	if (s->fd >= 0)
 		close(s->fd);
-	}
 	free(s->buf);
-	*s = (struct stream){.fd = -1, .gen = s->gen + 1};
+	*s = (struct stream){.fd = -1, .gen = s->gen + 1, .t = t, .slot = i};
 	if (t->cur == i)
 		t->cur = -1;
 	if (t->demoted == i)
@@ -298,7 +296,6 @@ static int stream_open(struct telemetry *t, int i, const char *cmd)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct stream *s = &t->streams[i];
-	struct epoll_event ev = {.events = EPOLLIN};
 	size_t clen = strlen(cmd);
 	ssize_t n;
 
@@ -318,8 +315,8 @@ static int stream_open(struct telemetry *t, int i, const char *cmd)
 		return -errno;
 	if ((size_t)n != clen)
 		return -EAGAIN;
-	ev.data.u64 = ev_tag(i, s->gen);
-	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, s->fd, &ev) < 0)
+	s->io = loop_io_add(t->loop, s->fd, EPOLLIN, on_stream, s);
+	if (!s->io)
 		return -errno;
 	s->opened_at = now_usec();
 	s->len = 0;
@@ -380,7 +377,8 @@ static void info_done(struct telemetry *t, pid_t pid)
 	bool from_start;
 	char cmd[TELEMETRY_RING_NAME_MAX + 32];
 
-	epoll_ctl(t->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+	loop_io_free(s->io);
+	s->io = NULL;
 	close(s->fd);
 	s->fd = -1;
 
@@ -632,12 +630,11 @@ static ssize_t stream_readable(struct telemetry *t, int i)
 static void stream_pause(struct telemetry *t, int i, bool paused)
 {
 	struct stream *s = &t->streams[i];
-	struct epoll_event ev = {.events = paused ? 0 : EPOLLIN, .data.u64 = ev_tag(i, s->gen)};
 
 	if (s->phase != STREAM_EVENTS || s->fd < 0)
 		return;
 	if (s->paused != paused)
-		epoll_ctl(t->epfd, EPOLL_CTL_MOD, s->fd, &ev);
+		loop_io_set(s->io, paused ? 0 : EPOLLIN);
 	s->paused = paused;
 	s->resume_at = paused ? now_usec() + TELEMETRY_BATCH_MS * 1000LL : 0;
 }
@@ -653,7 +650,6 @@ static void stream_after_read(struct telemetry *t, int i, ssize_t got)
 static void arm_timer(struct telemetry *t)
 {
 	long long when = t->reconnect_at;
-	struct itimerspec its = {0};
 
 	for (int i = 0; i < TELEMETRY_STREAMS_MAX; i++) {
 		if (t->streams[i].phase != STREAM_FREE && t->streams[i].old &&
@@ -663,14 +659,10 @@ static void arm_timer(struct telemetry *t)
 		    (when == 0 || t->streams[i].resume_at < when))
 			when = t->streams[i].resume_at;
 	}
-	if (when > 0) {
-		its.it_value.tv_sec = when / 1000000;
-		its.it_value.tv_nsec = (when % 1000000) * 1000;
-		/* Absolute 0 would disarm: a deadline in the past still fires. */
-		if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
-			its.it_value.tv_nsec = 1;
-	}
-	timerfd_settime(t->timerfd, TFD_TIMER_ABSTIME, &its, NULL);
+	if (when > 0)
+		loop_timer_at(t->timer, when);
+	else
+		loop_timer_stop(t->timer);
 }
 
 static void process_timers(struct telemetry *t)
@@ -694,14 +686,32 @@ static void process_timers(struct telemetry *t)
 		start_attempt(t);
 }
 
-int telemetry_new(const char *stats_socket, const char *ring, telemetry_line_fn cb, void *userdata,
-		  struct telemetry **ret)
+static void on_timer(void *userdata)
+{
+	struct telemetry *t = userdata;
+
+	process_timers(t);
+	arm_timer(t);
+}
+
+static void on_stream(void *userdata, uint32_t events)
+{
+	struct stream *s = userdata;
+	struct telemetry *t = s->t;
+	int i = s->slot;
+
+	stream_after_read(t, i, stream_readable(t, i));
+	arm_timer(t);
+}
+
+int telemetry_new(struct loop *loop, const char *stats_socket, const char *ring,
+		  telemetry_line_fn cb, void *userdata, struct telemetry **ret)
 {
 	struct sockaddr_un sa;
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TELEMETRY_TIMER_TAG};
 	struct telemetry *t;
 
-	if (!str_set(stats_socket) || strlen(stats_socket) >= sizeof(sa.sun_path) || !cb || !ret)
+	if (!loop || !str_set(stats_socket) || strlen(stats_socket) >= sizeof(sa.sun_path) || !cb ||
+	    !ret)
 		return -EINVAL;
 	if (!str_set(ring) || strlen(ring) > TELEMETRY_RING_NAME_MAX || strpbrk(ring, " \t\r\n;"))
 		return -EINVAL;
@@ -710,26 +720,16 @@ int telemetry_new(const char *stats_socket, const char *ring, telemetry_line_fn 
 	t->ring = xstrdup(ring);
 	t->cb = cb;
 	t->userdata = userdata;
+	t->loop = loop;
 	t->cur = -1;
 	t->demoted = -1;
 	t->feeding = -1;
-	t->timerfd = -1;
 	t->backoff_ms = TELEMETRY_BACKOFF_MIN_MS;
 	for (int i = 0; i < TELEMETRY_STREAMS_MAX; i++)
-		t->streams[i].fd = -1;
-	t->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (t->epfd < 0)
-		goto fail;
-	t->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (t->timerfd < 0 || epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->timerfd, &ev) < 0)
-		goto fail;
+		t->streams[i] = (struct stream){.fd = -1, .t = t, .slot = i};
+	t->timer = loop_timer_new(loop, on_timer, t);
 	*ret = t;
 	return 0;
-fail:;
-	int r = -errno;
-
-	telemetry_free(t);
-	return r;
 }
 
 void telemetry_free(struct telemetry *t)
@@ -739,10 +739,7 @@ void telemetry_free(struct telemetry *t)
 	for (int i = 0; i < TELEMETRY_STREAMS_MAX; i++)
 		if (t->streams[i].phase != STREAM_FREE || t->streams[i].fd >= 0)
 			stream_close(t, i);
-	if (t->timerfd >= 0)
-		close(t->timerfd);
-	if (t->epfd >= 0)
-		close(t->epfd);
+	loop_timer_free(t->timer);
 	free(t->socket_path);
 	free(t->ring);
 	free(t);
@@ -776,40 +773,6 @@ void telemetry_on_reload(struct telemetry *t, uint32_t grace_ms)
 		demote_current(t, grace_ms, false);
 	t->backoff_ms = TELEMETRY_BACKOFF_MIN_MS;
 	start_attempt(t);
-	arm_timer(t);
-}
-
-int telemetry_event_fd(const struct telemetry *t)
-{
-	return t ? t->epfd : -1;
-}
-
-void telemetry_process_events(struct telemetry *t)
-{
-	struct epoll_event evs[16];
-	int n;
-
-	if (!t)
-		return;
-	n = epoll_wait(t->epfd, evs, (int)ARRAY_SIZE(evs), 0);
-	for (int k = 0; k < n; k++) {
-		uint64_t tag = evs[k].data.u64;
-		int i = (int)(uint32_t)tag;
-
-		if (tag == TELEMETRY_TIMER_TAG) {
-			uint64_t expirations;
-
-			if (read(t->timerfd, &expirations, sizeof(expirations)) < 0) {
-				/* EAGAIN: already drained, deadlines are checked below anyway. */
-			}
-			continue;
-		}
-		if (i < 0 || i >= TELEMETRY_STREAMS_MAX ||
-		    t->streams[i].gen != (uint32_t)(tag >> 32))
-			continue;
-		stream_after_read(t, i, stream_readable(t, i));
-	}
-	process_timers(t);
 	arm_timer(t);
 }
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * api: Docker Flow Proxy's HTTP API (/v1/docker-flow-proxy/reconfigure, remove, reload, config,
- * ping, successfulinitreload, /v1/test, /v2/test) on libmicrohttpd, run inside the daemon's loop
- * (MHD's epoll fd, no thread of its own). A request that changes the routing is parsed here,
+ * ping, successfulinitreload, /v1/test, /v2/test) and flowproxy's own (status, stats, /metrics)
+ * on libmicrohttpd, run inside the loop (MHD's epoll fd, no thread of its own). A request that changes the routing is parsed here,
  * handed to the daemon as an operation, and its connection is suspended until the batch that
  * carries it is applied; the answer then says what HAProxy did with it.
  */
@@ -11,11 +11,14 @@
 #include "flowproxy/daemon.h"
 
 struct api;
+struct loop;
+struct provider;
 
-int api_new(struct daemon *d, struct api **ret, char **reterr);
+/*
+ * Listens on the configured address, its sockets and timeouts on loop. d is borrowed for a's
+ * life, p too (NULL without swarm mode: the Swarm Listener endpoints answer 404 then). Caller
+ * frees with api_free (before the loop and d).
+ */
+int api_new(struct loop *loop, struct daemon *d, struct provider *p, struct api **ret,
+	    char **reterr);
 void api_free(struct api *a);
-/* The fd to watch for readability, and the longest the loop may sleep (-1: forever). */
-int api_fd(const struct api *a);
-int api_timeout_ms(const struct api *a);
-/* Processes whatever is ready. */
-void api_run(struct api *a);

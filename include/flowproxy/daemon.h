@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * daemon: the one event loop (epoll) that owns the registry and HAProxy. Everything that changes
+ * daemon: owns the registry and HAProxy, on the loop (loop.h). Everything that changes
  * the routing arrives as an operation (put a service, remove one, reload); operations that arrive
  * while the loop is busy are applied together as one batch: one render, one reload. A batch that
  * HAProxy rejects is retried one operation at a time, so that only the operations that break the
@@ -29,13 +29,17 @@ enum daemon_op_kind {
  */
 typedef void (*daemon_done_fn)(void *userdata, int status, const char *message, bool found);
 
-/* Reads the templates, prepares the loop. Does not start HAProxy. cfg is borrowed for d's life. */
-int daemon_new(const struct config *cfg, struct daemon **ret, char **reterr);
+/*
+ * Reads the templates. Does not start HAProxy. loop and cfg are borrowed for d's life. Caller
+ * frees with daemon_free (before the loop).
+ */
+struct loop;
+int daemon_new(struct loop *loop, const struct config *cfg, struct daemon **ret, char **reterr);
 void daemon_free(struct daemon *d);
 
 /*
  * Queues an operation. PUT takes ownership of svc (addrs copied); REMOVE uses name; done may be
- * NULL. Applied at the end of the current loop iteration.
+ * NULL. Everything queued in one round of the loop is applied together, at its end.
  */
 void daemon_submit(struct daemon *d, enum daemon_op_kind kind, struct service *svc,
 		   const char *const *addrs, size_t n_addrs, const char *name, daemon_done_fn done,
@@ -52,12 +56,8 @@ void daemon_submit_runtime(struct daemon *d, const char *name, const char *const
 /* Applies what is queued now (used at start-up before the loop runs). */
 void daemon_flush(struct daemon *d);
 
-/* Starts HAProxy with the current registry, then the API; runs until SIGTERM/SIGINT. */
-int daemon_run(struct daemon *d);
-
-/* Registers an extra fd with the loop; cb is called when it is readable. */
-typedef void (*daemon_fd_fn)(void *userdata);
-int daemon_watch_fd(struct daemon *d, int fd, daemon_fd_fn cb, void *userdata);
+/* Starts HAProxy with what is queued and registered, then telemetry. */
+int daemon_start(struct daemon *d);
 
 const struct registry *daemon_registry(const struct daemon *d);
 const struct config *daemon_config(const struct daemon *d);
@@ -76,11 +76,6 @@ struct telemetry *daemon_telemetry(const struct daemon *d);
 /* The monotonic clock the metrics use, in ms. */
 uint64_t daemon_now_ms(void);
 
-/* The swarm provider, when swarm mode is on (borrowed; NULL otherwise). */
-struct provider;
-void daemon_set_provider(struct daemon *d, struct provider *p);
-struct provider *daemon_provider(const struct daemon *d);
-
 /*
  * Services that are not applied and that nobody was told about (operations without a done
  * callback: the swarm, the services file, the environment): name -> message, shown by the
@@ -93,6 +88,3 @@ const struct params *daemon_rejected(const struct daemon *d);
 /* The HAProxy it runs (borrowed; NULL before daemon_run starts it). */
 struct haproxy;
 const struct haproxy *daemon_haproxy(const struct daemon *d);
-
-/* Asks the loop to stop at its next iteration. */
-void daemon_stop(struct daemon *d);

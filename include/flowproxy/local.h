@@ -7,7 +7,6 @@
  */
 #pragma once
 
-#include "flowproxy/daemon.h"
 #include "flowproxy/service.h"
 
 struct local_entry {
@@ -30,7 +29,11 @@ void local_file_done(struct local_file *f);
 
 struct local;
 
-/* Starts every entry's command and keeps it running (restarted, at most 5 times a minute). */
-int local_start(struct daemon *d, const struct local_file *f, struct local **ret, char **reterr);
+/*
+ * Starts every entry's command and keeps it running (restarted, at most 5 times a minute), its
+ * children's exits seen on loop (NULL: not supervised). Caller frees with local_free.
+ */
+struct loop;
+int local_start(struct loop *loop, const struct local_file *f, struct local **ret, char **reterr);
 /* Stops the commands (SIGTERM, then SIGKILL after 2 s) and frees l. NULL ok. */
 void local_free(struct local *l);

@@ -16,7 +16,8 @@ struct provider;
  * Connects to the Docker Engine (DOCKER_HOST or the default socket), queues the swarm's services
  * for the daemon, and starts following events. Caller frees with provider_free.
  */
-int provider_new(struct daemon *d, struct provider **ret, char **reterr);
+struct loop;
+int provider_new(struct loop *loop, struct daemon *d, struct provider **ret, char **reterr);
 void provider_free(struct provider *p);
 
 /*

@@ -64,12 +64,13 @@ struct telemetry_stats {
 };
 
 /*
- * Follows ring on the worker stats socket stats_socket. cb is called from
- * telemetry_process_events. Caller frees with telemetry_free. Connects lazily: call
- * telemetry_connect once HAProxy runs.
+ * Follows ring on the worker stats socket stats_socket, its sockets and timer on loop. cb is
+ * called from the loop. Caller frees with telemetry_free (before the loop). Connects lazily:
+ * call telemetry_connect once HAProxy runs.
  */
-int telemetry_new(const char *stats_socket, const char *ring, telemetry_line_fn cb, void *userdata,
-		  struct telemetry **ret);
+struct loop;
+int telemetry_new(struct loop *loop, const char *stats_socket, const char *ring,
+		  telemetry_line_fn cb, void *userdata, struct telemetry **ret);
 void telemetry_free(struct telemetry *t);
 
 /*
@@ -89,11 +90,7 @@ int telemetry_connect(struct telemetry *t);
 void telemetry_on_reload(struct telemetry *t, uint32_t grace_ms);
 
 /*
- * An fd that becomes readable when telemetry_process_events has work (data, timers). "Proxy x
- * stopped" lines on the followed stream (a reload nobody announced) act like
+ * "Proxy x stopped" lines on the followed stream (a reload nobody announced) act like
  * telemetry_on_reload with a 10 s grace; a later telemetry_on_reload sets the caller's grace.
  */
-int telemetry_event_fd(const struct telemetry *t);
-void telemetry_process_events(struct telemetry *t);
-
 void telemetry_get_stats(const struct telemetry *t, struct telemetry_stats *ret);

@@ -9,6 +9,7 @@
  * every process started here is stopped before the end. No timing assertions.
  */
 #include "flowproxy/haproxy.h"
+#include "flowproxy/loop.h"
 #include "flowproxy/telemetry.h"
 #include "tap.h"
 #include "testlib.h"
@@ -187,22 +188,22 @@ static char *make_cfg(const char *extra)
 			 dir, TELEMETRY_LOG_FORMAT, fe_port, ts_port, ts_port, extra ? extra : "");
 }
 
-/* Runs both event sources for up to ms, or until done() holds. */
+static struct loop *tloop;
+
+/* Runs the loop (the follower) and HAProxy's events for up to ms, or until done() holds. */
 static bool pump(struct haproxy *h, struct telemetry *t, int ms, bool (*done)(struct telemetry *))
 {
 	long long end = now_usec() + (long long)ms * 1000;
 
 	for (;;) {
-		struct pollfd p[2] = {{.fd = telemetry_event_fd(t), .events = POLLIN},
-				      {.fd = haproxy_event_fd(h), .events = POLLIN}};
+		struct pollfd p = {.fd = haproxy_event_fd(h), .events = POLLIN};
 
 		if (done && done(t))
 			return true;
 		if (now_usec() >= end)
 			return false;
-		poll(p, p[1].fd >= 0 ? 2 : 1, 20);
-		telemetry_process_events(t);
-		if (p[1].fd >= 0 && (p[1].revents & POLLIN))
+		loop_iterate(tloop, 20);
+		if (p.fd >= 0 && poll(&p, 1, 0) > 0)
 			haproxy_process_events(h);
 	}
 }
@@ -284,7 +285,9 @@ int main(void)
 	cfg = make_cfg(NULL);
 	cfg2 = make_cfg("backend be_extra\n\tserver e1 127.0.0.1:9\n");
 
-	tap_is_int(telemetry_new(stats_path, TELEMETRY_RING, on_line, &seen, &t), 0,
+	if (loop_new(&tloop) < 0)
+		abort();
+	tap_is_int(telemetry_new(tloop, stats_path, TELEMETRY_RING, on_line, &seen, &t), 0,
 		   "telemetry_new");
 	tap_is_int(haproxy_new(&o, &h, &err), 0, "haproxy_new");
 	r = haproxy_start(h, cfg, strlen(cfg), &err);
@@ -488,6 +491,7 @@ int main(void)
 out:
 	telemetry_free(t);
 	haproxy_free(h);
+	loop_free(tloop);
 	if (ts_pid > 0) {
 		kill(ts_pid, SIGTERM);
 		waitpid(ts_pid, NULL, 0);
