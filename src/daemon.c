@@ -3,6 +3,11 @@
  * daemon: the batch of pending operations and the apply pipeline (registry copy -> render ->
  * haproxy_apply -> keep or drop), on the loop (loop.h). Single-threaded: every caller (the HTTP
  * API, the provider, local mode) runs on the same loop, so nothing here needs a lock.
+ *
+ * One batch is in flight at a time. Its HAProxy reload (or its run-time server commands) is a
+ * call on the loop; operations submitted meanwhile wait in `pending` and form the next batch,
+ * applied as soon as the current one ends. A batch that HAProxy rejects is retried one
+ * operation at a time, each its own step on the loop.
  */
 #include "flowproxy/daemon.h"
 #include "flowproxy/haproxy.h"
@@ -17,6 +22,9 @@
 
 #include <sys/stat.h>
 
+#define DAEMON_RUNTIME_TIMEOUT_MS 5000
+#define DAEMON_STATS_TIMEOUT_MS	  2000
+
 struct op {
 	enum daemon_op_kind kind;
 	struct service *svc; /* PUT */
@@ -30,25 +38,50 @@ struct op {
 	bool found;
 };
 
+/* The operations being applied now. */
+struct batch {
+	struct op *ops;
+	size_t n;
+	bool one_by_one; /* HAProxy rejected them together: now ops[i] alone */
+	size_t i;
+	bool force_reload;
+	struct registry next; /* what the step in flight makes, kept if HAProxy takes it */
+	char *cfg;	      /* its rendering */
+	bool reloads;	      /* the step in flight reloads (else: run-time commands only) */
+	long long t0;
+};
+
 struct daemon {
 	const struct config *cfg;
 	struct loop *loop;
 	struct render *render;
 	struct haproxy *haproxy;
-	struct loop_io *haproxy_io;
 	struct registry reg;
 	char *current_cfg;
 	bool initialized;
 	bool started;
+	bool starting;
+	daemon_started_fn started_cb;
+	void *started_userdata;
 	struct op *pending;
 	size_t n_pending;
 	struct loop_timer *flush_timer; /* armed when operations are pending */
+	struct batch *cur;		/* the batch in flight, NULL when idle */
+	struct slots_apply *runtime;	/* its run-time server commands in flight */
 	struct metrics *metrics;	/* NULL when telemetry is off */
 	struct telemetry *telemetry;	/* NULL when telemetry is off */
 	struct loop_timer *stats_timer;
+	struct stats_poll *stats_call;
 	char *stats_socket;
 	struct params rejected; /* service name -> why it is not applied (nobody else was told) */
+	/* Start-up: finding the services HAProxy rejects, one `haproxy -c` each. */
+	struct registry probe_good;
+	size_t probe_i;
+	bool probed;
+	struct haproxy_check *probe;
 };
+
+static void batch_step(struct daemon *d);
 
 static void on_flush(void *userdata)
 {
@@ -65,6 +98,7 @@ int daemon_new(struct loop *loop, const struct config *cfg, struct daemon **ret,
 	d->stats_socket = xasprintf("%s/stats.sock", cfg->run_dir);
 	d->flush_timer = loop_timer_new(loop, on_flush, d);
 	registry_init(&d->reg);
+	registry_init(&d->probe_good);
 	params_init(&d->rejected);
 	d->current_cfg = xstrdup("");
 	r = render_new(cfg->templates_path, cfg->cfg_template_path, &d->render, reterr);
@@ -88,21 +122,37 @@ static void op_done(struct op *o)
 	free(o->name);
 }
 
+static void batch_free(struct batch *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		op_done(&b->ops[i]);
+	free(b->ops);
+	registry_done(&b->next);
+	free(b->cfg);
+	free(b);
+}
+
 void daemon_free(struct daemon *d)
 {
 	if (!d)
 		return;
+	slots_apply_cancel(d->runtime);
+	stats_poll_cancel(d->stats_call);
+	haproxy_check_cancel(d->probe);
 	telemetry_free(d->telemetry);
 	metrics_free(d->metrics);
 	loop_timer_free(d->stats_timer);
 	loop_timer_free(d->flush_timer);
 	free(d->stats_socket);
-	loop_io_free(d->haproxy_io);
 	haproxy_free(d->haproxy);
+	batch_free(d->cur);
 	for (size_t i = 0; i < d->n_pending; i++)
 		op_done(&d->pending[i]);
 	free(d->pending);
 	registry_done(&d->reg);
+	registry_done(&d->probe_good);
 	params_done(&d->rejected);
 	render_free(d->render);
 	free(d->current_cfg);
@@ -230,90 +280,36 @@ static bool runtime_only(const struct op *ops, size_t n)
 	return n > 0;
 }
 
-static int apply_runtime(struct daemon *d, const struct op *ops, size_t n, const struct strbuf *cfg,
-			 char **reterr)
+/*
+ * Applies ops[0..n) to a copy of the registry (into *next). Returns whether anything changed;
+ * REMOVE operations learn whether their service was there.
+ */
+static bool ops_to_registry(const struct registry *cur, struct op *ops, size_t n,
+			    struct registry *next)
 {
-	_cleanup_free_ char *path = xasprintf("%s/haproxy.cfg", d->cfg->configs_path);
-	int r;
-
-	for (size_t i = 0; i < n; i++) {
-		r = slots_apply(d->stats_socket, ops[i].commands, ops[i].n_commands, 5000, reterr);
-		if (r < 0)
-			return r;
-		log_info("service '%s': %zu server change(s) applied without a reload", ops[i].name,
-			 ops[i].n_commands);
-	}
-	/* The file always carries the live addresses, so that a later reload keeps them. */
-	r = write_file_atomic(path, strbuf_str(cfg), cfg->len);
-	if (r < 0)
-		return errmsg_set(reterr, r, "cannot write '%s': %s", path, strerror(-r));
-	return 0;
-}
-
-/* Applies ops[0..n) to a copy of the registry; on success the copy becomes the registry. */
-static int apply_ops(struct daemon *d, struct op *ops, size_t n, bool force_reload, char **reterr)
-{
-	struct registry next;
-	struct strbuf cfg;
 	bool changed = false;
-	int r;
 
-	registry_init(&next);
-	registry_copy(&next, &d->reg);
+	registry_init(next);
+	registry_copy(next, cur);
 	for (size_t i = 0; i < n; i++) {
 		struct op *o = &ops[i];
 		if (o->kind == DAEMON_OP_PUT) {
-			registry_put(&next, service_dup(o->svc), (const char *const *)o->addrs,
+			registry_put(next, service_dup(o->svc), (const char *const *)o->addrs,
 				     o->n_addrs);
 			changed = true;
 		} else if (o->kind == DAEMON_OP_REMOVE) {
-			o->found = registry_remove(&next, o->name) > 0;
+			o->found = registry_remove(next, o->name) > 0;
 			changed |= o->found;
 		} else if (o->kind == DAEMON_OP_RUNTIME) {
-			const struct service *cur = registry_get(&next, o->name);
-			if (cur) {
-				registry_put(&next, service_dup(cur), (const char *const *)o->addrs,
+			const struct service *s = registry_get(next, o->name);
+			if (s) {
+				registry_put(next, service_dup(s), (const char *const *)o->addrs,
 					     o->n_addrs);
 				changed = true;
 			}
 		}
 	}
-	if (!changed && !force_reload && d->started) {
-		registry_done(&next);
-		return 0;
-	}
-	strbuf_init(&cfg);
-	r = daemon_render(d, &next, &cfg, reterr);
-	if (r < 0)
-		goto out;
-	if (d->started && !force_reload && streq(strbuf_str(&cfg), d->current_cfg)) {
-		/* Same bytes as what runs: nothing to reload. */
-		r = 0;
-	} else if (d->started && runtime_only(ops, n)) {
-		/* Replicas changed: servers are re-pointed at run time, the file keeps up. */
-		r = apply_runtime(d, ops, n, &cfg, reterr);
-	} else if (d->started) {
-		r = haproxy_apply(d->haproxy, strbuf_str(&cfg), cfg.len, reterr);
-		if (r >= 0)
-			r = 1;
-	} else {
-		r = 0; /* before start-up the registry only collects services */
-	}
-	if (r >= 0) {
-		registry_done(&d->reg);
-		d->reg = next;
-		registry_init(&next);
-		free(d->current_cfg);
-		d->current_cfg = strbuf_steal(&cfg);
-		if (d->started)
-			d->initialized = true;
-		if (r > 0)
-			after_reload(d);
-	}
-out:
-	strbuf_done(&cfg);
-	registry_done(&next);
-	return r;
+	return changed;
 }
 
 void daemon_set_rejected(struct daemon *d, const char *name, const char *msg)
@@ -348,131 +344,208 @@ static int status_for(int r)
 	return r == -EINVAL ? 400 : 500;
 }
 
-void daemon_flush(struct daemon *d)
+/* Keeps what the step in flight made: its registry and configuration become the current ones. */
+static void batch_commit(struct daemon *d, struct batch *b, bool reloaded)
 {
-	struct op *ops = d->pending;
-	size_t n = d->n_pending;
-	bool reload = false;
-	_cleanup_free_ char *err = NULL;
-	int r;
+	registry_done(&d->reg);
+	d->reg = b->next;
+	registry_init(&b->next);
+	free(d->current_cfg);
+	d->current_cfg = b->cfg ? TAKE_PTR(b->cfg) : xstrdup("");
+	d->initialized = true;
+	if (reloaded)
+		after_reload(d);
+}
 
-	if (n == 0)
-		return;
-	d->pending = NULL;
-	d->n_pending = 0;
-	for (size_t i = 0; i < n; i++)
-		reload |= ops[i].kind == DAEMON_OP_RELOAD;
+static void batch_end(struct daemon *d)
+{
+	batch_free(d->cur);
+	d->cur = NULL;
+	/* What arrived meanwhile is the next batch. */
+	if (d->n_pending && !loop_timer_armed(d->flush_timer))
+		loop_timer_after(d->flush_timer, 0);
+}
 
-	long long t0 = now_usec();
-	r = apply_ops(d, ops, n, reload, &err);
-	if (r >= 0) {
-		log_debug("applied %zu operation(s) in %lld us", n, now_usec() - t0);
-		for (size_t i = 0; i < n; i++)
-			op_finish(d, &ops[i], 200, "");
-	} else if (n == 1) {
-		_cleanup_free_ char *msg = NULL;
-		if (ops[0].kind == DAEMON_OP_RELOAD)
-			msg = xasprintf("HAProxy reload failed: %s", err ? err : strerror(-r));
-		else
-			msg = xasprintf("service '%s' was not applied, HAProxy keeps the last good "
-					"configuration: %s",
-					ops[0].name, err ? err : strerror(-r));
-		op_finish(d, &ops[0], status_for(r), msg);
-	} else {
-		/* Find the culprits: one operation at a time, so the good ones still land. */
-		log_warn("a batch of %zu operations was rejected, applying them one by one", n);
-		for (size_t i = 0; i < n; i++) {
-			_cleanup_free_ char *e1 = NULL;
-			int k = apply_ops(d, &ops[i], 1, ops[i].kind == DAEMON_OP_RELOAD, &e1);
-			if (k >= 0) {
-				op_finish(d, &ops[i], 200, "");
-				continue;
-			}
+/* The step in flight is over: r >= 0 applied, else err says why. */
+static void batch_result(struct daemon *d, int r, const char *err)
+{
+	struct batch *b = d->cur;
+
+	registry_done(&b->next);
+	registry_init(&b->next);
+	free(b->cfg);
+	b->cfg = NULL;
+	if (b->one_by_one) {
+		struct op *o = &b->ops[b->i];
+
+		if (r >= 0) {
+			op_finish(d, o, 200, "");
+		} else {
 			_cleanup_free_ char *msg = xasprintf(
 				"service '%s' was not applied, HAProxy keeps the last good "
 				"configuration: %s",
-				ops[i].name, e1 ? e1 : strerror(-k));
-			op_finish(d, &ops[i], status_for(k), msg);
+				o->name, err);
+			op_finish(d, o, status_for(r), msg);
 		}
+		if (++b->i < b->n) {
+			batch_step(d);
+			return;
+		}
+	} else if (r >= 0) {
+		log_debug("applied %zu operation(s) in %lld us", b->n, now_usec() - b->t0);
+		for (size_t i = 0; i < b->n; i++)
+			op_finish(d, &b->ops[i], 200, "");
+	} else if (b->n == 1) {
+		_cleanup_free_ char *msg = NULL;
+		if (b->ops[0].kind == DAEMON_OP_RELOAD)
+			msg = xasprintf("HAProxy reload failed: %s", err);
+		else
+			msg = xasprintf("service '%s' was not applied, HAProxy keeps the last good "
+					"configuration: %s",
+					b->ops[0].name, err);
+		op_finish(d, &b->ops[0], status_for(r), msg);
+	} else {
+		/* Find the culprits: one operation at a time, so the good ones still land. */
+		log_warn("a batch of %zu operations was rejected, applying them one by one", b->n);
+		b->one_by_one = true;
+		b->i = 0;
+		batch_step(d);
+		return;
 	}
-	for (size_t i = 0; i < n; i++)
-		op_done(&ops[i]);
-	free(ops);
+	batch_end(d);
 }
 
-static void on_haproxy(void *userdata, uint32_t events)
+static void on_applied(void *userdata, int r, const char *err)
 {
 	struct daemon *d = userdata;
+	struct batch *b = d->cur;
 
-	haproxy_process_events(d->haproxy);
+	if (r >= 0)
+		batch_commit(d, b, true);
+	batch_result(d, r, err);
 }
 
-static int start_haproxy(struct daemon *d, char **reterr)
+static void on_runtime_applied(void *userdata, int r, const char *err)
 {
-	struct haproxy_options o = {
-		.binary = d->cfg->haproxy_bin,
-		.config_path = NULL,
-		.run_dir = d->cfg->run_dir,
-		.timeout_ms = 10000,
-	};
+	struct daemon *d = userdata;
+	struct batch *b = d->cur;
 	_cleanup_free_ char *path = xasprintf("%s/haproxy.cfg", d->cfg->configs_path);
+	_cleanup_free_ char *msg = NULL;
+	const struct op *ops = b->one_by_one ? &b->ops[b->i] : b->ops;
+	size_t n = b->one_by_one ? 1 : b->n;
+
+	d->runtime = NULL;
+	if (r >= 0) {
+		/* The file always carries the live addresses, so that a later reload keeps them. */
+		r = write_file_atomic(path, b->cfg, strlen(b->cfg));
+		if (r < 0)
+			err = msg = xasprintf("cannot write '%s': %s", path, strerror(-r));
+	}
+	if (r >= 0) {
+		for (size_t i = 0; i < n; i++)
+			log_info("service '%s': %zu server change(s) applied without a reload",
+				 ops[i].name, ops[i].n_commands);
+		batch_commit(d, b, false);
+	}
+	batch_result(d, r, err);
+}
+
+/* Starts the step of the current batch: all its operations, or ops[i] alone. */
+static void batch_step(struct daemon *d)
+{
+	struct batch *b = d->cur;
+	struct op *ops = b->one_by_one ? &b->ops[b->i] : b->ops;
+	size_t n = b->one_by_one ? 1 : b->n;
+	bool force = b->one_by_one ? ops[0].kind == DAEMON_OP_RELOAD : b->force_reload;
+	_cleanup_free_ char *err = NULL;
+	struct strbuf cfg;
 	int r;
 
-	o.config_path = path;
-	if (mkdir(d->cfg->configs_path, 0755) < 0 && errno != EEXIST)
-		return errmsg_set(reterr, -errno, "cannot create '%s': %m", d->cfg->configs_path);
-	if (mkdir(d->cfg->run_dir, 0755) < 0 && errno != EEXIST)
-		return errmsg_set(reterr, -errno, "cannot create '%s': %m", d->cfg->run_dir);
-	r = haproxy_new(&o, &d->haproxy, reterr);
-	if (r < 0)
-		return r;
-	r = haproxy_start(d->haproxy, d->current_cfg, strlen(d->current_cfg), reterr);
-	if (r >= 0)
-		return r;
-	if (r != -EINVAL || registry_count(&d->reg) == 0)
-		return r;
-
-	/*
-	 * A service from the environment or the services file breaks the configuration: find it
-	 * with haproxy -c (slow, but only on this path), drop it, start with the others.
-	 */
-	log_error("HAProxy rejected the start-up configuration: %s",
-		  reterr && *reterr ? *reterr : "");
-	struct registry good;
-	registry_init(&good);
-	for (size_t i = 0; i < registry_count(&d->reg); i++) {
-		struct registry one;
-		struct strbuf cfg;
-		_cleanup_free_ char *e = NULL;
-		const struct service *s = registry_at(&d->reg, i);
-
-		registry_init(&one);
-		registry_put(&one, service_dup(s), NULL, 0);
-		strbuf_init(&cfg);
-		int k = daemon_render(d, &one, &cfg, &e);
-		if (k >= 0)
-			k = haproxy_validate(d->haproxy, strbuf_str(&cfg), cfg.len, &e);
-		if (k >= 0)
-			registry_put(&good, service_dup(s), NULL, 0);
-		else {
-			log_error("service '%s' skipped: %s", s->name, e ? e : "rejected");
-			daemon_set_rejected(d, s->name, e ? e : "rejected");
-		}
-		strbuf_done(&cfg);
-		registry_done(&one);
+	registry_done(&b->next);
+	if (!ops_to_registry(&d->reg, ops, n, &b->next) && !force) {
+		batch_result(d, 0, "");
+		return;
 	}
-	registry_done(&d->reg);
-	d->reg = good;
-	struct strbuf cfg;
 	strbuf_init(&cfg);
-	r = daemon_render(d, &d->reg, &cfg, reterr);
-	if (r >= 0) {
-		free(d->current_cfg);
-		d->current_cfg = strbuf_steal(&cfg);
-		r = haproxy_start(d->haproxy, d->current_cfg, strlen(d->current_cfg), reterr);
+	r = daemon_render(d, &b->next, &cfg, &err);
+	if (r < 0) {
+		strbuf_done(&cfg);
+		batch_result(d, r, err ? err : strerror(-r));
+		return;
 	}
-	strbuf_done(&cfg);
-	return r;
+	free(b->cfg);
+	b->cfg = strbuf_steal(&cfg);
+	if (!force && streq(b->cfg, d->current_cfg)) {
+		/* Same bytes as what runs: nothing to reload. */
+		batch_commit(d, b, false);
+		batch_result(d, 0, "");
+		return;
+	}
+	if (runtime_only(ops, n)) {
+		/* Replicas changed: servers are re-pointed at run time, the file keeps up. */
+		char **cmds = NULL;
+		size_t n_cmds = 0;
+
+		for (size_t i = 0; i < n; i++)
+			for (size_t k = 0; k < ops[i].n_commands; k++) {
+				cmds = xrealloc(cmds, (n_cmds + 1) * sizeof(*cmds));
+				cmds[n_cmds++] = ops[i].commands[k];
+			}
+		b->reloads = false;
+		d->runtime = slots_apply(d->loop, d->stats_socket, cmds, n_cmds,
+					 DAEMON_RUNTIME_TIMEOUT_MS, on_runtime_applied, d);
+		free(cmds);
+		return;
+	}
+	b->reloads = true;
+	r = haproxy_apply(d->haproxy, b->cfg, strlen(b->cfg), on_applied, d);
+	if (r < 0)
+		batch_result(d, r, strerror(-r));
+}
+
+void daemon_flush(struct daemon *d)
+{
+	struct batch *b;
+
+	/* A batch in flight, or HAProxy starting: these wait for the next batch. */
+	if (d->n_pending == 0 || d->cur || d->starting)
+		return;
+	b = xcalloc(1, sizeof(*b));
+	b->ops = d->pending;
+	b->n = d->n_pending;
+	b->t0 = now_usec();
+	registry_init(&b->next);
+	d->pending = NULL;
+	d->n_pending = 0;
+	for (size_t i = 0; i < b->n; i++)
+		b->force_reload |= b->ops[i].kind == DAEMON_OP_RELOAD;
+	d->cur = b;
+	if (d->started) {
+		batch_step(d);
+		return;
+	}
+	/* Before the start the registry only collects services: they go in the first config. */
+	for (size_t i = 0; i < b->n; i++) {
+		struct registry next;
+		_cleanup_free_ char *err = NULL;
+		struct strbuf cfg;
+
+		ops_to_registry(&d->reg, &b->ops[i], 1, &next);
+		strbuf_init(&cfg);
+		int r = daemon_render(d, &next, &cfg, &err);
+		strbuf_done(&cfg);
+		if (r < 0) {
+			registry_done(&next);
+			_cleanup_free_ char *msg =
+				xasprintf("service '%s' was not applied: %s", b->ops[i].name, err);
+			op_finish(d, &b->ops[i], 400, msg);
+			continue;
+		}
+		registry_done(&d->reg);
+		d->reg = next;
+		op_finish(d, &b->ops[i], 200, "");
+	}
+	batch_end(d);
 }
 
 static uint64_t now_ms(void)
@@ -487,18 +560,25 @@ static void on_telemetry_line(void *userdata, const struct telemetry_line *l)
 	metrics_record(d->metrics, l, now_ms());
 }
 
+static void on_stats(void *userdata, int r, struct stats_table *t, const char *err)
+{
+	struct daemon *d = userdata;
+
+	d->stats_call = NULL;
+	if (r < 0)
+		log_debug("show stat: %s", err);
+	else
+		metrics_set_stats(d->metrics, t);
+}
+
 static void on_stats_timer(void *userdata)
 {
 	struct daemon *d = userdata;
-	struct stats_table t = {0};
-	_cleanup_free_ char *err = NULL;
 
 	loop_timer_after(d->stats_timer, d->cfg->stats_interval * 1000);
-	if (stats_poll(d->stats_socket, 2000, &t, &err) < 0) {
-		log_debug("show stat: %s", err ? err : "failed");
-		return;
-	}
-	metrics_set_stats(d->metrics, &t);
+	if (!d->stats_call)
+		d->stats_call =
+			stats_poll(d->loop, d->stats_socket, DAEMON_STATS_TIMEOUT_MS, on_stats, d);
 }
 
 static int start_telemetry(struct daemon *d, char **reterr)
@@ -543,41 +623,143 @@ uint64_t daemon_now_ms(void)
 	return now_ms();
 }
 
-int daemon_start(struct daemon *d)
+static void start_done(struct daemon *d, int r)
+{
+	d->starting = false;
+	if (r >= 0) {
+		_cleanup_free_ char *err = NULL;
+
+		d->started = true;
+		d->initialized = true;
+		log_info("HAProxy runs with %zu service(s), worker pid %d", registry_count(&d->reg),
+			 (int)haproxy_worker_pid(d->haproxy));
+		if (d->cfg->telemetry && (r = start_telemetry(d, &err)) < 0)
+			log_error("cannot start telemetry: %s", err ? err : strerror(-r));
+	}
+	if (d->started_cb)
+		d->started_cb(d->started_userdata, r);
+	/* Operations that arrived during the start. */
+	if (d->n_pending && !loop_timer_armed(d->flush_timer))
+		loop_timer_after(d->flush_timer, 0);
+}
+
+static void start_with_registry(struct daemon *d);
+static void probe_next(struct daemon *d);
+
+static void on_probed(void *userdata, int r, const char *err)
+{
+	struct daemon *d = userdata;
+	const struct service *s = registry_at(&d->reg, d->probe_i);
+
+	d->probe = NULL;
+	if (r >= 0) {
+		registry_put(&d->probe_good, service_dup(s), NULL, 0);
+	} else {
+		log_error("service '%s' skipped: %s", s->name, *err ? err : "rejected");
+		daemon_set_rejected(d, s->name, *err ? err : "rejected");
+	}
+	d->probe_i++;
+	probe_next(d);
+}
+
+/*
+ * A service from the environment or the services file breaks the start-up configuration: find
+ * it with haproxy -c (slow, but only on this path), one service at a time, then start with the
+ * others.
+ */
+static void probe_next(struct daemon *d)
+{
+	if (d->probe_i < registry_count(&d->reg)) {
+		struct registry one;
+		struct strbuf cfg;
+		_cleanup_free_ char *e = NULL;
+		const struct service *s = registry_at(&d->reg, d->probe_i);
+
+		registry_init(&one);
+		registry_put(&one, service_dup(s), NULL, 0);
+		strbuf_init(&cfg);
+		int k = daemon_render(d, &one, &cfg, &e);
+		registry_done(&one);
+		if (k < 0) {
+			strbuf_done(&cfg);
+			on_probed(d, k, e ? e : "cannot render");
+			return;
+		}
+		d->probe = haproxy_validate(d->haproxy, strbuf_str(&cfg), cfg.len, on_probed, d);
+		strbuf_done(&cfg);
+		return;
+	}
+	registry_done(&d->reg);
+	d->reg = d->probe_good;
+	registry_init(&d->probe_good);
+	d->probed = true;
+	start_with_registry(d);
+}
+
+static void on_started(void *userdata, int r, const char *err)
+{
+	struct daemon *d = userdata;
+
+	if (r >= 0) {
+		start_done(d, r);
+		return;
+	}
+	if (r == -EINVAL && registry_count(&d->reg) > 0 && !d->probed) {
+		log_error("HAProxy rejected the start-up configuration: %s", err);
+		d->probe_i = 0;
+		probe_next(d);
+		return;
+	}
+	log_error("cannot start HAProxy: %s", err);
+	start_done(d, r);
+}
+
+static void start_with_registry(struct daemon *d)
 {
 	_cleanup_free_ char *err = NULL;
+	struct strbuf cfg;
 	int r;
 
+	strbuf_init(&cfg);
+	r = daemon_render(d, &d->reg, &cfg, &err);
+	free(d->current_cfg);
+	d->current_cfg = strbuf_steal(&cfg);
+	if (r < 0) {
+		log_error("cannot render the configuration: %s", err);
+		start_done(d, r);
+		return;
+	}
+	r = haproxy_start(d->haproxy, d->current_cfg, strlen(d->current_cfg), on_started, d);
+	if (r < 0)
+		start_done(d, r);
+}
+
+int daemon_start(struct daemon *d, daemon_started_fn cb, void *userdata, char **reterr)
+{
+	struct haproxy_options o = {
+		.binary = d->cfg->haproxy_bin,
+		.config_path = NULL,
+		.run_dir = d->cfg->run_dir,
+		.timeout_ms = 10000,
+	};
+	_cleanup_free_ char *path = xasprintf("%s/haproxy.cfg", d->cfg->configs_path);
+	int r;
+
+	if (d->started || d->starting)
+		return errmsg_set(reterr, -EALREADY, "HAProxy is started already");
+	o.config_path = path;
+	if (mkdir(d->cfg->configs_path, 0755) < 0 && errno != EEXIST)
+		return errmsg_set(reterr, -errno, "cannot create '%s': %m", d->cfg->configs_path);
+	if (mkdir(d->cfg->run_dir, 0755) < 0 && errno != EEXIST)
+		return errmsg_set(reterr, -errno, "cannot create '%s': %m", d->cfg->run_dir);
+	r = haproxy_new(d->loop, &o, &d->haproxy, reterr);
+	if (r < 0)
+		return r;
 	/* Services queued before the start (environment, services file) go in the first config. */
 	daemon_flush(d);
-	if (!*d->current_cfg) {
-		struct strbuf cfg;
-		strbuf_init(&cfg);
-		r = daemon_render(d, &d->reg, &cfg, &err);
-		d->current_cfg = (free(d->current_cfg), strbuf_steal(&cfg));
-		if (r < 0) {
-			log_error("cannot render the configuration: %s", err);
-			return r;
-		}
-	}
-	r = start_haproxy(d, &err);
-	if (r < 0) {
-		log_error("cannot start HAProxy: %s", err ? err : strerror(-r));
-		return r;
-	}
-	d->started = true;
-	d->initialized = true;
-	log_info("HAProxy runs with %zu service(s), worker pid %d", registry_count(&d->reg),
-		 (int)haproxy_worker_pid(d->haproxy));
-	if (d->cfg->telemetry) {
-		r = start_telemetry(d, &err);
-		if (r < 0) {
-			log_error("cannot start telemetry: %s", err ? err : strerror(-r));
-			return r;
-		}
-	}
-	if (haproxy_event_fd(d->haproxy) >= 0)
-		d->haproxy_io =
-			loop_io_add(d->loop, haproxy_event_fd(d->haproxy), EPOLLIN, on_haproxy, d);
+	d->started_cb = cb;
+	d->started_userdata = userdata;
+	d->starting = true;
+	start_with_registry(d);
 	return 0;
 }

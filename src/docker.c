@@ -1,26 +1,22 @@
 // SPDX-License-Identifier: MIT
 /*
- * docker: the Docker Engine API client (reference swarm-listener-monitor-docker-api.md §4).
- *
- * The first half is pure: reply bodies in, structs out, every size capped, anything malformed
- * rejected with -EBADMSG and a message naming the field. The second half is the edge: blocking
- * HTTP/1.1 calls through one libcurl easy handle (unix socket or plain TCP), and an events
- * follower driven by the curl multi interface behind one epoll fd (curl's sockets plus a timerfd
- * for curl's timeouts and one for the reconnect backoff), like telemetry.c. CURLcode never
- * leaves this file. The follower logs where it handles an error, once per failure streak.
+ * docker: the Docker Engine API client's I/O (docker.h). One libcurl multi handle per client
+ * carries every transfer, the events stream included; its sockets are loop ios and its timeout
+ * one loop timer (CURLMOPT_SOCKETFUNCTION / CURLMOPT_TIMERFUNCTION, curl_multi_socket_action).
+ * Finished transfers are collected after each socket action and reported to their callers from
+ * there, outside curl's own callbacks, so a callback may start or cancel other calls. CURLcode
+ * never leaves this file. The follower logs where it handles an error, once per failure streak.
  */
 #include "flowproxy/docker.h"
 #include "flowproxy/log.h"
+#include "flowproxy/loop.h"
 #include "flowproxy/util.h"
 
-#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <dlfcn.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <sys/epoll.h>
-#include <sys/timerfd.h>
 #include <time.h>
 
 /*
@@ -35,12 +31,11 @@ static struct {
 	void (*easy_cleanup)(CURL *);
 	char *(*easy_escape)(CURL *, const char *, int);
 	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
-	CURLcode (*easy_perform)(CURL *);
-	void (*easy_reset)(CURL *);
 	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
 	const char *(*easy_strerror)(CURLcode);
 	void (*free_)(void *);
 	CURLMcode (*multi_add_handle)(CURLM *, CURL *);
+	CURLMcode (*multi_assign)(CURLM *, curl_socket_t, void *);
 	CURLMcode (*multi_cleanup)(CURLM *);
 	CURLMsg *(*multi_info_read)(CURLM *, int *);
 	CURLM *(*multi_init)(void);
@@ -57,12 +52,11 @@ static bool curl_api_ok;
 #define curl_easy_cleanup	 curl_api.easy_cleanup
 #define curl_easy_escape	 curl_api.easy_escape
 #define curl_easy_getinfo	 curl_api.easy_getinfo
-#define curl_easy_perform	 curl_api.easy_perform
-#define curl_easy_reset		 curl_api.easy_reset
 #define curl_easy_setopt	 curl_api.easy_setopt
 #define curl_easy_strerror	 curl_api.easy_strerror
 #define curl_free		 curl_api.free_
 #define curl_multi_add_handle	 curl_api.multi_add_handle
+#define curl_multi_assign	 curl_api.multi_assign
 #define curl_multi_cleanup	 curl_api.multi_cleanup
 #define curl_multi_info_read	 curl_api.multi_info_read
 #define curl_multi_init		 curl_api.multi_init
@@ -70,526 +64,25 @@ static bool curl_api_ok;
 #define curl_multi_setopt	 curl_api.multi_setopt
 #define curl_multi_socket_action curl_api.multi_socket_action
 
-/* ---- pure parsers ------------------------------------------------------------------------ */
-
-static void cjson_deletep(cJSON **j)
-{
-	cJSON_Delete(*j);
-}
-#define _cleanup_cjson_ _cleanup_(cjson_deletep)
-
-/* The string value of key in obj, NULL when absent or not a string. Borrowed from obj. */
-static const char *json_str(const cJSON *obj, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static const cJSON *json_obj(const cJSON *obj, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	return cJSON_IsObject(v) ? v : NULL;
-}
-
-/* A JSON number that is a whole number in [0, max]. Doubles are exact up to 2^53. */
-static bool json_uint(const cJSON *v, double max, uint64_t *ret)
-{
-	if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > max ||
-	    v->valuedouble != (double)(uint64_t)v->valuedouble)
-		return false;
-	*ret = (uint64_t)v->valuedouble;
-	return true;
-}
-
-static int parse_root(const char *body, size_t len, size_t max, const char *what, cJSON **ret,
-		      char **reterr)
-{
-	cJSON *j;
-
-	if (!body)
-		return errmsg_set(reterr, -EINVAL, "%s: no body", what);
-	if (len > max)
-		return errmsg_set(reterr, -EMSGSIZE, "%s: reply of %zu bytes is over the %zu cap",
-				  what, len, max);
-	j = cJSON_ParseWithLength(body, len);
-	if (!j)
-		return errmsg_set(reterr, -EBADMSG, "%s: reply is not JSON", what);
-	*ret = j;
-	return 0;
-}
-
-/* A string -> string object (Spec.Labels, Actor.Attributes) into p; absent or null is empty. */
-static int parse_string_map(const cJSON *obj, struct params *p, const char *what, const char *id,
-			    char **reterr)
-{
-	const cJSON *c;
-	size_t n = 0;
-
-	if (!obj || cJSON_IsNull(obj))
-		return 0;
-	if (!cJSON_IsObject(obj))
-		return errmsg_set(reterr, -EBADMSG, "%s of '%s' is not an object", what, id);
-	cJSON_ArrayForEach(c, obj)
-	{
-		if (++n > DOCKER_LABELS_MAX)
-			return errmsg_set(reterr, -EMSGSIZE, "'%s' has more than %d %s", id,
-					  DOCKER_LABELS_MAX, what);
-		if (!c->string || !cJSON_IsString(c))
-			return errmsg_set(reterr, -EBADMSG, "%s '%s' of '%s' is not a string", what,
-					  c->string ? c->string : "", id);
-	}
-	cJSON_ArrayForEach(c, obj) params_add(p, c->string, c->valuestring);
-	return 0;
-}
-
-void docker_service_done(struct docker_service *s)
-{
-	if (!s)
-		return;
-	free(s->id);
-	free(s->name);
-	params_done(&s->labels);
-	free(s->updated_at);
-	*s = (struct docker_service){0};
-}
-
-void docker_service_list_done(struct docker_service_list *l)
-{
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->n; i++)
-		docker_service_done(&l->v[i]);
-	free(l->v);
-	*l = (struct docker_service_list){0};
-}
-
-/* One Service object (§4.1/§4.2) into *s, which the caller zeroed and frees on failure too. */
-static int parse_service_obj(const cJSON *it, struct docker_service *s, char **reterr)
-{
-	const cJSON *spec, *mode, *ver, *st;
-	const char *id, *name;
-	uint64_t u;
-	int r;
-
-	if (!cJSON_IsObject(it))
-		return errmsg_set(reterr, -EBADMSG, "service entry is not an object");
-	id = json_str(it, "ID");
-	if (!str_set(id))
-		return errmsg_set(reterr, -EBADMSG, "service entry without ID");
-	s->id = xstrdup(id);
-	spec = json_obj(it, "Spec");
-	name = spec ? json_str(spec, "Name") : NULL;
-	if (!str_set(name))
-		return errmsg_set(reterr, -EBADMSG, "service '%s' without Spec.Name", id);
-	s->name = xstrdup(name);
-	r = parse_string_map(cJSON_GetObjectItemCaseSensitive(spec, "Labels"), &s->labels, "labels",
-			     name, reterr);
-	if (r < 0)
-		return r;
-
-	mode = json_obj(spec, "Mode");
-	if (!mode)
-		return errmsg_set(reterr, -EBADMSG, "service '%s' without Spec.Mode", name);
-	if (json_obj(mode, "Replicated")) {
-		s->mode = DOCKER_MODE_REPLICATED;
-		if (!json_uint(cJSON_GetObjectItemCaseSensitive(json_obj(mode, "Replicated"),
-								"Replicas"),
-			       INT32_MAX, &u))
-			return errmsg_set(reterr, -EBADMSG,
-					  "service '%s': Spec.Mode.Replicated.Replicas is not a "
-					  "count",
-					  name);
-		s->replicas = (long)u;
-	} else if (json_obj(mode, "Global")) {
-		s->mode = DOCKER_MODE_GLOBAL;
-	} else if (json_obj(mode, "ReplicatedJob")) {
-		s->mode = DOCKER_MODE_REPLICATED_JOB;
-	} else if (json_obj(mode, "GlobalJob")) {
-		s->mode = DOCKER_MODE_GLOBAL_JOB;
-	} else {
-		return errmsg_set(reterr, -EBADMSG, "service '%s': unknown Spec.Mode", name);
-	}
-
-	ver = json_obj(it, "Version");
-	if (!ver || !json_uint(cJSON_GetObjectItemCaseSensitive(ver, "Index"), 9007199254740992.0,
-			       &s->version))
-		return errmsg_set(reterr, -EBADMSG, "service '%s' without Version.Index", name);
-
-	st = cJSON_GetObjectItemCaseSensitive(it, "ServiceStatus");
-	if (st && !cJSON_IsNull(st)) {
-		uint64_t run, want;
-
-		if (!json_uint(cJSON_GetObjectItemCaseSensitive(st, "RunningTasks"), INT32_MAX,
-			       &run) ||
-		    !json_uint(cJSON_GetObjectItemCaseSensitive(st, "DesiredTasks"), INT32_MAX,
-			       &want))
-			return errmsg_set(reterr, -EBADMSG,
-					  "service '%s': ServiceStatus without task counts", name);
-		s->has_status = true;
-		s->running_tasks = (long)run;
-		s->desired_tasks = (long)want;
-	}
-	if (json_str(it, "UpdatedAt"))
-		s->updated_at = xstrdup(json_str(it, "UpdatedAt"));
-	return 0;
-}
-
-int docker_parse_service(const char *body, size_t len, struct docker_service *ret, char **reterr)
-{
-	_cleanup_cjson_ cJSON *root = NULL;
-	struct docker_service s = {0};
-	int r;
-
-	r = parse_root(body, len, DOCKER_REPLY_MAX, "service", &root, reterr);
-	if (r < 0)
-		return r;
-	r = parse_service_obj(root, &s, reterr);
-	if (r < 0) {
-		docker_service_done(&s);
-		return r;
-	}
-	*ret = s;
-	return 0;
-}
-
-int docker_parse_services(const char *body, size_t len, struct docker_service_list *ret,
-			  char **reterr)
-{
-	_cleanup_cjson_ cJSON *root = NULL;
-	struct docker_service_list l = {0};
-	const cJSON *it;
-	int r;
-
-	r = parse_root(body, len, DOCKER_REPLY_MAX, "services", &root, reterr);
-	if (r < 0)
-		return r;
-	if (!cJSON_IsArray(root))
-		return errmsg_set(reterr, -EBADMSG, "services: reply is not an array");
-	l.v = xcalloc((size_t)cJSON_GetArraySize(root) + 1, sizeof(*l.v));
-	cJSON_ArrayForEach(it, root)
-	{
-		r = parse_service_obj(it, &l.v[l.n++], reterr);
-		if (r < 0) {
-			docker_service_list_done(&l);
-			return r;
-		}
-	}
-	*ret = l;
-	return 0;
-}
-
-void docker_task_done(struct docker_task *t)
-{
-	if (!t)
-		return;
-	free(t->id);
-	free(t->service_id);
-	free(t->node_id);
-	free(t->state);
-	free(t->desired_state);
-	for (size_t i = 0; i < t->n_addrs; i++) {
-		free(t->addrs[i].network);
-		free(t->addrs[i].addr);
-	}
-	free(t->addrs);
-	*t = (struct docker_task){0};
-}
-
-void docker_task_list_done(struct docker_task_list *l)
-{
-	if (!l)
-		return;
-	for (size_t i = 0; i < l->n; i++)
-		docker_task_done(&l->v[i]);
-	free(l->v);
-	*l = (struct docker_task_list){0};
-}
-
-/* "10.0.1.5/24" -> "10.0.1.5" (caller frees), or NULL when that is not an address with a mask. */
-static char *cidr_addr(const char *cidr)
-{
-	const char *slash = strchr(cidr, '/');
-	char buf[INET6_ADDRSTRLEN];
-	unsigned char bin[sizeof(struct in6_addr)];
-	long prefix;
-	size_t n;
-
-	if (!slash || (n = (size_t)(slash - cidr)) == 0 || n >= sizeof(buf))
-		return NULL;
-	memcpy(buf, cidr, n);
-	buf[n] = '\0';
-	if (parse_long(slash + 1, 0, 128, &prefix) < 0)
-		return NULL;
-	if (inet_pton(AF_INET, buf, bin) == 1 ? prefix > 32 : inet_pton(AF_INET6, buf, bin) != 1)
-		return NULL;
-	return xstrdup(buf);
-}
-
-static int parse_task_obj(const cJSON *it, struct docker_task *t, char **reterr)
-{
-	const cJSON *na, *att, *slot;
-	const char *id, *sid, *state, *desired;
-	uint64_t u;
-
-	if (!cJSON_IsObject(it))
-		return errmsg_set(reterr, -EBADMSG, "task entry is not an object");
-	id = json_str(it, "ID");
-	if (!str_set(id))
-		return errmsg_set(reterr, -EBADMSG, "task entry without ID");
-	t->id = xstrdup(id);
-	sid = json_str(it, "ServiceID");
-	state = json_str(json_obj(it, "Status"), "State");
-	desired = json_str(it, "DesiredState");
-	if (!str_set(sid) || !str_set(state) || !str_set(desired))
-		return errmsg_set(reterr, -EBADMSG,
-				  "task '%s' without ServiceID, Status.State or DesiredState", id);
-	t->service_id = xstrdup(sid);
-	t->state = xstrdup(state);
-	t->desired_state = xstrdup(desired);
-	if (json_str(it, "NodeID"))
-		t->node_id = xstrdup(json_str(it, "NodeID"));
-	slot = cJSON_GetObjectItemCaseSensitive(it, "Slot");
-	if (slot) {
-		if (!json_uint(slot, INT32_MAX, &u))
-			return errmsg_set(reterr, -EBADMSG, "task '%s': Slot is not a count", id);
-		t->slot = (long)u;
-	}
-
-	na = cJSON_GetObjectItemCaseSensitive(it, "NetworksAttachments");
-	if (!na || cJSON_IsNull(na))
-		return 0;
-	if (!cJSON_IsArray(na))
-		return errmsg_set(reterr, -EBADMSG,
-				  "task '%s': NetworksAttachments is not an array", id);
-	cJSON_ArrayForEach(att, na)
-	{
-		const char *net = json_str(json_obj(json_obj(att, "Network"), "Spec"), "Name");
-		const cJSON *addrs = cJSON_GetObjectItemCaseSensitive(att, "Addresses"), *a;
-
-		if (!str_set(net))
-			return errmsg_set(reterr, -EBADMSG,
-					  "task '%s': network attachment without Network.Spec.Name",
-					  id);
-		if (!addrs || cJSON_IsNull(addrs))
-			continue;
-		if (!cJSON_IsArray(addrs))
-			return errmsg_set(reterr, -EBADMSG,
-					  "task '%s': Addresses on '%s' is not an array", id, net);
-		cJSON_ArrayForEach(a, addrs)
-		{
-			char *ip = cJSON_IsString(a) ? cidr_addr(a->valuestring) : NULL;
-
-			if (!ip)
-				return errmsg_set(reterr, -EBADMSG,
-						  "task '%s': bad address on '%s' (want ip/prefix)",
-						  id, net);
-			if (t->n_addrs >= DOCKER_ADDRS_MAX) {
-				free(ip);
-				return errmsg_set(reterr, -EMSGSIZE,
-						  "task '%s' has more than %d addresses", id,
-						  DOCKER_ADDRS_MAX);
-			}
-			t->addrs = xrealloc(t->addrs, (t->n_addrs + 1) * sizeof(*t->addrs));
-			t->addrs[t->n_addrs].network = xstrdup(net);
-			t->addrs[t->n_addrs].addr = ip;
-			t->n_addrs++;
-		}
-	}
-	return 0;
-}
-
-int docker_parse_tasks(const char *body, size_t len, struct docker_task_list *ret, char **reterr)
-{
-	_cleanup_cjson_ cJSON *root = NULL;
-	struct docker_task_list l = {0};
-	const cJSON *it;
-	int r;
-
-	r = parse_root(body, len, DOCKER_REPLY_MAX, "tasks", &root, reterr);
-	if (r < 0)
-		return r;
-	if (!cJSON_IsArray(root))
-		return errmsg_set(reterr, -EBADMSG, "tasks: reply is not an array");
-	l.v = xcalloc((size_t)cJSON_GetArraySize(root) + 1, sizeof(*l.v));
-	cJSON_ArrayForEach(it, root)
-	{
-		r = parse_task_obj(it, &l.v[l.n++], reterr);
-		if (r < 0) {
-			docker_task_list_done(&l);
-			return r;
-		}
-	}
-	*ret = l;
-	return 0;
-}
-
-void docker_event_done(struct docker_event *e)
-{
-	if (!e)
-		return;
-	free(e->type);
-	free(e->action);
-	free(e->actor_id);
-	free(e->name);
-	params_done(&e->attributes);
-	*e = (struct docker_event){0};
-}
-
-/*
- * timeNano (~1.8e18) does not fit a double exactly, so read it from the text: the top-level
- * "timeNano" key whose digits agree with cJSON's approximation. A quote inside a JSON string is
- * escaped, so the unescaped pattern only matches keys.
- */
-static bool scan_time_nano(const char *line, size_t len, int64_t approx, int64_t *ret)
-{
-	static const char key[] = "\"timeNano\":";
-	const char *p = line, *end = line + len;
-
-	while ((p = memmem(p, (size_t)(end - p), key, sizeof(key) - 1))) {
-		int64_t v = 0;
-		int digits = 0;
-
-		p += sizeof(key) - 1;
-		while (p < end && *p == ' ')
-			p++;
-		for (; p < end && *p >= '0' && *p <= '9' && digits < 19; p++, digits++)
-			v = v * 10 + (*p - '0');
-		if (digits > 0 && (p == end || *p < '0' || *p > '9') &&
-		    (v > approx ? v - approx : approx - v) < 4096) {
-			*ret = v;
-			return true;
-		}
-	}
-	return false;
-}
-
-static enum docker_action action_kind(const char *a)
-{
-	if (streq(a, "create"))
-		return DOCKER_ACTION_CREATE;
-	if (streq(a, "update"))
-		return DOCKER_ACTION_UPDATE;
-	if (streq(a, "remove"))
-		return DOCKER_ACTION_REMOVE;
-	return DOCKER_ACTION_OTHER;
-}
-
-int docker_parse_event(const char *line, size_t len, struct docker_event *ret, char **reterr)
-{
-	_cleanup_cjson_ cJSON *root = NULL;
-	struct docker_event e = {0};
-	const cJSON *actor, *tm, *tn;
-	const char *type, *action, *id;
-	uint64_t u;
-	int r;
-
-	r = parse_root(line, len, DOCKER_EVENT_LINE_MAX, "event", &root, reterr);
-	if (r < 0)
-		return r;
-	type = json_str(root, "Type");
-	action = json_str(root, "Action");
-	actor = json_obj(root, "Actor");
-	id = json_str(actor, "ID");
-	if (!str_set(type) || !str_set(action) || !id)
-		return errmsg_set(reterr, -EBADMSG, "event without Type, Action or Actor.ID");
-	tm = cJSON_GetObjectItemCaseSensitive(root, "time");
-	tn = cJSON_GetObjectItemCaseSensitive(root, "timeNano");
-	if (!tm && !tn)
-		return errmsg_set(reterr, -EBADMSG, "event without time");
-	e.type = xstrdup(type);
-	e.action = xstrdup(action);
-	e.kind = action_kind(action);
-	e.actor_id = xstrdup(id);
-	r = parse_string_map(cJSON_GetObjectItemCaseSensitive(actor, "Attributes"), &e.attributes,
-			     "attributes", id, reterr);
-	if (r < 0)
-		goto fail;
-	if (json_str(json_obj(actor, "Attributes"), "name"))
-		e.name = xstrdup(json_str(json_obj(actor, "Attributes"), "name"));
-	if (tm) {
-		if (!json_uint(tm, 9.2e9, &u)) {
-			r = errmsg_set(reterr, -EBADMSG, "event: time is not a timestamp");
-			goto fail;
-		}
-		e.time = (int64_t)u;
-	}
-	if (tn) {
-		if (!cJSON_IsNumber(tn) || tn->valuedouble < 0 || tn->valuedouble > 9.2e18) {
-			r = errmsg_set(reterr, -EBADMSG, "event: timeNano is not a timestamp");
-			goto fail;
-		}
-		if (!scan_time_nano(line, len, (int64_t)tn->valuedouble, &e.time_nano))
-			e.time_nano = (int64_t)tn->valuedouble;
-		if (!tm)
-			e.time = e.time_nano / 1000000000;
-	} else {
-		e.time_nano = e.time * 1000000000;
-	}
-	*ret = e;
-	return 0;
-fail:
-	docker_event_done(&e);
-	return r;
-}
-
-int docker_parse_api_version(const char *s, int *ret)
-{
-	long major, minor;
-	const char *dot = s ? strchr(s, '.') : NULL;
-	char buf[8];
-
-	if (!dot || (size_t)(dot - s) >= sizeof(buf))
-		return -EINVAL;
-	memcpy(buf, s, (size_t)(dot - s));
-	buf[dot - s] = '\0';
-	if (parse_long(buf, 1, 99, &major) < 0 || parse_long(dot + 1, 0, 99, &minor) < 0)
-		return -EINVAL;
-	*ret = (int)(major * 100 + minor);
-	return 0;
-}
-
-int docker_parse_version(const char *body, size_t len, int *ret_api, int *ret_min, char **reterr)
-{
-	_cleanup_cjson_ cJSON *root = NULL;
-	const char *api, *min;
-	int r, a, m = 0;
-
-	r = parse_root(body, len, 1 << 20, "version", &root, reterr);
-	if (r < 0)
-		return r;
-	api = json_str(root, "ApiVersion");
-	if (!api || docker_parse_api_version(api, &a) < 0)
-		return errmsg_set(reterr, -EBADMSG, "version: no valid ApiVersion");
-	min = json_str(root, "MinAPIVersion");
-	if (min && docker_parse_api_version(min, &m) < 0)
-		return errmsg_set(reterr, -EBADMSG, "version: bad MinAPIVersion '%s'", min);
-	*ret_api = a;
-	*ret_min = m;
-	return 0;
-}
-
-int docker_negotiate_version(int daemon_api, int daemon_min)
-{
-	int v = daemon_api < DOCKER_API_MAX ? daemon_api : DOCKER_API_MAX;
-
-	return v < daemon_min ? daemon_min : v;
-}
-
 /* ---- transport --------------------------------------------------------------------------- */
 
-#define DOCKER_CONNECT_TIMEOUT_MS 5000L
-#define DOCKER_CALL_TIMEOUT_MS	  30000L
-#define DOCKER_ERRBODY_MAX	  4096
+#define DOCKER_ERRBODY_MAX 4096
+
+/* What a transfer belongs to (CURLOPT_PRIVATE points at one of these as first member). */
+enum xfer_kind { XFER_REQ = 0, XFER_EVENTS };
 
 struct docker {
+	struct loop *loop;
 	char *base;	 /* "http://localhost" or "http://host:port" */
 	char *unix_path; /* NULL for TCP */
-	CURL *easy;	 /* the blocking calls' handle: keeps the connection between calls */
 	int api;	 /* negotiated, 0 before docker_ping */
 	int daemon_api;
 	char api_str[16]; /* "1.41" */
+	CURLM *multi;
+	struct loop_timer *timer; /* curl's timeout */
+	struct docker_req *reqs;  /* calls in flight */
+	struct docker_events *followers;
+	bool in_action; /* inside curl_multi_socket_action: results are collected after it */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -616,12 +109,11 @@ static void curl_init_once(void)
 	CURL_SYM(easy_cleanup, "curl_easy_cleanup");
 	CURL_SYM(easy_escape, "curl_easy_escape");
 	CURL_SYM(easy_getinfo, "curl_easy_getinfo");
-	CURL_SYM(easy_perform, "curl_easy_perform");
-	CURL_SYM(easy_reset, "curl_easy_reset");
 	CURL_SYM(easy_setopt, "curl_easy_setopt");
 	CURL_SYM(easy_strerror, "curl_easy_strerror");
 	CURL_SYM(free_, "curl_free");
 	CURL_SYM(multi_add_handle, "curl_multi_add_handle");
+	CURL_SYM(multi_assign, "curl_multi_assign");
 	CURL_SYM(multi_cleanup, "curl_multi_cleanup");
 	CURL_SYM(multi_info_read, "curl_multi_info_read");
 	CURL_SYM(multi_init, "curl_multi_init");
@@ -638,15 +130,20 @@ static void curl_init_once(void)
 	curl_api_ok = true;
 }
 
-int docker_new(const char *host, struct docker **ret, char **reterr)
+static void on_curl_timer(void *userdata);
+static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp);
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp);
+
+int docker_new(struct loop *loop, const char *host, struct docker **ret, char **reterr)
 {
 	struct docker *d;
 
-	if (!ret)
+	if (!ret || !loop)
 		return -EINVAL;
 	if (!host)
 		host = str_set(getenv("DOCKER_HOST")) ? getenv("DOCKER_HOST") : DOCKER_HOST_DEFAULT;
 	d = xcalloc(1, sizeof(*d));
+	d->loop = loop;
 	if (str_startswith(host, "unix://") || host[0] == '/') {
 		const char *path = host[0] == '/' ? host : host + strlen("unix://");
 
@@ -679,24 +176,18 @@ int docker_new(const char *host, struct docker **ret, char **reterr)
 		return errmsg_set(reterr, -ENOENT, "docker: cannot load libcurl: %s",
 				  curl_load_error);
 	}
-	d->easy = curl_easy_init();
-	if (!d->easy) {
+	d->multi = curl_multi_init();
+	if (!d->multi) {
 		docker_free(d);
-		return errmsg_set(reterr, -ENOMEM, "docker: cannot create a curl handle");
+		return errmsg_set(reterr, -ENOMEM, "docker: cannot create a curl multi handle");
 	}
+	d->timer = loop_timer_new(loop, on_curl_timer, d);
+	curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+	curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
+	curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
 	*ret = d;
 	return 0;
-}
-
-void docker_free(struct docker *d)
-{
-	if (!d)
-		return;
-	if (d->easy)
-		curl_easy_cleanup(d->easy);
-	free(d->base);
-	free(d->unix_path);
-	free(d);
 }
 
 const char *docker_api_version(const struct docker *d)
@@ -710,7 +201,7 @@ int docker_daemon_api_version(const struct docker *d)
 }
 
 /* Options every handle shares: where to connect, HTTP only, no signals. */
-static void setup_handle(const struct docker *d, CURL *h, const char *url)
+static void setup_handle(const struct docker *d, CURL *h, const char *url, void *owner)
 {
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	if (d->unix_path)
@@ -722,6 +213,7 @@ static void setup_handle(const struct docker *d, CURL *h, const char *url)
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, DOCKER_CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "flowproxy/" FLOWPROXY_VERSION);
+	curl_easy_setopt(h, CURLOPT_PRIVATE, owner);
 }
 
 struct body {
@@ -766,106 +258,168 @@ static int status_errno(long status)
 /* Docker's ErrorResponse {"message": "..."} (§4.0), else the start of the body. Caller frees. */
 static char *error_message(const char *body, size_t len)
 {
-	_cleanup_cjson_ cJSON *j = body ? cJSON_ParseWithLength(body, len) : NULL;
-	const char *m = json_str(j, "message");
+	cJSON *j = body ? cJSON_ParseWithLength(body, len) : NULL;
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "message");
 	size_t n = 0;
 
-	if (m)
-		return xstrndup(m, 512);
+	if (cJSON_IsString(m)) {
+		char *out = xstrndup(m->valuestring, 512);
+
+		cJSON_Delete(j);
+		return out;
+	}
+	cJSON_Delete(j);
 	while (body && n < len && n < 200 && body[n] != '\n' && body[n] != '\0')
 		n++;
 	return body && n ? xstrndup(body, n) : xstrdup("(no message)");
 }
 
-/*
- * GET path (with query) on the daemon, prefixed with the negotiated version when versioned.
- * Returns the body (NUL-terminated, caller frees) and its length on a 2xx answer.
- */
-static int docker_get(struct docker *d, const char *path, bool versioned, size_t max,
-		      char **ret_body, size_t *ret_len, char **reterr)
+/* ---- calls ------------------------------------------------------------------------------ */
+
+enum req_kind {
+	REQ_RAW = 0,
+	REQ_PING,
+	REQ_VERSION,
+	REQ_SERVICES,
+	REQ_TASKS,
+	REQ_SERVICE,
+	REQ_NETWORKS
+};
+
+struct docker_req {
+	enum xfer_kind xfer; /* first: CURLOPT_PRIVATE */
+	struct docker *d;
+	enum req_kind kind;
+	CURL *easy;
+	char *path; /* for messages */
+	struct body b;
+	char errbuf[CURL_ERROR_SIZE];
+	docker_done_fn cb;
+	void *userdata;
+	struct loop_timer *early; /* reports a call that failed before it started */
+	int early_r;
+	char *early_err;
+	struct docker_req *prev, *next;
+};
+
+static void req_unlink(struct docker_req *q)
 {
-	char errbuf[CURL_ERROR_SIZE] = "";
-	struct body b = {.max = max};
-	_cleanup_free_ char *url = NULL;
-	long status = 0;
-	CURLcode c;
-	int r = 0;
-
-	if (versioned && !d->api)
-		return errmsg_set(reterr, -ENOTCONN, "docker: GET %s before docker_ping", path);
-	url = versioned ? xasprintf("%s/v%s%s", d->base, d->api_str, path)
-			: xasprintf("%s%s", d->base, path);
-	strbuf_init(&b.b);
-	curl_easy_reset(d->easy);
-	setup_handle(d, d->easy, url);
-	curl_easy_setopt(d->easy, CURLOPT_HTTPGET, 1L);
-	curl_easy_setopt(d->easy, CURLOPT_TIMEOUT_MS, DOCKER_CALL_TIMEOUT_MS);
-	curl_easy_setopt(d->easy, CURLOPT_WRITEFUNCTION, body_write);
-	curl_easy_setopt(d->easy, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(d->easy, CURLOPT_ERRORBUFFER, errbuf);
-	c = curl_easy_perform(d->easy);
-	curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_setopt(d->easy, CURLOPT_ERRORBUFFER, NULL);
-	if (c != CURLE_OK) {
-		const char *why = errbuf[0] ? errbuf : curl_easy_strerror(c);
-
-		if (b.over)
-			r = errmsg_set(reterr, -EMSGSIZE, "docker: GET %s: reply over %zu bytes",
-				       path, max);
-		else if (c == CURLE_COULDNT_CONNECT || c == CURLE_COULDNT_RESOLVE_HOST)
-			r = errmsg_set(reterr, -ECONNREFUSED, "docker: cannot connect to %s: %s",
-				       d->unix_path ? d->unix_path : d->base, why);
-		else if (c == CURLE_OPERATION_TIMEDOUT)
-			r = errmsg_set(reterr, -ETIMEDOUT, "docker: GET %s: %s", path, why);
-		else
-			r = errmsg_set(reterr, -EIO, "docker: GET %s: %s", path, why);
-	} else if (status < 200 || status > 299) {
-		_cleanup_free_ char *m = error_message(b.b.s, b.b.len);
-
-		r = errmsg_set(reterr, status_errno(status), "docker: GET %s: HTTP %ld: %s", path,
-			       status, m);
-	}
-	if (r < 0) {
-		strbuf_done(&b.b);
-		return r;
-	}
-	if (ret_len)
-		*ret_len = b.b.len;
-	*ret_body = strbuf_steal(&b.b);
-	return 0;
+	if (q->prev)
+		q->prev->next = q->next;
+	else if (q->d->reqs == q)
+		q->d->reqs = q->next;
+	if (q->next)
+		q->next->prev = q->prev;
+	q->prev = q->next = NULL;
 }
 
-int docker_ping(struct docker *d, char **reterr)
+static void req_free(struct docker_req *q)
 {
-	_cleanup_free_ char *body = NULL, *ver = NULL;
-	size_t len = 0;
-	int r, api, min;
+	req_unlink(q);
+	if (q->easy) {
+		curl_multi_remove_handle(q->d->multi, q->easy);
+		curl_easy_cleanup(q->easy);
+	}
+	loop_timer_free(q->early);
+	strbuf_done(&q->b.b);
+	free(q->path);
+	free(q->early_err);
+	free(q);
+}
 
-	if (!d)
-		return -EINVAL;
-	r = docker_get(d, "/_ping", false, 1024, &body, &len, reterr);
-	if (r < 0)
-		return r;
-	if (!streq(body, "OK"))
-		return errmsg_set(reterr, -EBADMSG, "docker: /_ping answered '%.40s', not OK",
-				  body);
-	r = docker_get(d, "/version", false, 1 << 20, &ver, &len, reterr);
-	if (r < 0)
-		return r;
-	r = docker_parse_version(ver, len, &api, &min, reterr);
-	if (r < 0)
-		return r;
-	d->daemon_api = api;
-	d->api = docker_negotiate_version(api, min);
-	snprintf(d->api_str, sizeof(d->api_str), "%d.%d", d->api / 100, d->api % 100);
-	return 0;
+void docker_cancel(struct docker_req *q)
+{
+	if (q)
+		req_free(q);
+}
+
+static void report(struct docker_req *q, struct docker_result *res)
+{
+	q->cb(q->userdata, res);
+	req_free(q);
+}
+
+static void report_error(struct docker_req *q, int r, const char *err)
+{
+	struct docker_result res = {.r = r, .err = err, .body = ""};
+
+	report(q, &res);
+}
+
+static void on_early(void *userdata)
+{
+	struct docker_req *q = userdata;
+
+	report_error(q, q->early_r, q->early_err ? q->early_err : strerror(-q->early_r));
+}
+
+static struct docker_req *req_new(struct docker *d, enum req_kind kind, docker_done_fn cb,
+				  void *userdata)
+{
+	struct docker_req *q = xcalloc(1, sizeof(*q));
+
+	q->xfer = XFER_REQ;
+	q->d = d;
+	q->kind = kind;
+	q->cb = cb;
+	q->userdata = userdata;
+	strbuf_init(&q->b.b);
+	q->next = d->reqs;
+	if (d->reqs)
+		d->reqs->prev = q;
+	d->reqs = q;
+	return q;
+}
+
+/* A call that cannot start reports from the loop, like every other outcome. */
+static struct docker_req *req_fail_later(struct docker_req *q, int r, char *err)
+{
+	q->early_r = r;
+	q->early_err = err;
+	q->early = loop_timer_new(q->d->loop, on_early, q);
+	loop_timer_after(q->early, 0);
+	return q;
+}
+
+/* Starts GET path (with query) on the daemon, prefixed with the negotiated version when
+ * versioned. */
+static struct docker_req *req_start(struct docker_req *q, const char *path, bool versioned,
+				    size_t max)
+{
+	struct docker *d = q->d;
+	_cleanup_free_ char *url = NULL;
+
+	free(q->path);
+	q->path = xstrdup(path);
+	if (versioned && !d->api)
+		return req_fail_later(q, -ENOTCONN,
+				      xasprintf("docker: GET %s before docker_ping", path));
+	url = versioned ? xasprintf("%s/v%s%s", d->base, d->api_str, path)
+			: xasprintf("%s%s", d->base, path);
+	strbuf_reset(&q->b.b);
+	q->b.max = max;
+	q->b.over = false;
+	q->errbuf[0] = '\0';
+	q->easy = curl_easy_init();
+	if (!q->easy)
+		abort(); /* out of memory, like xmalloc */
+	setup_handle(d, q->easy, url, q);
+	curl_easy_setopt(q->easy, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS, DOCKER_CALL_TIMEOUT_MS);
+	curl_easy_setopt(q->easy, CURLOPT_WRITEFUNCTION, body_write);
+	curl_easy_setopt(q->easy, CURLOPT_WRITEDATA, &q->b);
+	curl_easy_setopt(q->easy, CURLOPT_ERRORBUFFER, q->errbuf);
+	/* curl arms its timer for "now" when a handle is added: the transfer starts from the
+	 * loop, and so does every report. */
+	if (curl_multi_add_handle(d->multi, q->easy) != CURLM_OK)
+		abort();
+	return q;
 }
 
 /* path + "?filters=" + the URL-encoded filters JSON + extra (e.g. "&status=true"). Caller frees. */
-static char *filtered_path(struct docker *d, const char *path, const char *filters,
-			   const char *extra)
+static char *filtered_path(const char *path, const char *filters, const char *extra)
 {
-	char *enc = curl_easy_escape(d->easy, filters, 0);
+	char *enc = curl_easy_escape(NULL, filters, 0);
 	char *p;
 
 	if (!enc)
@@ -875,123 +429,174 @@ static char *filtered_path(struct docker *d, const char *path, const char *filte
 	return p;
 }
 
-int docker_list_services(struct docker *d, struct docker_service_list *ret, char **reterr)
+/* <prefix><id, URL-escaped><suffix>. Caller frees. */
+static char *object_path(const char *prefix, const char *id, const char *suffix)
 {
-	_cleanup_free_ char *path = NULL, *body = NULL;
-	size_t len = 0;
-	int r;
+	char *enc = curl_easy_escape(NULL, id, 0);
+	char *p;
 
-	if (!d || !ret)
-		return -EINVAL;
-	path = filtered_path(d, "/services", "{\"label\":[\"com.df.notify=true\"]}",
-			     "&status=true");
-	r = docker_get(d, path, true, DOCKER_REPLY_MAX, &body, &len, reterr);
-	if (r < 0)
-		return r;
-	return docker_parse_services(body, len, ret, reterr);
+	if (!enc)
+		abort();
+	p = xasprintf("%s%s%s", prefix, enc, suffix);
+	curl_free(enc);
+	return p;
 }
 
-int docker_list_tasks(struct docker *d, const char *service, struct docker_task_list *ret,
-		      char **reterr)
+/* A finished transfer of q: the HTTP outcome, then the parse its kind calls for. */
+static void req_done(struct docker_req *q, CURLcode c)
 {
-	_cleanup_free_ char *path = NULL, *body = NULL, *filters = NULL;
-	_cleanup_cjson_ cJSON *f = cJSON_CreateObject();
-	size_t len = 0;
-	int r;
+	struct docker *d = q->d;
+	struct docker_result res = {.err = ""};
+	_cleanup_free_ char *err = NULL;
+	long status = 0;
+	int r = 0;
 
-	if (!d || !ret || !f)
-		return -EINVAL;
+	curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_multi_remove_handle(d->multi, q->easy);
+	curl_easy_cleanup(q->easy);
+	q->easy = NULL;
+	if (c != CURLE_OK) {
+		const char *why = q->errbuf[0] ? q->errbuf : curl_easy_strerror(c);
+
+		if (q->b.over)
+			r = errmsg_set(&err, -EMSGSIZE, "docker: GET %s: reply over %zu bytes",
+				       q->path, q->b.max);
+		else if (c == CURLE_COULDNT_CONNECT || c == CURLE_COULDNT_RESOLVE_HOST)
+			r = errmsg_set(&err, -ECONNREFUSED, "docker: cannot connect to %s: %s",
+				       d->unix_path ? d->unix_path : d->base, why);
+		else if (c == CURLE_OPERATION_TIMEDOUT)
+			r = errmsg_set(&err, -ETIMEDOUT, "docker: GET %s: %s", q->path, why);
+		else
+			r = errmsg_set(&err, -EIO, "docker: GET %s: %s", q->path, why);
+	} else if (status < 200 || status > 299) {
+		_cleanup_free_ char *m = error_message(q->b.b.s, q->b.b.len);
+
+		r = errmsg_set(&err, status_errno(status), "docker: GET %s: HTTP %ld: %s", q->path,
+			       status, m);
+	}
+	if (r < 0) {
+		report_error(q, r, err);
+		return;
+	}
+	res.body = strbuf_str(&q->b.b);
+	res.len = q->b.b.len;
+
+	struct docker_service_list services = {0};
+	struct docker_task_list tasks = {0};
+	struct docker_service service = {0};
+	struct strv networks = {0};
+	int api, min;
+
+	switch (q->kind) {
+	case REQ_PING:
+		if (!streq(res.body, "OK")) {
+			r = errmsg_set(&err, -EBADMSG, "docker: /_ping answered '%.40s', not OK",
+				       res.body);
+			break;
+		}
+		/* Same call, second half: the daemon's version. */
+		q->kind = REQ_VERSION;
+		req_start(q, "/version", false, 1 << 20);
+		return;
+	case REQ_VERSION:
+		r = docker_parse_version(res.body, res.len, &api, &min, &err);
+		if (r >= 0) {
+			d->daemon_api = api;
+			d->api = docker_negotiate_version(api, min);
+			snprintf(d->api_str, sizeof(d->api_str), "%d.%d", d->api / 100,
+				 d->api % 100);
+		}
+		break;
+	case REQ_SERVICES:
+		r = docker_parse_services(res.body, res.len, &services, &err);
+		res.services = &services;
+		break;
+	case REQ_TASKS:
+		r = docker_parse_tasks(res.body, res.len, &tasks, &err);
+		res.tasks = &tasks;
+		break;
+	case REQ_SERVICE:
+		r = docker_parse_service(res.body, res.len, &service, &err);
+		res.service = &service;
+		break;
+	case REQ_NETWORKS:
+		r = docker_parse_container_networks(res.body, res.len, &networks, &err);
+		res.networks = &networks;
+		break;
+	case REQ_RAW:
+		break;
+	}
+	if (r < 0) {
+		docker_service_list_done(&services);
+		docker_task_list_done(&tasks);
+		docker_service_done(&service);
+		strv_done(&networks);
+		report_error(q, r, err);
+		return;
+	}
+	report(q, &res);
+	docker_service_list_done(&services);
+	docker_task_list_done(&tasks);
+	docker_service_done(&service);
+	strv_done(&networks);
+}
+
+struct docker_req *docker_ping(struct docker *d, docker_done_fn cb, void *userdata)
+{
+	return req_start(req_new(d, REQ_PING, cb, userdata), "/_ping", false, 1024);
+}
+
+struct docker_req *docker_list_services(struct docker *d, docker_done_fn cb, void *userdata)
+{
+	_cleanup_free_ char *path =
+		filtered_path("/services", "{\"label\":[\"com.df.notify=true\"]}", "&status=true");
+
+	return req_start(req_new(d, REQ_SERVICES, cb, userdata), path, true, DOCKER_REPLY_MAX);
+}
+
+struct docker_req *docker_list_tasks(struct docker *d, const char *service, docker_done_fn cb,
+				     void *userdata)
+{
+	_cleanup_free_ char *path = NULL, *filters = NULL;
+	cJSON *f = cJSON_CreateObject();
+
+	if (!f)
+		abort();
 	/* cJSON escapes the name, so any service string makes a valid filter. */
 	if (service)
 		cJSON_AddItemToObject(f, "service", cJSON_CreateStringArray(&service, 1));
 	cJSON_AddItemToObject(f, "desired-state",
 			      cJSON_CreateStringArray((const char *[]){"running"}, 1));
 	filters = cJSON_PrintUnformatted(f);
+	cJSON_Delete(f);
 	if (!filters)
 		abort();
-	path = filtered_path(d, "/tasks", filters, NULL);
-	r = docker_get(d, path, true, DOCKER_REPLY_MAX, &body, &len, reterr);
-	if (r < 0)
-		return r;
-	return docker_parse_tasks(body, len, ret, reterr);
+	path = filtered_path("/tasks", filters, NULL);
+	return req_start(req_new(d, REQ_TASKS, cb, userdata), path, true, DOCKER_REPLY_MAX);
 }
 
-/* GET <prefix><id, URL-escaped><suffix> (versioned, capped at DOCKER_REPLY_MAX). */
-static int get_object(struct docker *d, const char *prefix, const char *id, const char *suffix,
-		      char **ret_body, size_t *ret_len, char **reterr)
+struct docker_req *docker_inspect_service(struct docker *d, const char *id, docker_done_fn cb,
+					  void *userdata)
 {
-	_cleanup_free_ char *path = NULL, *enc = NULL;
+	struct docker_req *q = req_new(d, REQ_SERVICE, cb, userdata);
+	_cleanup_free_ char *path = NULL;
 
-	enc = curl_easy_escape(d->easy, id, 0);
-	if (!enc)
-		abort();
-	path = xasprintf("%s%s%s", prefix, enc, suffix);
-	return docker_get(d, path, true, DOCKER_REPLY_MAX, ret_body, ret_len, reterr);
+	if (!str_set(id))
+		return req_fail_later(q, -EINVAL, xstrdup("docker: inspect without a service"));
+	path = object_path("/services/", id, "?insertDefaults=false");
+	return req_start(q, path, true, DOCKER_REPLY_MAX);
 }
 
-int docker_inspect_service(struct docker *d, const char *id, struct docker_service *ret,
-			   char **ret_raw, char **reterr)
+struct docker_req *docker_container_networks(struct docker *d, const char *id, docker_done_fn cb,
+					     void *userdata)
 {
-	_cleanup_free_ char *body = NULL;
-	size_t len = 0;
-	int r;
+	struct docker_req *q = req_new(d, REQ_NETWORKS, cb, userdata);
+	_cleanup_free_ char *path = NULL;
 
-	if (!d || !str_set(id))
-		return -EINVAL;
-	r = get_object(d, "/services/", id, "?insertDefaults=false", &body, &len, reterr);
-	if (r < 0)
-		return r;
-	if (ret) {
-		r = docker_parse_service(body, len, ret, reterr);
-		if (r < 0)
-			return r;
-	}
-	if (ret_raw)
-		*ret_raw = TAKE_PTR(body);
-	return 0;
-}
-
-int docker_parse_container_networks(const char *body, size_t len, struct strv *ret, char **reterr)
-{
-	_cleanup_cjson_ cJSON *root = NULL;
-	const cJSON *nets, *n;
-	struct strv v = {0};
-	int r;
-
-	r = parse_root(body, len, DOCKER_REPLY_MAX, "container", &root, reterr);
-	if (r < 0)
-		return r;
-	nets = json_obj(json_obj(root, "NetworkSettings"), "Networks");
-	if (!cJSON_IsObject(nets))
-		return errmsg_set(reterr, -EBADMSG,
-				  "container: no NetworkSettings.Networks object");
-	cJSON_ArrayForEach(n, nets)
-	{
-		if (!str_set(n->string))
-			continue;
-		if (v.n >= DOCKER_ADDRS_MAX) {
-			strv_done(&v);
-			return errmsg_set(reterr, -EMSGSIZE, "container: more than %d networks",
-					  DOCKER_ADDRS_MAX);
-		}
-		strv_add(&v, n->string);
-	}
-	*ret = v;
-	return 0;
-}
-
-int docker_container_networks(struct docker *d, const char *id, struct strv *ret, char **reterr)
-{
-	_cleanup_free_ char *body = NULL;
-	size_t len = 0;
-	int r;
-
-	if (!d || !str_set(id) || !ret)
-		return -EINVAL;
-	r = get_object(d, "/containers/", id, "/json", &body, &len, reterr);
-	if (r < 0)
-		return r;
-	return docker_parse_container_networks(body, len, ret, reterr);
+	if (!str_set(id))
+		return req_fail_later(q, -EINVAL, xstrdup("docker: inspect without a container"));
+	path = object_path("/containers/", id, "/json");
+	return req_start(q, path, true, DOCKER_REPLY_MAX);
 }
 
 /* ---- events follower --------------------------------------------------------------------- */
@@ -1000,13 +605,13 @@ int docker_container_networks(struct docker *d, const char *id, struct strv *ret
 #define EVENTS_BACKOFF_MAX_MS 8000u
 
 struct docker_events {
-	struct docker *d; /* borrowed */
-	char *filters;	  /* URL-encoded filters JSON */
+	enum xfer_kind xfer; /* first: CURLOPT_PRIVATE */
+	struct docker *d;    /* borrowed */
+	char *filters;	     /* URL-encoded filters JSON */
 	docker_event_fn cb;
 	void *userdata;
-	CURLM *multi;
 	CURL *easy; /* the stream, NULL between connections */
-	int epfd, curl_tfd, backoff_tfd;
+	struct loop_timer *backoff;
 	struct strbuf line;
 	bool skipping; /* inside a line over DOCKER_EVENT_LINE_MAX: drop until '\n' */
 	long status;   /* HTTP status of the current stream, 0 until known */
@@ -1017,46 +622,8 @@ struct docker_events {
 	struct docker_event *pending; /* parsed during curl's callbacks, delivered after */
 	size_t n_pending;
 	struct docker_events_stats stats;
+	struct docker_events *next; /* the client's followers */
 };
-
-static void arm_timerfd(int fd, long ms)
-{
-	struct itimerspec its = {0};
-
-	if (ms >= 0) {
-		its.it_value.tv_sec = ms / 1000;
-		its.it_value.tv_nsec = (ms % 1000) * 1000000L;
-		if (ms == 0)
-			its.it_value.tv_nsec = 1; /* all zero would disarm */
-	}
-	timerfd_settime(fd, 0, &its, NULL);
-}
-
-static int events_socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
-{
-	struct docker_events *e = userp;
-	struct epoll_event ev = {.data.fd = s};
-
-	if (what == CURL_POLL_REMOVE) {
-		epoll_ctl(e->epfd, EPOLL_CTL_DEL, s, NULL);
-		return 0;
-	}
-	if (what & CURL_POLL_IN)
-		ev.events |= EPOLLIN;
-	if (what & CURL_POLL_OUT)
-		ev.events |= EPOLLOUT;
-	if (epoll_ctl(e->epfd, EPOLL_CTL_MOD, s, &ev) < 0 && errno == ENOENT)
-		epoll_ctl(e->epfd, EPOLL_CTL_ADD, s, &ev);
-	return 0;
-}
-
-static int events_timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct docker_events *e = userp;
-
-	arm_timerfd(e->curl_tfd, timeout_ms);
-	return 0;
-}
 
 static void events_line(struct docker_events *e, const char *s, size_t len)
 {
@@ -1141,7 +708,7 @@ static int events_start(struct docker_events *e)
 	e->easy = curl_easy_init();
 	if (!e->easy)
 		return -ENOMEM;
-	setup_handle(e->d, e->easy, url);
+	setup_handle(e->d, e->easy, url, e);
 	curl_easy_setopt(e->easy, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(e->easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e->easy, CURLOPT_WRITEFUNCTION, events_write);
@@ -1150,7 +717,7 @@ static int events_start(struct docker_events *e)
 	e->skipping = false;
 	strbuf_reset(&e->line);
 	strbuf_reset(&e->errbody);
-	if (curl_multi_add_handle(e->multi, e->easy) != CURLM_OK) {
+	if (curl_multi_add_handle(e->d->multi, e->easy) != CURLM_OK) {
 		curl_easy_cleanup(e->easy);
 		e->easy = NULL;
 		return -ENOMEM;
@@ -1162,7 +729,7 @@ static void events_stop(struct docker_events *e)
 {
 	if (!e->easy)
 		return;
-	curl_multi_remove_handle(e->multi, e->easy);
+	curl_multi_remove_handle(e->d->multi, e->easy);
 	curl_easy_cleanup(e->easy);
 	e->easy = NULL;
 	e->stats.connected = false;
@@ -1188,9 +755,28 @@ static void events_ended(struct docker_events *e, CURLcode c)
 	else
 		log_debug("docker events: %s; retrying in %u ms", m, e->backoff_ms);
 	e->failing = true;
-	arm_timerfd(e->backoff_tfd, e->backoff_ms);
+	loop_timer_after(e->backoff, e->backoff_ms);
 	e->backoff_ms = e->backoff_ms * 2 > EVENTS_BACKOFF_MAX_MS ? EVENTS_BACKOFF_MAX_MS
 								  : e->backoff_ms * 2;
+}
+
+static void on_backoff(void *userdata)
+{
+	struct docker_events *e = userdata;
+
+	if (!e->easy && events_start(e) < 0)
+		loop_timer_after(e->backoff, e->backoff_ms);
+}
+
+/* Delivered outside curl's callbacks, so the callback may start or cancel calls. */
+static void events_deliver(struct docker_events *e)
+{
+	for (size_t i = 0; i < e->n_pending; i++) {
+		e->stats.events++;
+		e->cb(e->userdata, &e->pending[i]);
+		docker_event_done(&e->pending[i]);
+	}
+	e->n_pending = 0;
 }
 
 int docker_events_new(struct docker *d, const char *const *types, int64_t since, docker_event_fn cb,
@@ -1199,7 +785,6 @@ int docker_events_new(struct docker *d, const char *const *types, int64_t since,
 	static const char *const default_types[] = {"service", "node", "container", NULL};
 	/* Containers start and die as tasks do; exec_* (health checks) and the rest are noise. */
 	static const char *const default_actions[] = {"create", "update", "remove", "start", "die"};
-	struct epoll_event ev = {.events = EPOLLIN};
 	_cleanup_free_ char *filters = NULL;
 	cJSON *f, *arr;
 	struct docker_events *e;
@@ -1210,10 +795,10 @@ int docker_events_new(struct docker *d, const char *const *types, int64_t since,
 	if (!d->api)
 		return errmsg_set(reterr, -ENOTCONN, "docker events: docker_ping first");
 	e = xcalloc(1, sizeof(*e));
+	e->xfer = XFER_EVENTS;
 	e->d = d;
 	e->cb = cb;
 	e->userdata = userdata;
-	e->epfd = e->curl_tfd = e->backoff_tfd = -1;
 	e->backoff_ms = EVENTS_BACKOFF_MIN_MS;
 	e->start_since = since > 0 ? since : (int64_t)time(NULL);
 	strbuf_init(&e->line);
@@ -1234,27 +819,12 @@ int docker_events_new(struct docker *d, const char *const *types, int64_t since,
 	cJSON_Delete(f);
 	if (!filters)
 		abort();
-	e->filters = curl_easy_escape(d->easy, filters, 0);
-
-	e->epfd = epoll_create1(EPOLL_CLOEXEC);
-	e->curl_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	e->backoff_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	e->multi = curl_multi_init();
-	if (e->epfd < 0 || e->curl_tfd < 0 || e->backoff_tfd < 0 || !e->multi || !e->filters) {
-		int r = errmsg_set(reterr, errno ? -errno : -ENOMEM,
-				   "docker events: cannot set up: %m");
-
-		docker_events_free(e);
-		return r;
-	}
-	ev.data.fd = e->curl_tfd;
-	epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->curl_tfd, &ev);
-	ev.data.fd = e->backoff_tfd;
-	epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->backoff_tfd, &ev);
-	curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, events_socket_cb);
-	curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
-	curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, events_timer_cb);
-	curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
+	e->filters = curl_easy_escape(NULL, filters, 0);
+	if (!e->filters)
+		abort();
+	e->backoff = loop_timer_new(d->loop, on_backoff, e);
+	e->next = d->followers;
+	d->followers = e;
 	if (events_start(e) < 0) {
 		docker_events_free(e);
 		return errmsg_set(reterr, -ENOMEM, "docker events: cannot start a transfer");
@@ -1267,73 +837,137 @@ void docker_events_free(struct docker_events *e)
 {
 	if (!e)
 		return;
+	for (struct docker_events **p = &e->d->followers; *p; p = &(*p)->next)
+		if (*p == e) {
+			*p = e->next;
+			break;
+		}
 	events_stop(e);
-	if (e->multi)
-		curl_multi_cleanup(e->multi);
+	loop_timer_free(e->backoff);
 	for (size_t i = 0; i < e->n_pending; i++)
 		docker_event_done(&e->pending[i]);
 	free(e->pending);
-	if (e->epfd >= 0)
-		close(e->epfd);
-	if (e->curl_tfd >= 0)
-		close(e->curl_tfd);
-	if (e->backoff_tfd >= 0)
-		close(e->backoff_tfd);
 	curl_free(e->filters);
 	strbuf_done(&e->line);
 	strbuf_done(&e->errbody);
 	free(e);
 }
 
-int docker_events_fd(const struct docker_events *e)
-{
-	return e ? e->epfd : -1;
-}
-
-void docker_events_process(struct docker_events *e)
-{
-	struct epoll_event evs[16];
-	CURLMsg *msg;
-	int n, running, left;
-
-	if (!e)
-		return;
-	n = epoll_wait(e->epfd, evs, (int)ARRAY_SIZE(evs), 0);
-	for (int k = 0; k < n; k++) {
-		int fd = evs[k].data.fd;
-		uint64_t exp;
-
-		if (fd == e->curl_tfd || fd == e->backoff_tfd) {
-			if (read(fd, &exp, sizeof(exp)) != sizeof(exp))
-				continue; /* already drained */
-			if (fd == e->curl_tfd)
-				curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0,
-							 &running);
-			else if (!e->easy && events_start(e) < 0)
-				arm_timerfd(e->backoff_tfd, e->backoff_ms);
-			continue;
-		}
-		curl_multi_socket_action(
-			e->multi, fd,
-			((evs[k].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
-				((evs[k].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
-				((evs[k].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0),
-			&running);
-	}
-	while ((msg = curl_multi_info_read(e->multi, &left)))
-		if (msg->msg == CURLMSG_DONE && msg->easy_handle == e->easy)
-			events_ended(e, msg->data.result);
-
-	/* Delivered outside curl's callbacks, so the callback may make blocking docker calls. */
-	for (size_t i = 0; i < e->n_pending; i++) {
-		e->stats.events++;
-		e->cb(e->userdata, &e->pending[i]);
-		docker_event_done(&e->pending[i]);
-	}
-	e->n_pending = 0;
-}
-
 void docker_events_get_stats(const struct docker_events *e, struct docker_events_stats *ret)
 {
 	*ret = e ? e->stats : (struct docker_events_stats){0};
+}
+
+/* ---- the multi handle on the loop -------------------------------------------------------- */
+
+struct sock {
+	struct docker *d;
+	curl_socket_t fd;
+	struct loop_io *io;
+};
+
+/* After curl did some work: report finished transfers, deliver parsed events. */
+static void collect(struct docker *d)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(d->multi, &left))) {
+		enum xfer_kind *owner = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&owner);
+		if (!owner)
+			continue;
+		if (*owner == XFER_REQ)
+			req_done((struct docker_req *)owner, msg->data.result);
+		else
+			events_ended((struct docker_events *)owner, msg->data.result);
+	}
+	for (struct docker_events *e = d->followers, *next; e; e = next) {
+		next = e->next;
+		events_deliver(e);
+	}
+}
+
+static void on_sock(void *userdata, uint32_t events)
+{
+	struct sock *s = userdata;
+	struct docker *d = s->d;
+	int running;
+
+	curl_multi_socket_action(d->multi, s->fd,
+				 ((events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
+					 ((events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+					 ((events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0),
+				 &running);
+	collect(d);
+}
+
+static void on_curl_timer(void *userdata)
+{
+	struct docker *d = userdata;
+	int running;
+
+	curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	collect(d);
+}
+
+static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	struct docker *d = userp;
+	struct sock *s = socketp;
+	uint32_t ev =
+		((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+
+	if (what == CURL_POLL_REMOVE) {
+		if (s) {
+			loop_io_free(s->io);
+			free(s);
+			curl_multi_assign(d->multi, fd, NULL);
+		}
+		return 0;
+	}
+	if (!s) {
+		s = xcalloc(1, sizeof(*s));
+		s->d = d;
+		s->fd = fd;
+		s->io = loop_io_add(d->loop, fd, ev, on_sock, s);
+		if (!s->io) {
+			free(s);
+			return -1;
+		}
+		curl_multi_assign(d->multi, fd, s);
+		return 0;
+	}
+	loop_io_set(s->io, ev);
+	return 0;
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct docker *d = userp;
+
+	if (timeout_ms < 0)
+		loop_timer_stop(d->timer);
+	else
+		loop_timer_after(d->timer, timeout_ms);
+	return 0;
+}
+
+void docker_free(struct docker *d)
+{
+	if (!d)
+		return;
+	while (d->followers)
+		docker_events_free(d->followers);
+	while (d->reqs)
+		req_free(d->reqs);
+	if (d->multi)
+		curl_multi_cleanup(d->multi);
+	loop_timer_free(d->timer);
+	free(d->base);
+	free(d->unix_path);
+	free(d);
 }

@@ -41,23 +41,20 @@
  *   is what lets a master outlive a flowproxy and be adopted.
  */
 #include "flowproxy/haproxy.h"
+#include "flowproxy/cli.h"
 #include "flowproxy/log.h"
+#include "flowproxy/loop.h"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 
 extern char **environ;
 
-#define HAPROXY_CLI_MAX	      (64u << 20) /* any CLI reply */
 #define HAPROXY_CFG_MAX	      (64u << 20) /* a configuration file we read back */
 #define HAPROXY_OUTPUT_MAX    (1u << 20)  /* `haproxy -c` output we keep */
 #define HAPROXY_ALERTS_MAX    (64u << 10) /* [ALERT] lines collected during a start or reload */
@@ -66,29 +63,23 @@ extern char **environ;
 #define HAPROXY_POLL_MS	      2
 #define HAPROXY_STOP_GRACE_MS 2000
 #define HAPROXY_ADOPT_WAIT_MS 500
+#define HAPROXY_FAIL_TAIL_MS  100 /* after a rejected reload: time for the ALERT lines to arrive */
 
-struct haproxy {
-	char *binary;
-	char *config_path;
-	char *run_dir;
-	char *master_sock;
-	int timeout_ms;
-
-	pid_t master_pid; /* 0 when no master is known */
-	bool own;	  /* we spawned master_pid: we reap it and stop it */
-	int pidfd;	  /* master's pidfd, -1 when none */
-	int err_rfd;	  /* read end of HAProxy's stdout/stderr pipe (non-blocking) */
-	int err_wfd;	  /* write end, kept open so the pipe survives restarts and never HUPs */
-	int epfd;	  /* wraps pidfd and err_rfd for the caller's loop */
-
-	pid_t worker_pid;
-	unsigned reloads;
-	unsigned failures;
-
-	struct strbuf line;   /* a partial stderr line */
-	struct strbuf alerts; /* [ALERT] lines, while collecting */
-	bool collecting;
-	bool saw_loading_end; /* "Loading success." or "Loading failure!" seen while collecting */
+/*
+ * The steps of an operation. A start probes the master socket (adopt), or spawns a master and
+ * polls until a worker answers. An apply or reload reads `show proc`, sends `reload`, polls
+ * `show proc` until the master's reload counter moved, then checks that the new worker answers.
+ */
+enum step {
+	STEP_IDLE = 0,
+	STEP_ADOPT_PROBE, /* `show proc` on an existing master socket */
+	STEP_STARTING,	  /* our master spawned: poll until a worker answers */
+	STEP_BEFORE,	  /* `show proc` before the reload */
+	STEP_RELOAD,	  /* `reload` sent */
+	STEP_CONFIRM,	  /* poll `show proc` until the reload counter moved */
+	STEP_WORKER,	  /* `@!<pid> show version`: does the new worker answer? */
+	STEP_FAIL_TAIL,	  /* rejected: wait briefly for HAProxy's ALERT lines */
+	STEP_EXPLAIN,	  /* rejected by an adopted master: `haproxy -c` for the message */
 };
 
 struct proc_state {
@@ -99,128 +90,58 @@ struct proc_state {
 	size_t n_workers;
 };
 
-static void strbuf_donep(struct strbuf *b)
-{
-	strbuf_done(b);
-}
+struct haproxy {
+	struct loop *loop;
+	char *binary;
+	char *config_path;
+	char *run_dir;
+	char *master_sock;
+	int timeout_ms;
+
+	pid_t master_pid; /* 0 when no master is known */
+	bool own;	  /* we spawned master_pid: we reap it and stop it */
+	int pidfd;	  /* master's pidfd, -1 when none */
+	struct loop_io *pid_io;
+	int err_rfd; /* read end of HAProxy's stdout/stderr pipe (non-blocking) */
+	int err_wfd; /* write end, kept open so the pipe survives restarts and never HUPs */
+	struct loop_io *err_io;
+
+	pid_t worker_pid;
+	unsigned reloads;
+	unsigned failures;
+
+	struct strbuf line;   /* a partial stderr line */
+	struct strbuf alerts; /* [ALERT] lines, while collecting */
+	bool collecting;
+	bool saw_loading_end; /* "Loading success." or "Loading failure!" seen while collecting */
+
+	/* The operation in flight. */
+	enum step step;
+	haproxy_done_fn done; /* NULL for a restart after the master died (supervision) */
+	void *userdata;
+	char *cfg; /* what is being applied (NULL: reload of the current file) */
+	size_t cfg_len;
+	char *prev; /* the file before it, put back on a rejection (NULL: none) */
+	size_t prev_len;
+	long long deadline;
+	long long until; /* adopt probe: refused until; fail tail: wait until */
+	struct proc_state before;
+	pid_t candidate;	 /* STEP_WORKER */
+	struct cli_call *call;	 /* the CLI call in flight */
+	struct loop_timer *tick; /* next poll of the current step */
+	struct haproxy_check *explain;
+};
+
+static void step_next(struct haproxy *h);
 
 static long long deadline_after_ms(int ms)
 {
 	return now_usec() + (long long)ms * 1000;
 }
 
-/* Milliseconds left until deadline, rounded up, at least 0. */
-static int ms_left(long long deadline)
-{
-	long long d = deadline - now_usec();
-
-	if (d <= 0)
-		return 0;
-	return (int)((d + 999) / 1000);
-}
-
 static int pidfd_open_(pid_t pid)
 {
 	return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
-/* ---- CLI ---------------------------------------------------------------------------------- */
-
-/*
- * One non-interactive command (management.txt §9.3: one command per connection, ending with
- * "\n"). The write side is always shut down after the command: the master CLI waits for more
- * input otherwise (and the worker CLI does not mind). Errors from connect() are returned as they
- * are (-ECONNREFUSED, -ENOENT, -EAGAIN...) so that callers can tell a re-exec from a failure.
- */
-static int cli_query_sent(const char *path, const char *cmd, long long deadline, char **ret,
-			  bool *ret_sent, char **reterr)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	size_t plen = strlen(path);
-	_cleanup_free_ char *msg = NULL;
-	_cleanup_(strbuf_donep) struct strbuf out;
-	_cleanup_close_ int fd = -1;
-	size_t off = 0, mlen;
-	char tmp[65536];
-
-	strbuf_init(&out);
-	if (plen >= sizeof(sa.sun_path))
-		return errmsg_set(reterr, -ENAMETOOLONG, "socket path '%s' is too long", path);
-	memcpy(sa.sun_path, path, plen + 1);
-
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return errmsg_set(reterr, -errno, "socket: %s", strerror(errno));
-	/* A unix stream connect completes at once or fails (-EAGAIN when the backlog is full). */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return errmsg_set(reterr, -errno, "connect to '%s': %s", path, strerror(errno));
-
-	msg = xasprintf("%s\n", cmd);
-	mlen = strlen(msg);
-	while (off < mlen) {
-		ssize_t n = send(fd, msg + off, mlen - off, MSG_NOSIGNAL);
-
-		if (n >= 0) {
-			off += (size_t)n;
-			continue;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return errmsg_set(reterr, -errno, "send to '%s': %s", path,
-					  strerror(errno));
-		struct pollfd p = {.fd = fd, .events = POLLOUT};
-		int left = ms_left(deadline);
-
-		if (left == 0 || poll(&p, 1, left) == 0)
-			return errmsg_set(reterr, -ETIMEDOUT, "'%s': timeout sending '%s'", path,
-					  cmd);
-	}
-	shutdown(fd, SHUT_WR);
-	if (ret_sent)
-		*ret_sent = true;
-
-	for (;;) {
-		ssize_t n = read(fd, tmp, sizeof(tmp));
-
-		if (n > 0) {
-			if (out.len + (size_t)n > HAPROXY_CLI_MAX)
-				return errmsg_set(reterr, -EMSGSIZE,
-						  "'%s': reply to '%s' over %u bytes", path, cmd,
-						  HAPROXY_CLI_MAX);
-			strbuf_append(&out, tmp, (size_t)n);
-			continue;
-		}
-		if (n == 0)
-			break;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return errmsg_set(reterr, -errno, "read from '%s': %s", path,
-					  strerror(errno));
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		int left = ms_left(deadline);
-
-		if (left == 0 || poll(&p, 1, left) == 0)
-			return errmsg_set(reterr, -ETIMEDOUT,
-					  "'%s': timeout waiting for the reply to '%s'", path, cmd);
-	}
-	*ret = strbuf_steal(&out);
-	return 0;
-}
-
-static int cli_query(const char *path, const char *cmd, long long deadline, char **ret,
-		     char **reterr)
-{
-	return cli_query_sent(path, cmd, deadline, ret, NULL, reterr);
-}
-
-int haproxy_cli(const char *socket_path, const char *cmd, int timeout_ms, char **ret, char **reterr)
-{
-	if (!str_set(socket_path) || !cmd || strchr(cmd, '\n'))
-		return errmsg_set(reterr, -EINVAL, "haproxy_cli: bad socket path or command");
-	return cli_query(socket_path, cmd, deadline_after_ms(timeout_ms > 0 ? timeout_ms : 10000),
-			 ret, reterr);
 }
 
 /* ---- show proc ---------------------------------------------------------------------------- */
@@ -323,19 +244,6 @@ static bool cli_transient(int r)
 	       r == -EPIPE;
 }
 
-static int show_proc(struct haproxy *h, long long deadline, struct proc_state *st, char **reterr)
-{
-	_cleanup_free_ char *reply = NULL;
-	int r = cli_query(h->master_sock, "show proc", deadline, &reply, reterr);
-
-	if (r < 0)
-		return r;
-	if (proc_parse(reply, st) < 0)
-		return errmsg_set(reterr, -EBADMSG, "unexpected 'show proc' reply from '%s'",
-				  h->master_sock);
-	return 0;
-}
-
 /* ---- HAProxy's output --------------------------------------------------------------------- */
 
 static void output_line(struct haproxy *h, const char *l)
@@ -403,12 +311,14 @@ static char *collect_end(struct haproxy *h)
 
 /* ---- process ------------------------------------------------------------------------------ */
 
+static void on_master_exit(void *userdata, uint32_t events);
+
 static void master_forget(struct haproxy *h)
 {
-	if (h->pidfd >= 0) {
-		epoll_ctl(h->epfd, EPOLL_CTL_DEL, h->pidfd, NULL);
+	loop_io_free(h->pid_io);
+	h->pid_io = NULL;
+	if (h->pidfd >= 0)
 		close(h->pidfd);
-	}
 	h->pidfd = -1;
 	h->master_pid = 0;
 	h->worker_pid = 0;
@@ -417,17 +327,16 @@ static void master_forget(struct haproxy *h)
 
 static int master_track(struct haproxy *h, pid_t pid, bool own, char **reterr)
 {
-	struct epoll_event ev = {.events = EPOLLIN};
 	int fd = pidfd_open_(pid);
 
 	if (fd < 0)
 		return errmsg_set(reterr, -errno, "pidfd_open(%d): %s", (int)pid, strerror(errno));
-	ev.data.fd = fd;
-	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+	h->pid_io = loop_io_add(h->loop, fd, EPOLLIN, on_master_exit, h);
+	if (!h->pid_io) {
 		int r = -errno;
 
 		close(fd);
-		return errmsg_set(reterr, r, "epoll_ctl: %s", strerror(-r));
+		return errmsg_set(reterr, r, "epoll: %s", strerror(-r));
 	}
 	h->pidfd = fd;
 	h->master_pid = pid;
@@ -444,7 +353,8 @@ static bool master_exited(const struct haproxy *h)
 	return poll(&p, 1, 0) > 0;
 }
 
-/* Reaps an exited master (ours) and describes how it ended; caller frees. */
+/* Reaps an exited master (ours: it has exited, so waitpid returns at once) and describes how it
+ * ended; caller frees. */
 static char *master_reap(struct haproxy *h)
 {
 	int status = 0;
@@ -463,19 +373,6 @@ static char *master_reap(struct haproxy *h)
 				WEXITSTATUS(status));
 	master_forget(h);
 	return how;
-}
-
-/*
- * Waits up to HAPROXY_POLL_MS for HAProxy output (drained and logged) or the master's exit.
- * Waiting on the pipe rather than sleeping wakes us as soon as "Loading success." is written.
- */
-static void wait_tick(struct haproxy *h)
-{
-	struct pollfd p[2] = {{.fd = h->err_rfd, .events = POLLIN},
-			      {.fd = h->pidfd, .events = POLLIN}};
-
-	if (poll(p, h->pidfd >= 0 ? 2 : 1, HAPROXY_POLL_MS) > 0 && (p[0].revents & POLLIN))
-		output_drain(h);
 }
 
 static int spawn_master(struct haproxy *h, char **reterr)
@@ -531,238 +428,710 @@ static int spawn_master(struct haproxy *h, char **reterr)
 	return r;
 }
 
-/* True when `@!<pid> show version` is answered by that worker (management.txt §9.4.1). */
-static bool worker_answers(struct haproxy *h, pid_t pid, long long deadline)
+/* ---- operations ------------------------------------------------------------------------- */
+
+/* Ends the operation: collecting stops, the callback runs (last: it may start the next one). */
+static void op_end(struct haproxy *h, int r, const char *err)
 {
-	_cleanup_free_ char *reply = NULL;
+	haproxy_done_fn done = h->done;
+	void *userdata = h->userdata;
+
+	free(collect_end(h));
+	h->step = STEP_IDLE;
+	h->done = NULL;
+	loop_timer_stop(h->tick);
+	free(h->cfg);
+	h->cfg = NULL;
+	free(h->prev);
+	h->prev = NULL;
+	if (r >= 0) {
+		if (done)
+			done(userdata, r, "");
+	} else if (done) {
+		done(userdata, r, err ? err : strerror(-r));
+	} else {
+		log_error("haproxy: %s", err ? err : strerror(-r));
+	}
+}
+
+/* The file we wrote is put back to what it was (after a rejection or a dead master). */
+static void restore_prev(struct haproxy *h)
+{
+	int w;
+
+	if (!h->prev)
+		return;
+	w = write_file_atomic(h->config_path, h->prev, h->prev_len);
+	if (w < 0)
+		log_error("haproxy: cannot restore '%s': %s", h->config_path, strerror(-w));
+}
+
+static void op_fail(struct haproxy *h, int r, const char *fmt, ...) PRINTF_LIKE(3, 4);
+static void op_fail(struct haproxy *h, int r, const char *fmt, ...)
+{
+	_cleanup_free_ char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (r == -EINVAL || r == -ESRCH)
+		restore_prev(h);
+	if (r == -EINVAL)
+		h->failures++;
+	op_end(h, r, msg);
+}
+
+/* Polls the current step again in HAPROXY_POLL_MS (sooner when HAProxy writes something). */
+static void tick_later(struct haproxy *h)
+{
+	loop_timer_after(h->tick, HAPROXY_POLL_MS);
+}
+
+static void on_tick(void *userdata)
+{
+	step_next(userdata);
+}
+
+static void cli_start(struct haproxy *h, const char *cmd, cli_done_fn cb)
+{
+	int left = (int)((h->deadline - now_usec()) / 1000);
+
+	h->call = cli_call(h->loop, h->master_sock, cmd, left > 0 ? left : 1, cb, h);
+}
+
+/* The outcome is known: for a start or reload the worker pid is set. */
+static void confirmed(struct haproxy *h)
+{
+	bool reload = h->step != STEP_STARTING && h->before.master != 0;
+
+	if (reload)
+		h->reloads++;
+	op_end(h, 0, NULL);
+}
+
+static void on_worker_answer(void *userdata, const struct cli_result *res)
+{
+	struct haproxy *h = userdata;
+
+	h->call = NULL;
+	if (res->r == 0 && res->reply[0] >= '0' && res->reply[0] <= '9') {
+		h->worker_pid = h->candidate;
+		h->step = h->before.master ? STEP_CONFIRM : STEP_STARTING;
+		confirmed(h);
+		return;
+	}
+	/* Not yet in its event loop: poll `show proc` again. */
+	h->step = h->before.master ? STEP_CONFIRM : STEP_STARTING;
+	tick_later(h);
+}
+
+static void check_worker(struct haproxy *h, pid_t pid)
+{
 	char cmd[64];
 
+	h->candidate = pid;
+	h->step = STEP_WORKER;
 	snprintf(cmd, sizeof(cmd), "@!%d show version", (int)pid);
-	if (cli_query(h->master_sock, cmd, deadline, &reply, NULL) < 0)
-		return false;
-	return reply[0] >= '0' && reply[0] <= '9';
+	cli_start(h, cmd, on_worker_answer);
 }
 
-/*
- * Waits for the master we just spawned to list a worker that answers. A master that exits
- * meanwhile rejected the configuration (or could not bind): -EINVAL with its ALERT lines.
- */
-static int wait_started(struct haproxy *h, long long deadline, char **reterr)
+static void on_explained(void *userdata, int r, const char *err)
 {
-	for (;;) {
-		struct proc_state st;
+	struct haproxy *h = userdata;
 
-		wait_tick(h);
-		if (master_exited(h)) {
-			_cleanup_free_ char *how = master_reap(h);
-			_cleanup_free_ char *alerts = collect_end(h);
+	h->explain = NULL;
+	op_fail(h, -EINVAL, "HAProxy rejected the configuration:\n%s",
+		r < 0 && *err ? err : "(no message)");
+}
 
-			return errmsg_set(reterr, -EINVAL, "HAProxy did not start (%s)%s%s", how,
-					  *alerts ? ":\n" : "", alerts);
-		}
-		if (show_proc(h, deadline, &st, NULL) == 0 && st.n_workers > 0 &&
-		    worker_answers(h, st.workers[0], deadline)) {
-			_cleanup_free_ char *alerts = collect_end(h);
+/* A rejected reload: HAProxy's ALERT lines are the message (collected from its stderr). */
+static void rejected(struct haproxy *h)
+{
+	_cleanup_free_ char *alerts = strbuf_steal(&h->alerts);
 
-			h->worker_pid = st.workers[0];
-			return 0;
-		}
-		if (ms_left(deadline) == 0) {
-			_cleanup_free_ char *alerts = collect_end(h);
-
-			return errmsg_set(
-				reterr, -ETIMEDOUT,
-				"HAProxy master %d started but no worker answered within %d ms",
-				(int)h->master_pid, h->timeout_ms);
-		}
+	if (!*alerts && h->cfg) {
+		/* Adopted master: its stderr went to the flowproxy that started it. */
+		h->step = STEP_EXPLAIN;
+		h->explain = haproxy_validate(h, h->cfg, h->cfg_len, on_explained, h);
+		if (h->explain)
+			return;
 	}
+	op_fail(h, -EINVAL, "HAProxy rejected the configuration:\n%s",
+		*alerts ? alerts : "(no message)");
 }
 
-static int start_process(struct haproxy *h, char **reterr)
+static void on_show_proc(void *userdata, const struct cli_result *res)
 {
-	struct stat stt;
-	int r;
+	struct haproxy *h = userdata;
+	struct proc_state st;
 
-	/* A socket file nobody answers on was left by a dead master; HAProxy binds a new one. */
-	if (lstat(h->master_sock, &stt) == 0 && S_ISSOCK(stt.st_mode))
-		unlink(h->master_sock);
-	collect_begin(h);
-	r = spawn_master(h, reterr);
-	if (r < 0) {
-		free(collect_end(h));
-		return r;
+	h->call = NULL;
+	if (res->r < 0 || proc_parse(res->reply, &st) < 0) {
+		if (res->r < 0 && !cli_transient(res->r) && res->r != -ETIMEDOUT) {
+			op_fail(h, res->r, "%s", res->err);
+			return;
+		}
+		tick_later(h);
+		return;
 	}
-	return wait_started(h, deadline_after_ms(h->timeout_ms), reterr);
-}
-
-/* ---- reload ------------------------------------------------------------------------------- */
-
-/*
- * Sends `reload` (management.txt §9.4.1) and reads `show proc` until the master's reload counter
- * moved. Returns 0 with the new worker in h->worker_pid, 1 when HAProxy rejected the file, -ESRCH
- * if the master died, -ETIMEDOUT, or another CLI error.
- */
-static int reload_run(struct haproxy *h, long long deadline, char **reterr)
-{
-	struct proc_state before, st;
-	bool sent = false;
-	int r;
-
-	for (;;) {
-		if (master_exited(h))
-			return errmsg_set(reterr, -ESRCH,
-					  "HAProxy master %d exited during the reload",
-					  (int)h->master_pid);
-		if (ms_left(deadline) == 0)
-			return errmsg_set(reterr, -ETIMEDOUT,
-					  "HAProxy reload not confirmed within %d ms",
-					  h->timeout_ms);
-		if (!sent) {
-			_cleanup_free_ char *reply = NULL;
-
-			r = show_proc(h, deadline, &before, reterr);
-			/*
-			 * Once the command is out, a reset while reading the (empty) reply still
-			 * means the master got it: never send a second reload.
-			 */
-			if (r == 0)
-				r = cli_query_sent(h->master_sock, "reload", deadline, &reply,
-						   &sent, reterr);
-			if (r == 0 || sent) {
-				sent = true;
-				sent = true;
-				continue;
-			}
-			/* ECONNREFUSED: the master is still re-executing from an earlier reload. */
-			if (!cli_transient(r))
-				return r;
-			wait_tick(h);
-			continue;
+	switch (h->step) {
+	case STEP_STARTING:
+		if (st.n_workers > 0) {
+			check_worker(h, st.workers[0]);
+			return;
 		}
-		wait_tick(h);
-		r = show_proc(h, deadline, &st, reterr);
-		if (r < 0) {
-			if (cli_transient(r))
-				continue;
-			return r;
-		}
-		if (st.reloads == before.reloads)
-			continue;
+		break;
+	case STEP_CONFIRM:
+		if (st.reloads == h->before.reloads)
+			break;
 		if (st.failed > 0) {
 			if (st.n_workers)
 				h->worker_pid = st.workers[0];
-			return 1;
+			h->step = STEP_FAIL_TAIL;
+			h->until = deadline_after_ms(HAPROXY_FAIL_TAIL_MS);
+			step_next(h);
+			return;
 		}
 		for (size_t i = 0; i < st.n_workers; i++) {
-			if (proc_has_worker(&before, st.workers[i]) ||
-			    !worker_answers(h, st.workers[i], deadline))
-				continue;
-			h->worker_pid = st.workers[i];
-			return 0;
+			if (!proc_has_worker(&h->before, st.workers[i])) {
+				check_worker(h, st.workers[i]);
+				return;
+			}
 		}
+		break;
+	default:
+		break;
 	}
+	tick_later(h);
 }
 
-/*
- * reload_run with HAProxy's output collected: -EINVAL and the ALERT lines in *reterr (empty for
- * an adopted master, whose stderr is not ours) when HAProxy rejected the file.
- */
-static int reload_confirm(struct haproxy *h, char **reterr)
+static void on_reload_sent(void *userdata, const struct cli_result *res)
 {
-	_cleanup_free_ char *alerts = NULL;
+	struct haproxy *h = userdata;
+
+	h->call = NULL;
+	/* Once the command is out, a reset while reading the (empty) reply still means the
+	 * master got it: never send a second reload. */
+	if (res->r == 0 || res->sent) {
+		h->step = STEP_CONFIRM;
+		tick_later(h);
+		return;
+	}
+	if (!cli_transient(res->r)) {
+		op_fail(h, res->r, "%s", res->err);
+		return;
+	}
+	/* The master is still re-executing from an earlier reload: from the top. */
+	h->step = STEP_BEFORE;
+	tick_later(h);
+}
+
+static void on_before(void *userdata, const struct cli_result *res)
+{
+	struct haproxy *h = userdata;
+
+	h->call = NULL;
+	if (res->r < 0 || proc_parse(res->reply, &h->before) < 0) {
+		if (res->r < 0 && !cli_transient(res->r)) {
+			op_fail(h, res->r, "%s", res->err);
+			return;
+		}
+		tick_later(h);
+		return;
+	}
+	h->step = STEP_RELOAD;
+	cli_start(h, "reload", on_reload_sent);
+}
+
+static void begin_reload(struct haproxy *h)
+{
+	collect_begin(h);
+	h->deadline = deadline_after_ms(h->timeout_ms);
+	memset(&h->before, 0, sizeof(h->before));
+	h->step = STEP_BEFORE;
+	step_next(h);
+}
+
+/* Writes h->cfg (keeping the previous file for a rejection) and reloads. */
+static void write_and_reload(struct haproxy *h)
+{
 	int r;
 
-	collect_begin(h);
-	r = reload_run(h, deadline_after_ms(h->timeout_ms), reterr);
-	if (r == 1) {
-		/* The ALERT lines precede "Loading failure!"; they are normally there already. */
-		long long d = deadline_after_ms(100);
-
-		while (h->own && !h->saw_loading_end && ms_left(d) > 0)
-			wait_tick(h);
-	}
-	alerts = collect_end(h);
-	if (r == 1)
-		return errmsg_set(reterr, -EINVAL, "%s", alerts);
-	return r;
-}
-
-/*
- * Reloads and, when HAProxy rejects the file or dies meanwhile, puts prev back (NULL: nothing
- * to put back). cfg is the content being applied, used to explain a rejection when HAProxy's
- * own lines are not ours to read (adopted master).
- */
-static int reload_or_restore(struct haproxy *h, const char *prev, size_t prev_len, const char *cfg,
-			     size_t len, char **reterr)
-{
-	_cleanup_free_ char *err = NULL;
-	int r = reload_confirm(h, &err);
-
-	if (r >= 0) {
-		h->reloads++;
-		return 0;
-	}
-	if (r == -EINVAL) {
-		h->failures++;
-		if (!*err && cfg) {
-			/* Adopted master: its stderr went to the flowproxy that started it. */
-			free(err);
-			err = NULL;
-			haproxy_validate(h, cfg, len, &err);
-			if (!err)
-				err = xstrdup("HAProxy rejected the configuration (no message)");
+	if (h->cfg) {
+		r = read_file(h->config_path, HAPROXY_CFG_MAX, &h->prev, &h->prev_len);
+		if (r < 0 && r != -ENOENT) {
+			op_fail(h, r, "cannot read '%s': %s", h->config_path, strerror(-r));
+			return;
+		}
+		r = write_file_atomic(h->config_path, h->cfg, h->cfg_len);
+		if (r < 0) {
+			op_fail(h, r, "cannot write '%s': %s", h->config_path, strerror(-r));
+			return;
 		}
 	}
-	if ((r == -EINVAL || r == -ESRCH) && prev) {
-		int w = write_file_atomic(h->config_path, prev, prev_len);
-
-		if (w < 0)
-			log_error("haproxy: cannot restore '%s' after a failed reload: %s",
-				  h->config_path, strerror(-w));
-	}
-	if (r == -EINVAL)
-		return errmsg_set(reterr, r, "HAProxy rejected the configuration:\n%s", err);
-	return errmsg_set(reterr, r, "%s", err ? err : strerror(-r));
+	begin_reload(h);
 }
 
-/* Adopts the master answering on master.sock, if any. Returns 1 adopted, 0 none, < 0 error. */
-static int try_adopt(struct haproxy *h, char **reterr)
+/* Spawns a master on h->cfg (or the current file) and waits for its worker. */
+static void spawn_and_wait(struct haproxy *h)
 {
+	_cleanup_free_ char *err = NULL;
+	struct stat st;
+	int r;
+
+	if (h->cfg) {
+		free(h->prev);
+		h->prev = NULL;
+		r = read_file(h->config_path, HAPROXY_CFG_MAX, &h->prev, &h->prev_len);
+		if (r < 0 && r != -ENOENT) {
+			op_fail(h, r, "cannot read '%s': %s", h->config_path, strerror(-r));
+			return;
+		}
+		r = write_file_atomic(h->config_path, h->cfg, h->cfg_len);
+		if (r < 0) {
+			op_fail(h, r, "cannot write '%s': %s", h->config_path, strerror(-r));
+			return;
+		}
+	}
+	/* A socket file nobody answers on was left by a dead master; HAProxy binds a new one. */
+	if (lstat(h->master_sock, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(h->master_sock);
+	collect_begin(h);
+	r = spawn_master(h, &err);
+	if (r < 0) {
+		op_fail(h, r, "%s", err);
+		return;
+	}
+	memset(&h->before, 0, sizeof(h->before));
+	h->deadline = deadline_after_ms(h->timeout_ms);
+	h->step = STEP_STARTING;
+	tick_later(h);
+}
+
+static void on_adopt_probe(void *userdata, const struct cli_result *res)
+{
+	struct haproxy *h = userdata;
+	_cleanup_free_ char *err = NULL;
+	struct proc_state st;
+	int r;
+
+	h->call = NULL;
+	if (res->r == 0 && proc_parse(res->reply, &st) == 0) {
+		r = master_track(h, st.master, false, &err);
+		if (r < 0) {
+			op_fail(h, r, "%s", err);
+			return;
+		}
+		h->worker_pid = st.n_workers ? st.workers[0] : 0;
+		log_info("haproxy: adopted master %d already running on '%s'", (int)st.master,
+			 h->master_sock);
+		write_and_reload(h);
+		return;
+	}
 	/*
 	 * A socket file that refuses connections is a dead master's, or a live one re-executing
 	 * for a reload (see the top of the file): give the latter time to answer rather than start
 	 * a second HAProxy beside it.
 	 */
-	long long refused_until = deadline_after_ms(HAPROXY_ADOPT_WAIT_MS);
-	struct proc_state st;
+	if (res->r == -ECONNREFUSED && now_usec() < h->until) {
+		tick_later(h);
+		return;
+	}
+	spawn_and_wait(h);
+}
+
+/* Runs the current step once: called by the tick, and when HAProxy writes or its master dies. */
+static void step_next(struct haproxy *h)
+{
+	if (h->call || h->step == STEP_IDLE || h->step == STEP_EXPLAIN)
+		return;
+	if (h->step != STEP_ADOPT_PROBE && h->master_pid > 0 && master_exited(h)) {
+		_cleanup_free_ char *how = master_reap(h);
+		_cleanup_free_ char *alerts = strbuf_steal(&h->alerts);
+
+		if (h->step == STEP_STARTING && h->before.master == 0)
+			op_fail(h, -EINVAL, "HAProxy did not start (%s)%s%s", how,
+				*alerts ? ":\n" : "", alerts);
+		else
+			op_fail(h, -ESRCH, "HAProxy %s during the reload", how);
+		return;
+	}
+	if (h->step != STEP_FAIL_TAIL && h->step != STEP_ADOPT_PROBE && now_usec() >= h->deadline) {
+		if (h->step == STEP_STARTING || (h->step == STEP_WORKER && !h->before.master))
+			op_fail(h, -ETIMEDOUT,
+				"HAProxy master %d started but no worker answered within %d ms",
+				(int)h->master_pid, h->timeout_ms);
+		else
+			op_fail(h, -ETIMEDOUT, "HAProxy reload not confirmed within %d ms",
+				h->timeout_ms);
+		return;
+	}
+	switch (h->step) {
+	case STEP_ADOPT_PROBE:
+		cli_start(h, "show proc", on_adopt_probe);
+		break;
+	case STEP_BEFORE:
+		cli_start(h, "show proc", on_before);
+		break;
+	case STEP_STARTING:
+	case STEP_CONFIRM:
+		cli_start(h, "show proc", on_show_proc);
+		break;
+	case STEP_FAIL_TAIL:
+		/* The ALERT lines precede "Loading failure!"; they are normally there already. */
+		if (h->own && !h->saw_loading_end && now_usec() < h->until) {
+			tick_later(h);
+			break;
+		}
+		rejected(h);
+		break;
+	default:
+		break;
+	}
+}
+
+/* HAProxy wrote something: log it, and let a waiting step look again at once. */
+static void on_output(void *userdata, uint32_t events)
+{
+	struct haproxy *h = userdata;
+
+	output_drain(h);
+	if (h->step != STEP_IDLE && !h->call)
+		loop_timer_after(h->tick, 0);
+}
+
+static void on_restarted(void *userdata, int r, const char *err)
+{
+	struct haproxy *h = userdata;
+
+	if (r >= 0)
+		log_info("haproxy: restarted, master %d, worker %d", (int)h->master_pid,
+			 (int)h->worker_pid);
+	else
+		log_error("haproxy: restart failed: %s", err);
+}
+
+/* The master's pidfd is readable: it exited. An operation in flight notices by itself. */
+static void on_master_exit(void *userdata, uint32_t events)
+{
+	struct haproxy *h = userdata;
+	_cleanup_free_ char *how = NULL;
+
+	if (h->step != STEP_IDLE) {
+		if (!h->call)
+			loop_timer_after(h->tick, 0);
+		return;
+	}
+	output_drain(h);
+	how = master_reap(h);
+	log_warn("haproxy: %s; restarting it on '%s'", how, h->config_path);
+	/* Supervision: no caller to tell; failures are logged by op_end. */
+	h->done = on_restarted;
+	h->userdata = h;
+	spawn_and_wait(h);
+}
+
+static int op_begin(struct haproxy *h, const char *cfg, size_t len, haproxy_done_fn done,
+		    void *userdata)
+{
+	if (h->step != STEP_IDLE)
+		return -EBUSY;
+	h->done = done;
+	h->userdata = userdata;
+	h->cfg = cfg ? xstrndup(cfg, len) : NULL;
+	h->cfg_len = len;
+	free(h->prev);
+	h->prev = NULL;
+	return 0;
+}
+
+int haproxy_start(struct haproxy *h, const char *cfg, size_t len, haproxy_done_fn done,
+		  void *userdata)
+{
 	int r;
 
-	for (;;) {
-		r = show_proc(h, deadline_after_ms(h->timeout_ms), &st, NULL);
-		if (r == 0)
-			break;
-		if (r != -ECONNREFUSED || ms_left(refused_until) == 0)
-			return 0;
-		poll(NULL, 0, HAPROXY_POLL_MS);
-	}
-	r = master_track(h, st.master, false, reterr);
+	if (h->master_pid > 0)
+		return haproxy_apply(h, cfg, len, done, userdata);
+	r = op_begin(h, cfg, len, done, userdata);
 	if (r < 0)
 		return r;
-	h->worker_pid = st.n_workers ? st.workers[0] : 0;
-	log_info("haproxy: adopted master %d already running on '%s'", (int)st.master,
-		 h->master_sock);
-	return 1;
+	h->step = STEP_ADOPT_PROBE;
+	h->deadline = deadline_after_ms(h->timeout_ms);
+	h->until = deadline_after_ms(HAPROXY_ADOPT_WAIT_MS);
+	/* From the loop: the callback must never run inside this call. */
+	loop_timer_after(h->tick, 0);
+	return 0;
+}
+
+int haproxy_apply(struct haproxy *h, const char *cfg, size_t len, haproxy_done_fn done,
+		  void *userdata)
+{
+	int r = op_begin(h, cfg, len, done, userdata);
+
+	if (r < 0)
+		return r;
+	if (h->master_pid > 0 && master_exited(h)) {
+		_cleanup_free_ char *how = master_reap(h);
+
+		log_warn("haproxy: %s; starting it again on the new configuration", how);
+	}
+	if (h->master_pid == 0) {
+		h->step = STEP_ADOPT_PROBE;
+		h->deadline = deadline_after_ms(h->timeout_ms);
+		h->until = deadline_after_ms(HAPROXY_ADOPT_WAIT_MS);
+		loop_timer_after(h->tick, 0);
+		return 0;
+	}
+	write_and_reload(h);
+	return 0;
+}
+
+int haproxy_reload(struct haproxy *h, haproxy_done_fn done, void *userdata)
+{
+	int r;
+
+	if (h->master_pid == 0)
+		return -ESRCH;
+	r = op_begin(h, NULL, 0, done, userdata);
+	if (r < 0)
+		return r;
+	begin_reload(h);
+	return 0;
+}
+
+bool haproxy_busy(const struct haproxy *h)
+{
+	return h->step != STEP_IDLE;
+}
+
+/* ---- haproxy -c ---------------------------------------------------------------------------- */
+
+struct haproxy_check {
+	struct loop *loop;
+	haproxy_done_fn done;
+	void *userdata;
+	char *binary;
+	char *tmp;
+	pid_t pid;
+	int rfd, pidfd;
+	struct loop_io *out_io, *pid_io;
+	struct loop_timer *timer;
+	struct strbuf out;
+	int timeout_ms;
+	int result; /* set when known before the process runs */
+	bool exited, eof, timed_out;
+};
+
+static void check_free(struct haproxy_check *c)
+{
+	loop_io_free(c->out_io);
+	loop_io_free(c->pid_io);
+	loop_timer_free(c->timer);
+	if (c->rfd >= 0)
+		close(c->rfd);
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	if (c->pid > 0) {
+		kill(c->pid, SIGKILL);
+		waitpid(c->pid, NULL, 0);
+	}
+	if (c->tmp) {
+		unlink(c->tmp);
+		free(c->tmp);
+	}
+	free(c->binary);
+	strbuf_done(&c->out);
+	free(c);
+}
+
+static void check_finish(struct haproxy_check *c)
+{
+	_cleanup_(strbuf_done) struct strbuf alerts;
+	int status = 0, r;
+
+	strbuf_init(&alerts);
+	if (c->pid > 0) {
+		while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
+			;
+		c->pid = 0;
+	}
+	if (c->timed_out) {
+		_cleanup_free_ char *m =
+			xasprintf("'%s -c' took over %d ms", c->binary, c->timeout_ms);
+
+		c->done(c->userdata, -ETIMEDOUT, m);
+		check_free(c);
+		return;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		c->done(c->userdata, 0, "");
+		check_free(c);
+		return;
+	}
+	/* Keep the ALERT lines (the reason), or everything if there are none. */
+	for (const char *p = strbuf_str(&c->out); *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t l = nl ? (size_t)(nl - p) : strlen(p);
+
+		if (memmem(p, l, "[ALERT]", 7)) {
+			if (alerts.len)
+				strbuf_putc(&alerts, '\n');
+			strbuf_append(&alerts, p, l);
+		}
+		p += l + (nl ? 1 : 0);
+	}
+	r = -EINVAL;
+	c->done(c->userdata, r, alerts.len ? strbuf_str(&alerts) : strbuf_str(&c->out));
+	check_free(c);
+}
+
+static void check_maybe_done(struct haproxy_check *c)
+{
+	if (c->exited && c->eof)
+		check_finish(c);
+}
+
+static void on_check_out(void *userdata, uint32_t events)
+{
+	struct haproxy_check *c = userdata;
+	char buf[8192];
+
+	for (;;) {
+		ssize_t n = read(c->rfd, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			loop_io_free(c->out_io);
+			c->out_io = NULL;
+			c->eof = true;
+			check_maybe_done(c);
+			return;
+		}
+		if (c->out.len + (size_t)n <= HAPROXY_OUTPUT_MAX)
+			strbuf_append(&c->out, buf, (size_t)n);
+	}
+}
+
+static void on_check_exit(void *userdata, uint32_t events)
+{
+	struct haproxy_check *c = userdata;
+
+	loop_io_free(c->pid_io);
+	c->pid_io = NULL;
+	c->exited = true;
+	check_maybe_done(c);
+}
+
+static void on_check_timer(void *userdata)
+{
+	struct haproxy_check *c = userdata;
+
+	if (c->result < 0) {
+		_cleanup_free_ char *m = strbuf_steal(&c->out);
+
+		c->done(c->userdata, c->result, m);
+		check_free(c);
+		return;
+	}
+	c->timed_out = true;
+	kill(c->pid, SIGKILL);
+	check_finish(c);
+}
+
+/* A check that failed before the process ran reports from the loop, like the others. */
+static struct haproxy_check *check_failed(struct haproxy_check *c, int r, const char *fmt, ...)
+	PRINTF_LIKE(3, 4);
+static struct haproxy_check *check_failed(struct haproxy_check *c, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	strbuf_reset(&c->out);
+	strbuf_vprintf(&c->out, fmt, ap);
+	va_end(ap);
+	c->result = r;
+	loop_timer_after(c->timer, 0);
+	return c;
+}
+
+struct haproxy_check *haproxy_validate(struct haproxy *h, const char *cfg, size_t len,
+				       haproxy_done_fn done, void *userdata)
+{
+	struct haproxy_check *c = xcalloc(1, sizeof(*c));
+	_cleanup_free_ char *dir = xstrdup(h->config_path);
+	char *slash = strrchr(dir, '/');
+	posix_spawn_file_actions_t fa;
+	int fds[2], r, fd;
+
+	c->loop = h->loop;
+	c->done = done;
+	c->userdata = userdata;
+	c->binary = xstrdup(h->binary);
+	c->rfd = c->pidfd = -1;
+	c->timeout_ms = h->timeout_ms;
+	strbuf_init(&c->out);
+	c->timer = loop_timer_new(h->loop, on_check_timer, c);
+	/* Next to the real file, so that the check sees the same directory and file system. */
+	if (slash)
+		*slash = '\0';
+	c->tmp = xasprintf("%s/.haproxy-check-XXXXXX", slash ? dir : ".");
+	fd = mkostemp(c->tmp, O_CLOEXEC);
+	if (fd < 0) {
+		free(c->tmp);
+		c->tmp = NULL;
+		return check_failed(c, -errno, "mkostemp: %s", strerror(errno));
+	}
+	close(fd);
+	r = write_file_atomic(c->tmp, cfg, len);
+	if (r < 0)
+		return check_failed(c, r, "cannot write '%s': %s", c->tmp, strerror(-r));
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+		return check_failed(c, -errno, "pipe2: %s", strerror(errno));
+	c->rfd = fds[0];
+
+	char *argv[] = {c->binary, "-c", "-f", c->tmp, NULL};
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+	r = posix_spawnp(&c->pid, c->binary, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[1]);
+	if (r != 0) {
+		c->pid = 0;
+		return check_failed(c, -r, "cannot run '%s': %s", c->binary, strerror(r));
+	}
+	c->pidfd = pidfd_open_(c->pid);
+	c->out_io = loop_io_add(h->loop, c->rfd, EPOLLIN, on_check_out, c);
+	c->pid_io =
+		c->pidfd >= 0 ? loop_io_add(h->loop, c->pidfd, EPOLLIN, on_check_exit, c) : NULL;
+	if (!c->out_io || !c->pid_io)
+		return check_failed(c, -EIO, "cannot watch '%s -c'", c->binary);
+	loop_timer_after(c->timer, c->timeout_ms);
+	return c;
+}
+
+void haproxy_check_cancel(struct haproxy_check *c)
+{
+	if (c)
+		check_free(c);
 }
 
 /* ---- API ---------------------------------------------------------------------------------- */
 
-int haproxy_new(const struct haproxy_options *o, struct haproxy **ret, char **reterr)
+int haproxy_new(struct loop *loop, const struct haproxy_options *o, struct haproxy **ret,
+		char **reterr)
 {
-	struct epoll_event ev = {.events = EPOLLIN};
 	struct haproxy *h;
 	int fds[2];
 
-	if (!o || !str_set(o->config_path) || !str_set(o->run_dir))
+	if (!loop || !o || !str_set(o->config_path) || !str_set(o->run_dir))
 		return errmsg_set(reterr, -EINVAL, "haproxy: config_path and run_dir are required");
 	/* -S takes comma-separated bind options after the path. */
 	if (strchr(o->run_dir, ','))
@@ -770,14 +1139,16 @@ int haproxy_new(const struct haproxy_options *o, struct haproxy **ret, char **re
 				  o->run_dir);
 
 	h = xcalloc(1, sizeof(*h));
+	h->loop = loop;
 	h->binary = xstrdup(str_set(o->binary) ? o->binary : "haproxy");
 	h->config_path = xstrdup(o->config_path);
 	h->run_dir = xstrdup(o->run_dir);
 	h->master_sock = xasprintf("%s/master.sock", o->run_dir);
 	h->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
-	h->pidfd = h->err_rfd = h->err_wfd = h->epfd = -1;
+	h->pidfd = h->err_rfd = h->err_wfd = -1;
 	strbuf_init(&h->line);
 	strbuf_init(&h->alerts);
+	h->tick = loop_timer_new(loop, on_tick, h);
 
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		int r = -errno;
@@ -794,10 +1165,8 @@ int haproxy_new(const struct haproxy_options *o, struct haproxy **ret, char **re
 	fcntl(h->err_rfd, F_SETFL, O_NONBLOCK);
 	fcntl(h->err_wfd, F_SETFL, O_NONBLOCK);
 	fcntl(h->err_rfd, F_SETPIPE_SZ, 256 * 1024);
-
-	h->epfd = epoll_create1(EPOLL_CLOEXEC);
-	ev.data.fd = h->err_rfd;
-	if (h->epfd < 0 || epoll_ctl(h->epfd, EPOLL_CTL_ADD, h->err_rfd, &ev) < 0) {
+	h->err_io = loop_io_add(loop, h->err_rfd, EPOLLIN, on_output, h);
+	if (!h->err_io) {
 		int r = -errno;
 
 		haproxy_free(h);
@@ -811,6 +1180,9 @@ void haproxy_free(struct haproxy *h)
 {
 	if (!h)
 		return;
+	cli_cancel(h->call);
+	haproxy_check_cancel(h->explain);
+	loop_timer_free(h->tick);
 	if (h->own && h->master_pid > 0) {
 		/*
 		 * management.txt §4: SIGUSR1 is a soft stop (workers finish their connections, then
@@ -830,203 +1202,20 @@ void haproxy_free(struct haproxy *h)
 		output_drain(h);
 	}
 	master_forget(h);
-	if (h->epfd >= 0)
-		close(h->epfd);
+	loop_io_free(h->err_io);
 	if (h->err_rfd >= 0)
 		close(h->err_rfd);
 	if (h->err_wfd >= 0)
 		close(h->err_wfd);
 	strbuf_done(&h->line);
 	strbuf_done(&h->alerts);
+	free(h->cfg);
+	free(h->prev);
 	free(h->binary);
 	free(h->config_path);
 	free(h->run_dir);
 	free(h->master_sock);
 	free(h);
-}
-
-int haproxy_start(struct haproxy *h, const char *cfg, size_t len, char **reterr)
-{
-	_cleanup_free_ char *prev = NULL;
-	size_t prev_len = 0;
-	int r;
-
-	if (h->master_pid > 0)
-		return haproxy_apply(h, cfg, len, reterr);
-	r = try_adopt(h, reterr);
-	if (r < 0)
-		return r;
-	if (r > 0)
-		return haproxy_apply(h, cfg, len, reterr);
-
-	r = read_file(h->config_path, HAPROXY_CFG_MAX, &prev, &prev_len);
-	if (r < 0 && r != -ENOENT)
-		return errmsg_set(reterr, r, "cannot read '%s': %s", h->config_path, strerror(-r));
-	r = write_file_atomic(h->config_path, cfg, len);
-	if (r < 0)
-		return errmsg_set(reterr, r, "cannot write '%s': %s", h->config_path, strerror(-r));
-	r = start_process(h, reterr);
-	if (r == -EINVAL && prev) {
-		int w = write_file_atomic(h->config_path, prev, prev_len);
-
-		if (w < 0)
-			log_error("haproxy: cannot restore '%s' after a failed start: %s",
-				  h->config_path, strerror(-w));
-	}
-	return r;
-}
-
-int haproxy_apply(struct haproxy *h, const char *cfg, size_t len, char **reterr)
-{
-	_cleanup_free_ char *prev = NULL;
-	size_t prev_len = 0;
-	int r;
-
-	if (h->master_pid > 0 && master_exited(h)) {
-		_cleanup_free_ char *how = master_reap(h);
-
-		log_warn("haproxy: %s; starting it again on the new configuration", how);
-	}
-	if (h->master_pid == 0)
-		return haproxy_start(h, cfg, len, reterr);
-
-	r = read_file(h->config_path, HAPROXY_CFG_MAX, &prev, &prev_len);
-	if (r < 0 && r != -ENOENT)
-		return errmsg_set(reterr, r, "cannot read '%s': %s", h->config_path, strerror(-r));
-	r = write_file_atomic(h->config_path, cfg, len);
-	if (r < 0)
-		return errmsg_set(reterr, r, "cannot write '%s': %s", h->config_path, strerror(-r));
-	return reload_or_restore(h, prev, prev_len, cfg, len, reterr);
-}
-
-int haproxy_reload(struct haproxy *h, char **reterr)
-{
-	if (h->master_pid == 0)
-		return errmsg_set(reterr, -ESRCH, "HAProxy is not running");
-	return reload_or_restore(h, NULL, 0, NULL, 0, reterr);
-}
-
-int haproxy_validate(struct haproxy *h, const char *cfg, size_t len, char **reterr)
-{
-	_cleanup_free_ char *dir = xstrdup(h->config_path);
-	_cleanup_free_ char *tmp = NULL;
-	_cleanup_(strbuf_donep) struct strbuf out;
-	_cleanup_(strbuf_donep) struct strbuf alerts;
-	_cleanup_close_ int rfd = -1;
-	long long deadline = deadline_after_ms(h->timeout_ms);
-	char *slash = strrchr(dir, '/');
-	posix_spawn_file_actions_t fa;
-	int fds[2], status = 0, r, fd;
-	pid_t pid;
-
-	strbuf_init(&out);
-	strbuf_init(&alerts);
-	/* Next to the real file, so that the check sees the same directory and file system. */
-	if (slash)
-		*slash = '\0';
-	tmp = xasprintf("%s/.haproxy-check-XXXXXX", slash ? dir : ".");
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return errmsg_set(reterr, -errno, "mkostemp: %s", strerror(errno));
-	close(fd);
-	r = write_file_atomic(tmp, cfg, len);
-	if (r < 0) {
-		unlink(tmp);
-		return errmsg_set(reterr, r, "cannot write '%s': %s", tmp, strerror(-r));
-	}
-	if (pipe2(fds, O_CLOEXEC) < 0) {
-		r = -errno;
-		unlink(tmp);
-		return errmsg_set(reterr, r, "pipe2: %s", strerror(-r));
-	}
-	rfd = fds[0];
-
-	char *argv[] = {h->binary, "-c", "-f", tmp, NULL};
-
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
-	r = posix_spawnp(&pid, h->binary, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(fds[1]);
-	if (r != 0) {
-		unlink(tmp);
-		return errmsg_set(reterr, -r, "cannot run '%s': %s", h->binary, strerror(r));
-	}
-
-	for (;;) {
-		struct pollfd p = {.fd = rfd, .events = POLLIN};
-		char buf[8192];
-		ssize_t n;
-		int left = ms_left(deadline);
-
-		if (left == 0 || poll(&p, 1, left) == 0) {
-			kill(pid, SIGKILL);
-			break;
-		}
-		n = read(rfd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		if (out.len + (size_t)n <= HAPROXY_OUTPUT_MAX)
-			strbuf_append(&out, buf, (size_t)n);
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	unlink(tmp);
-	if (ms_left(deadline) == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-		return errmsg_set(reterr, -ETIMEDOUT, "'%s -c' took over %d ms", h->binary,
-				  h->timeout_ms);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-
-	/* Keep the ALERT lines (the reason), or everything if there are none. */
-	for (const char *p = strbuf_str(&out); *p;) {
-		const char *nl = strchr(p, '\n');
-		size_t l = nl ? (size_t)(nl - p) : strlen(p);
-
-		if (memmem(p, l, "[ALERT]", 7)) {
-			if (alerts.len)
-				strbuf_putc(&alerts, '\n');
-			strbuf_append(&alerts, p, l);
-		}
-		p += l + (nl ? 1 : 0);
-	}
-	return errmsg_set(reterr, -EINVAL, "%s",
-			  alerts.len ? strbuf_str(&alerts) : strbuf_str(&out));
-}
-
-int haproxy_event_fd(struct haproxy *h)
-{
-	return h ? h->epfd : -1;
-}
-
-int haproxy_process_events(struct haproxy *h)
-{
-	_cleanup_free_ char *how = NULL;
-	_cleanup_free_ char *err = NULL;
-	struct epoll_event evs[4];
-	int r;
-
-	/* Level-triggered: emptying the pipe and reaping the master is what clears the fd. */
-	while (epoll_wait(h->epfd, evs, ARRAY_SIZE(evs), 0) < 0 && errno == EINTR)
-		;
-	output_drain(h);
-	if (h->master_pid == 0 || !master_exited(h))
-		return 0;
-
-	how = master_reap(h);
-	log_warn("haproxy: %s; restarting it on '%s'", how, h->config_path);
-	r = start_process(h, &err);
-	if (r < 0) {
-		log_error("haproxy: restart failed: %s", err ? err : strerror(-r));
-		return r;
-	}
-	log_info("haproxy: restarted, master %d, worker %d", (int)h->master_pid,
-		 (int)h->worker_pid);
-	return 0;
 }
 
 pid_t haproxy_master_pid(const struct haproxy *h)
@@ -1047,4 +1236,9 @@ unsigned haproxy_reload_count(const struct haproxy *h)
 unsigned haproxy_reload_failures(const struct haproxy *h)
 {
 	return h->failures;
+}
+
+const char *haproxy_master_socket(const struct haproxy *h)
+{
+	return h->master_sock;
 }

@@ -80,6 +80,48 @@ static void on_sigint(void *userdata)
 	loop_quit(userdata);
 }
 
+struct start_state {
+	struct loop *loop;
+	struct daemon *d;
+	bool failed;
+};
+
+static void start_failed(struct start_state *st)
+{
+	st->failed = true;
+	loop_quit(st->loop);
+}
+
+/* HAProxy could not be started at all: nothing to serve, flowproxy exits with an error. */
+static void on_started(void *userdata, int r)
+{
+	if (r < 0)
+		start_failed(userdata);
+}
+
+static void start_haproxy(struct start_state *st)
+{
+	_cleanup_free_ char *err = NULL;
+
+	if (daemon_start(st->d, on_started, st, &err) < 0) {
+		log_error("cannot start HAProxy: %s", err);
+		start_failed(st);
+	}
+}
+
+/* The swarm's services are in (or the engine cannot be reached): HAProxy starts with them. */
+static void on_provider_ready(void *userdata, int r, const char *err)
+{
+	struct start_state *st = userdata;
+
+	if (r < 0) {
+		log_error("swarm: %s", err);
+		start_failed(st);
+		return;
+	}
+	start_haproxy(st);
+}
+
 static void on_hup(void *userdata)
 {
 	daemon_submit(userdata, DAEMON_OP_RELOAD, NULL, NULL, 0, "", NULL, NULL);
@@ -94,6 +136,7 @@ static int run_server(int argc, char **argv)
 {
 	struct config cfg;
 	struct loop *loop = NULL;
+	struct start_state st = {0};
 	struct api *api = NULL;
 	struct daemon *d = NULL;
 	struct local *local = NULL;
@@ -119,6 +162,7 @@ static int run_server(int argc, char **argv)
 		config_done(&cfg);
 		return 1;
 	}
+	st.loop = loop;
 	r = daemon_new(loop, &cfg, &d, &err);
 	if (r < 0) {
 		log_error("%s", err);
@@ -160,8 +204,9 @@ static int run_server(int argc, char **argv)
 			goto out;
 		}
 	}
+	st.d = d;
 	if (cfg.swarm) {
-		r = provider_new(loop, d, &provider, &err);
+		r = provider_new(loop, d, on_provider_ready, &st, &provider, &err);
 		if (r < 0) {
 			log_error("swarm: %s", err ? err : strerror(-r));
 			goto out;
@@ -173,9 +218,10 @@ static int run_server(int argc, char **argv)
 		       registry_count(daemon_registry(d)));
 		print_urls(d);
 	}
-	r = daemon_start(d);
-	if (r < 0)
-		goto out;
+	/* In swarm mode HAProxy starts once the swarm's services are known (on_provider_ready),
+	 * so that its first configuration already routes them. The API answers meanwhile. */
+	if (!cfg.swarm)
+		start_haproxy(&st);
 	r = api_new(loop, d, provider, &api, &err);
 	if (r < 0) {
 		log_error("cannot start the API: %s", err ? err : strerror(-r));
@@ -189,6 +235,8 @@ static int run_server(int argc, char **argv)
 		goto out;
 	}
 	r = loop_run(loop);
+	if (r >= 0 && st.failed)
+		r = -EIO;
 out:
 	api_free(api);
 	provider_free(provider);

@@ -34,13 +34,18 @@
 
 struct provider {
 	struct daemon *d;
+	struct loop *loop;
+	provider_ready_fn ready_cb; /* once: the first resync's outcome */
+	void *ready_userdata;
+	bool ready;
 	struct docker *docker;
+	struct docker_req *req; /* the Docker call in flight: ping, networks, services or tasks */
+	struct docker_service_list services; /* a resync's first half, waiting for the tasks */
 	struct docker_events *events;
 	struct swarm_snapshot snap; /* routing: parameters without replicas, and addresses */
 	struct swarm_snapshot full; /* what the Listener sends: parameters with replicas */
 	struct notify *notify;
 	struct loop_timer *timer;
-	struct loop_io *events_io;
 	bool dirty;	       /* an event came since the last resync */
 	long long last_event;  /* usec */
 	long long last_resync; /* usec: the last resync attempt */
@@ -217,26 +222,37 @@ void provider_notify_all(struct provider *p)
 		notify_service(p->notify, true, p->full.v[i].name, &p->full.v[i].params);
 }
 
-static int resync(struct provider *p)
+static void schedule(struct provider *p);
+
+/* The first resync (or the start-up before it) is over: tell main once. */
+static void ready(struct provider *p, int r, const char *err)
 {
-	struct docker_service_list services = {0};
-	struct docker_task_list tasks = {0};
+	if (p->ready)
+		return;
+	p->ready = true;
+	if (p->ready_cb)
+		p->ready_cb(p->ready_userdata, r, err);
+}
+
+static void resync_failed(struct provider *p, const struct docker_result *res)
+{
+	docker_service_list_done(&p->services);
+	log_warn("swarm: resync failed: %s", res->err);
+	p->resync_failures++;
+	ready(p, res->r, res->err);
+	schedule(p);
+}
+
+/* Both halves are in: the snapshot, its diff with the last one, the operations. */
+static void resync_apply(struct provider *p, const struct docker_task_list *tasks_in)
+{
+	struct docker_service_list services = p->services;
+	struct docker_task_list tasks = *tasks_in;
 	struct swarm_snapshot cur;
 	struct swarm_diff_entry *diff = NULL;
 	size_t n_diff = 0;
-	_cleanup_free_ char *err = NULL;
-	int r;
 
-	r = docker_list_services(p->docker, &services, &err);
-	if (r >= 0)
-		r = docker_list_tasks(p->docker, NULL, &tasks, &err);
-	if (r < 0) {
-		log_warn("swarm: resync failed: %s", err ? err : strerror(-r));
-		p->resync_failures++;
-		docker_service_list_done(&services);
-		docker_task_list_done(&tasks);
-		return r;
-	}
+	p->services = (struct docker_service_list){0};
 	struct swarm_snapshot full;
 	bool converging = false;
 	swarm_snapshot_init(&cur);
@@ -305,8 +321,46 @@ static int resync(struct provider *p)
 	swarm_snapshot_done(&p->full);
 	p->full = full;
 	docker_service_list_done(&services);
-	docker_task_list_done(&tasks);
-	return 0;
+}
+
+static void on_tasks(void *userdata, const struct docker_result *res)
+{
+	struct provider *p = userdata;
+
+	p->req = NULL;
+	if (res->r < 0) {
+		resync_failed(p, res);
+		return;
+	}
+	resync_apply(p, res->tasks);
+	ready(p, 0, "");
+	schedule(p);
+}
+
+static void on_services(void *userdata, const struct docker_result *res)
+{
+	struct provider *p = userdata;
+
+	p->req = NULL;
+	if (res->r < 0) {
+		resync_failed(p, res);
+		return;
+	}
+	docker_service_list_done(&p->services);
+	p->services = *res->services;
+	*res->services = (struct docker_service_list){0};
+	p->req = docker_list_tasks(p->docker, NULL, on_tasks, p);
+}
+
+/* Starts a resync unless one is in flight (then an event marks the provider dirty, and the
+ * next one follows once this ends). */
+static void resync_start(struct provider *p)
+{
+	if (p->req)
+		return;
+	p->dirty = false;
+	p->last_resync = now_usec();
+	p->req = docker_list_services(p->docker, on_services, p);
 }
 
 /* When the next resync is due (CLOCK_MONOTONIC usec, as now_usec). */
@@ -328,7 +382,8 @@ static long long next_due(const struct provider *p, long long now)
 
 static void schedule(struct provider *p)
 {
-	if (p->timer)
+	/* A resync in flight reschedules when it ends. */
+	if (p->timer && !p->req)
 		loop_timer_at(p->timer, next_due(p, now_usec()));
 }
 
@@ -350,26 +405,32 @@ static void on_event(void *userdata, const struct docker_event *ev)
 	schedule(p);
 }
 
-static void on_events(void *userdata, uint32_t events)
-{
-	struct provider *p = userdata;
-
-	docker_events_process(p->events);
-}
-
 static void on_timer(void *userdata)
 {
 	struct provider *p = userdata;
 	long long now = now_usec();
 
-	if (now >= next_due(p, now)) {
-		p->dirty = false;
-		p->last_resync = now;
-		resync(p);
+	if (!p->req && now >= next_due(p, now)) {
 		if (now >= p->next_resync)
 			p->next_resync = now + daemon_config(p->d)->resync_interval * 1000000LL;
+		resync_start(p);
+		return;
 	}
 	schedule(p);
+}
+
+static void start_following(struct provider *p)
+{
+	_cleanup_free_ char *err = NULL;
+	int r = docker_events_new(p->docker, NULL, 0, on_event, p, &p->events, &err);
+
+	if (r < 0) {
+		ready(p, r, err);
+		return;
+	}
+	p->last_event = now_usec();
+	p->next_resync = now_usec() + daemon_config(p->d)->resync_interval * 1000000LL;
+	resync_start(p);
 }
 
 /*
@@ -377,54 +438,69 @@ static void on_timer(void *userdata)
  * the networks it shares with them: its own container (the host name) is asked for its networks.
  * Not in a container (no such container), it keeps "any network but ingress".
  */
-static void detect_networks(struct provider *p)
+static void on_networks(void *userdata, const struct docker_result *res)
 {
 	static const char *const skip[] = {"ingress", "bridge", "host", "none", "docker_gwbridge"};
-	char host[256] = "";
-	struct strv nets = {0};
-	_cleanup_free_ char *err = NULL;
+	struct provider *p = userdata;
 	struct strbuf names;
-	int r;
 
-	if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
-		return;
-	r = docker_container_networks(p->docker, host, &nets, &err);
-	if (r == -ENOENT) {
-		log_debug("swarm: not in a container ('%s'): tasks on any network but ingress",
-			  host);
-		return;
-	}
-	if (r < 0) {
+	p->req = NULL;
+	if (res->r == -ENOENT) {
+		log_debug("swarm: not in a container: tasks on any network but ingress");
+	} else if (res->r < 0) {
 		log_warn("swarm: cannot read this container's networks (%s): tasks on any network "
 			 "but ingress; set SWARM_NETWORKS",
-			 err ? err : strerror(-r));
-		return;
+			 res->err);
+	} else {
+		strbuf_init(&names);
+		for (size_t i = 0; i < res->networks->n; i++) {
+			const char *net = res->networks->v[i];
+			bool keep = true;
+
+			for (size_t k = 0; k < ARRAY_SIZE(skip); k++)
+				keep &= !streq(net, skip[k]);
+			if (!keep)
+				continue;
+			p->networks = xrealloc(p->networks, (p->n_networks + 1) * sizeof(char *));
+			p->networks[p->n_networks++] = xstrdup(net);
+			strbuf_printf(&names, "%s%s", names.len ? ", " : "", net);
+		}
+		if (p->n_networks)
+			log_info("swarm: routing to tasks on this container's networks: %s",
+				 strbuf_str(&names));
+		strbuf_done(&names);
 	}
-	strbuf_init(&names);
-	for (size_t i = 0; i < nets.n; i++) {
-		bool keep = true;
-		for (size_t k = 0; k < ARRAY_SIZE(skip); k++)
-			keep &= !streq(nets.v[i], skip[k]);
-		if (!keep)
-			continue;
-		p->networks = xrealloc(p->networks, (p->n_networks + 1) * sizeof(char *));
-		p->networks[p->n_networks++] = xstrdup(nets.v[i]);
-		strbuf_printf(&names, "%s%s", names.len ? ", " : "", nets.v[i]);
-	}
-	if (p->n_networks)
-		log_info("swarm: routing to tasks on this container's networks: %s",
-			 strbuf_str(&names));
-	strv_done(&nets);
-	strbuf_done(&names);
+	start_following(p);
 }
 
-int provider_new(struct loop *loop, struct daemon *d, struct provider **ret, char **reterr)
+static void on_ping(void *userdata, const struct docker_result *res)
+{
+	struct provider *p = userdata;
+	char host[256] = "";
+
+	p->req = NULL;
+	if (res->r < 0) {
+		ready(p, res->r, res->err);
+		return;
+	}
+	if (p->n_networks == 0 && gethostname(host, sizeof(host) - 1) == 0 && host[0]) {
+		p->req = docker_container_networks(p->docker, host, on_networks, p);
+		return;
+	}
+	start_following(p);
+}
+
+int provider_new(struct loop *loop, struct daemon *d, provider_ready_fn ready_cb, void *userdata,
+		 struct provider **ret, char **reterr)
 {
 	const struct config *c = daemon_config(d);
 	struct provider *p = xcalloc(1, sizeof(*p));
 	int r;
 
 	p->d = d;
+	p->loop = loop;
+	p->ready_cb = ready_cb;
+	p->ready_userdata = userdata;
 	swarm_snapshot_init(&p->snap);
 	swarm_snapshot_init(&p->full);
 	struct notify_options no = {
@@ -444,27 +520,14 @@ int provider_new(struct loop *loop, struct daemon *d, struct provider **ret, cha
 		}
 		net += n + (net[n] == ',');
 	}
-	r = docker_new(str_set(c->docker_host) ? c->docker_host : NULL, &p->docker, reterr);
-	if (r >= 0)
-		r = docker_ping(p->docker, reterr);
-	if (r >= 0 && p->n_networks == 0)
-		detect_networks(p);
-	if (r >= 0)
-		r = docker_events_new(p->docker, NULL, 0, on_event, p, &p->events, reterr);
+	r = docker_new(loop, str_set(c->docker_host) ? c->docker_host : NULL, &p->docker, reterr);
 	if (r < 0) {
 		provider_free(p);
 		return r;
 	}
-	p->last_event = p->last_resync = now_usec();
-	r = resync(p);
-	if (r < 0) {
-		provider_free(p);
-		return errmsg_set(reterr, r, "cannot list the swarm's services");
-	}
-	p->next_resync = now_usec() + c->resync_interval * 1000000LL;
 	p->timer = loop_timer_new(loop, on_timer, p);
-	schedule(p);
-	p->events_io = loop_io_add(loop, docker_events_fd(p->events), EPOLLIN, on_events, p);
+	p->last_event = p->last_resync = now_usec();
+	p->req = docker_ping(p->docker, on_ping, p);
 	*ret = p;
 	return 0;
 }
@@ -473,8 +536,9 @@ void provider_free(struct provider *p)
 {
 	if (!p)
 		return;
-	loop_io_free(p->events_io);
+	docker_cancel(p->req);
 	docker_events_free(p->events);
+	docker_service_list_done(&p->services);
 	docker_free(p->docker);
 	notify_free(p->notify);
 	swarm_snapshot_done(&p->snap);

@@ -3,7 +3,7 @@
  * slots: plans replica changes of a task-level backend as HAProxy runtime commands on a fixed set
  * of server slots, and applies them through the worker's stats socket (see slots.h for the rules
  * and the rendering contract). The planner (slots_count_for, slots_plan) is pure: no I/O, no
- * logging. slots_apply is the edge and only talks to the stats socket through haproxy_cli.
+ * logging. slots_apply is the edge and only talks to the stats socket through cli.h, on the loop.
  *
  * HAProxy 2.6.12 replies, verified on the stats socket (each reply ends with an empty line; with
  * commands chained by ';' the replies come back concatenated in order, and a failing command does
@@ -20,7 +20,8 @@
  * the server takes traffic (op state RUNNING; `show servers state` then shows admin state 4).
  */
 #include "flowproxy/slots.h"
-#include "flowproxy/haproxy.h"
+#include "flowproxy/cli.h"
+#include "flowproxy/loop.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -389,44 +390,118 @@ static int check_replies(char *const *commands, size_t n, const char *reply, cha
 	return 0;
 }
 
-int slots_apply(const char *stats_socket, char *const *commands, size_t n, int timeout_ms,
-		char **reterr)
+struct slots_apply {
+	struct loop *l;
+	char *socket;
+	char **commands;
+	size_t n, first, last; /* the batch commands[first..last] is in flight */
+	int timeout_ms;
+	slots_done_fn cb;
+	void *userdata;
+	struct cli_call *call;
+	struct loop_timer *timer; /* reports an error found before anything was sent */
+	int r;
+	char *err;
+};
+
+static void apply_free(struct slots_apply *a)
+{
+	cli_cancel(a->call);
+	loop_timer_free(a->timer);
+	for (size_t i = 0; i < a->n; i++)
+		free(a->commands[i]);
+	free(a->commands);
+	free(a->socket);
+	free(a->err);
+	free(a);
+}
+
+static void apply_report(struct slots_apply *a)
+{
+	a->call = NULL;
+	a->cb(a->userdata, a->r, a->err ? a->err : "");
+	apply_free(a);
+}
+
+static void apply_batch(struct slots_apply *a);
+
+static void on_batch(void *userdata, const struct cli_result *res)
+{
+	struct slots_apply *a = userdata;
+
+	a->call = NULL;
+	if (res->r < 0) {
+		a->r = res->r;
+		a->err = xstrdup(res->err);
+	} else {
+		a->r = check_replies(a->commands + a->first, a->last - a->first + 1, res->reply,
+				     &a->err);
+	}
+	if (a->r < 0 || a->last + 1 >= a->n) {
+		apply_report(a);
+		return;
+	}
+	a->first = a->last + 1;
+	apply_batch(a);
+}
+
+/*
+ * One connection per batch: chaining with ';' makes a batch one round trip (management.txt
+ * §9.3: "commands separated by semi-colons" in non-interactive mode), and the batch cap keeps
+ * the line well under HAProxy's CLI buffer.
+ */
+static void apply_batch(struct slots_apply *a)
 {
 	struct strbuf line;
-	size_t first = 0;
-	int r = 0;
 
-	if (n && !commands)
-		return errmsg_set(reterr, -EINVAL, "slots_apply: no commands");
-	for (size_t i = 0; i < n; i++)
-		if (!commands[i] || !*commands[i] || strpbrk(commands[i], ";\n\r") ||
-		    strlen(commands[i]) >= SLOTS_CLI_LINE_MAX)
-			return errmsg_set(reterr, -EINVAL, "slots_apply: bad command '%.200s'",
-					  commands[i] ? commands[i] : "(null)");
 	strbuf_init(&line);
-	while (first < n && r >= 0) {
-		size_t last = first;
-		char *reply = NULL;
-
-		/*
-		 * One connection per batch: chaining with ';' makes a batch one round trip
-		 * (management.txt §9.3: "commands separated by semi-colons" in non-interactive
-		 * mode), and the batch cap keeps the line well under HAProxy's CLI buffer.
-		 */
-		strbuf_reset(&line);
-		strbuf_puts(&line, commands[first]);
-		while (last + 1 < n &&
-		       line.len + 1 + strlen(commands[last + 1]) < SLOTS_CLI_LINE_MAX) {
-			strbuf_putc(&line, ';');
-			strbuf_puts(&line, commands[++last]);
-		}
-		r = haproxy_cli(stats_socket, strbuf_str(&line), timeout_ms > 0 ? timeout_ms : 5000,
-				&reply, reterr);
-		if (r >= 0)
-			r = check_replies(commands + first, last - first + 1, reply, reterr);
-		free(reply);
-		first = last + 1;
+	a->last = a->first;
+	strbuf_puts(&line, a->commands[a->first]);
+	while (a->last + 1 < a->n &&
+	       line.len + 1 + strlen(a->commands[a->last + 1]) < SLOTS_CLI_LINE_MAX) {
+		strbuf_putc(&line, ';');
+		strbuf_puts(&line, a->commands[++a->last]);
 	}
+	a->call = cli_call(a->l, a->socket, strbuf_str(&line), a->timeout_ms, on_batch, a);
 	strbuf_done(&line);
-	return r < 0 ? r : 0;
+}
+
+static void on_early(void *userdata)
+{
+	apply_report(userdata);
+}
+
+struct slots_apply *slots_apply(struct loop *l, const char *stats_socket, char *const *commands,
+				size_t n, int timeout_ms, slots_done_fn cb, void *userdata)
+{
+	struct slots_apply *a = xcalloc(1, sizeof(*a));
+
+	a->l = l;
+	a->socket = xstrdup(stats_socket ? stats_socket : "");
+	a->commands = xcalloc(n ? n : 1, sizeof(char *));
+	a->n = n;
+	a->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
+	a->cb = cb;
+	a->userdata = userdata;
+	a->timer = loop_timer_new(l, on_early, a);
+	for (size_t i = 0; i < n; i++)
+		a->commands[i] = xstrdup(commands && commands[i] ? commands[i] : "");
+	for (size_t i = 0; i < n; i++)
+		if (!commands || !commands[i] || !*commands[i] || strpbrk(commands[i], ";\n\r") ||
+		    strlen(commands[i]) >= SLOTS_CLI_LINE_MAX) {
+			a->r = errmsg_set(&a->err, -EINVAL, "slots_apply: bad command '%.200s'",
+					  commands && commands[i] ? commands[i] : "(null)");
+			break;
+		}
+	if (a->r < 0 || n == 0)
+		loop_timer_after(a->timer, 0);
+	else
+		apply_batch(a);
+	return a;
+}
+
+void slots_apply_cancel(struct slots_apply *a)
+{
+	if (a)
+		apply_free(a);
 }

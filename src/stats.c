@@ -4,10 +4,11 @@
  * because only the first 103 columns have documented positions and 2.6.12 appends module
  * columns after a "-" delimiter (reference haproxy-runtime-autoscaling.md §1.2). Used for the
  * counters the request stream does not carry: sessions, queue, status classes, server status.
- * stats_parse_csv is pure; stats_poll is one `show stat -1 6 -1` on the worker stats socket.
+ * stats_parse_csv is pure; stats_poll is one `show stat -1 6 -1` on the worker stats socket, a
+ * call on the loop.
  */
 #include "flowproxy/stats.h"
-#include "flowproxy/haproxy.h"
+#include "flowproxy/cli.h"
 #include "flowproxy/util.h"
 
 #include <stdint.h>
@@ -295,13 +296,43 @@ void stats_table_done(struct stats_table *t)
 	*t = (struct stats_table){0};
 }
 
-int stats_poll(const char *stats_socket, int timeout_ms, struct stats_table *ret, char **reterr)
-{
-	_cleanup_free_ char *reply = NULL;
-	int r;
+struct stats_poll {
+	stats_done_fn cb;
+	void *userdata;
+	struct cli_call *call;
+};
 
-	r = haproxy_cli(stats_socket, "show stat -1 6 -1", timeout_ms, &reply, reterr);
+static void on_reply(void *userdata, const struct cli_result *res)
+{
+	struct stats_poll *p = userdata;
+	struct stats_table t = {0};
+	_cleanup_free_ char *err = NULL;
+	int r = res->r;
+
 	if (r < 0)
-		return r;
-	return stats_parse_csv(reply, strlen(reply), ret, reterr);
+		err = xstrdup(res->err);
+	else
+		r = stats_parse_csv(res->reply, res->len, &t, &err);
+	p->cb(p->userdata, r, r < 0 ? NULL : &t, err ? err : "");
+	stats_table_done(&t);
+	free(p);
+}
+
+struct stats_poll *stats_poll(struct loop *l, const char *stats_socket, int timeout_ms,
+			      stats_done_fn cb, void *userdata)
+{
+	struct stats_poll *p = xcalloc(1, sizeof(*p));
+
+	p->cb = cb;
+	p->userdata = userdata;
+	p->call = cli_call(l, stats_socket, "show stat -1 6 -1", timeout_ms, on_reply, p);
+	return p;
+}
+
+void stats_poll_cancel(struct stats_poll *p)
+{
+	if (!p)
+		return;
+	cli_cancel(p->call);
+	free(p);
 }

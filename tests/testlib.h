@@ -5,6 +5,9 @@
  */
 #pragma once
 
+#include "flowproxy/cli.h"
+#include "flowproxy/haproxy.h"
+#include "flowproxy/loop.h"
 #include "flowproxy/util.h"
 
 #include <arpa/inet.h>
@@ -140,4 +143,114 @@ __attribute__((unused)) static void remove_test_dir(const char *dir)
 	if (d)
 		closedir(d);
 	rmdir(dir);
+}
+
+struct test_cli_wait {
+	bool done;
+	int r;
+	char *reply;
+	char *err;
+};
+
+static void test_cli_done(void *userdata, const struct cli_result *res)
+{
+	struct test_cli_wait *w = userdata;
+
+	w->done = true;
+	w->r = res->r;
+	w->reply = xstrdup(res->reply);
+	w->err = xstrdup(res->err);
+}
+
+/*
+ * One HAProxy CLI command, waited for (tests only: the daemon never waits). Returns cli.h's
+ * result code; *ret gets the reply (caller frees), *reterr (may be NULL) the message.
+ */
+__attribute__((unused)) static int test_cli(const char *sock, const char *cmd, int timeout_ms,
+					    char **ret, char **reterr)
+{
+	struct loop *l = NULL;
+	struct test_cli_wait w = {0};
+
+	if (loop_new(&l) < 0)
+		abort();
+	cli_call(l, sock, cmd, timeout_ms, test_cli_done, &w);
+	while (!w.done)
+		loop_iterate(l, 100);
+	loop_free(l);
+	*ret = w.reply;
+	if (reterr) {
+		free(*reterr);
+		*reterr = w.err;
+	} else {
+		free(w.err);
+	}
+	return w.r;
+}
+
+/* HAProxy's operations report on the loop: these run it until the report (tests only). */
+struct test_op_wait {
+	bool done;
+	int r;
+	char *err;
+};
+
+__attribute__((unused)) static void test_op_done(void *userdata, int r, const char *err)
+{
+	struct test_op_wait *w = userdata;
+
+	w->done = true;
+	w->r = r;
+	free(w->err);
+	w->err = xstrdup(err);
+}
+
+/* Runs l until w is done (30 s at most); *err gets the message (caller frees). */
+__attribute__((unused)) static int test_op_wait(struct loop *l, int started, struct test_op_wait *w,
+						char **err)
+{
+	long long end = now_usec() + 30000000;
+
+	if (started < 0)
+		return started;
+	while (!w->done && now_usec() < end)
+		loop_iterate(l, 100);
+	if (!w->done)
+		return -ETIMEDOUT;
+	free(*err);
+	*err = w->err;
+	return w->r;
+}
+
+__attribute__((unused)) static int test_haproxy_start(struct loop *l, struct haproxy *h,
+						      const char *cfg, char **err)
+{
+	struct test_op_wait w = {0};
+
+	return test_op_wait(l, haproxy_start(h, cfg, strlen(cfg), test_op_done, &w), &w, err);
+}
+
+__attribute__((unused)) static int test_haproxy_apply(struct loop *l, struct haproxy *h,
+						      const char *cfg, char **err)
+{
+	struct test_op_wait w = {0};
+
+	return test_op_wait(l, haproxy_apply(h, cfg, strlen(cfg), test_op_done, &w), &w, err);
+}
+
+__attribute__((unused)) static int test_haproxy_reload(struct loop *l, struct haproxy *h,
+						       char **err)
+{
+	struct test_op_wait w = {0};
+
+	return test_op_wait(l, haproxy_reload(h, test_op_done, &w), &w, err);
+}
+
+__attribute__((unused)) static int test_haproxy_validate(struct loop *l, struct haproxy *h,
+							 const char *cfg, char **err)
+{
+	struct test_op_wait w = {0};
+
+	haproxy_validate(h, cfg, strlen(cfg), test_op_done, &w);
+	return test_op_wait(l, 0, &w, err);
 }

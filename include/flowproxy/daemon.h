@@ -53,11 +53,20 @@ void daemon_submit(struct daemon *d, enum daemon_op_kind kind, struct service *s
 void daemon_submit_runtime(struct daemon *d, const char *name, const char *const *addrs,
 			   size_t n_addrs, char *const *commands, size_t n_commands);
 
-/* Applies what is queued now (used at start-up before the loop runs). */
+/*
+ * Applies what is queued now, unless a batch is in flight (then it is the next batch). Before
+ * daemon_start the services only go into the registry: they make the first configuration.
+ */
 void daemon_flush(struct daemon *d);
 
-/* Starts HAProxy with what is queued and registered, then telemetry. */
-int daemon_start(struct daemon *d);
+/*
+ * Starts HAProxy with what is queued and registered (adopting a running master), on the loop;
+ * then telemetry. cb (may be NULL) gets 0 once HAProxy serves, or -errno when it cannot be
+ * started: the daemon is useless then. Operations submitted meanwhile wait for the start.
+ * Returns < 0 with *reterr when nothing could be set up.
+ */
+typedef void (*daemon_started_fn)(void *userdata, int r);
+int daemon_start(struct daemon *d, daemon_started_fn cb, void *userdata, char **reterr);
 
 const struct registry *daemon_registry(const struct daemon *d);
 const struct config *daemon_config(const struct daemon *d);

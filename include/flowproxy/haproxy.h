@@ -4,7 +4,8 @@
  * (a dead master is restarted), and applies configurations: write atomically, reload through the
  * master CLI, confirm from `show proc` that a new worker runs it. A configuration HAProxy rejects
  * is never applied: the previous file is put back, the old worker keeps serving, and the caller
- * gets HAProxy's own message. Also one-shot commands on the worker's stats socket.
+ * gets HAProxy's own message. Every step is a non-blocking call on the loop (cli.h); the result
+ * comes back through a callback.
  */
 #pragma once
 
@@ -20,43 +21,59 @@ struct haproxy_options {
 };
 
 struct haproxy;
+struct loop;
 
-/* Copies o. Does not start anything. Caller frees with haproxy_free. */
-int haproxy_new(const struct haproxy_options *o, struct haproxy **ret, char **reterr);
-/* Stops HAProxy if this object started it (soft stop, then hard after a grace), frees h. NULL ok. */
+/*
+ * The end of a start, apply or reload: r >= 0 success, else -errno with a message for people
+ * in err (borrowed for the call): -EINVAL HAProxy rejected the file (its [ALERT] lines),
+ * -ETIMEDOUT nothing confirmed within timeout_ms, -ESRCH the master died meanwhile, or a CLI
+ * error. Runs on the loop, never inside the call that started the operation.
+ */
+typedef void (*haproxy_done_fn)(void *userdata, int r, const char *err);
+
+/*
+ * Copies o; HAProxy's output pipe, its master's pidfd and every CLI call live on loop. Does not
+ * start anything. Caller frees with haproxy_free (before the loop).
+ */
+int haproxy_new(struct loop *loop, const struct haproxy_options *o, struct haproxy **ret,
+		char **reterr);
+/*
+ * Cancels what is in flight (no callback) and, if this object started HAProxy, stops it: soft
+ * stop, then hard after a grace. Waits for that (shutdown only). NULL ok.
+ */
 void haproxy_free(struct haproxy *h);
 
 /*
- * Starts the master on cfg (written atomically to config_path first) and returns once a worker
- * runs it. If a master is already listening on run_dir/master.sock (flowproxy restarted), it is
- * adopted instead, and reloaded with cfg. On a config HAProxy rejects: -EINVAL, HAProxy's
- * messages in *reterr.
+ * One operation at a time (-EBUSY otherwise, returned at once, no callback). Each writes the
+ * file atomically first, and on a rejection puts the previous file back, so HAProxy keeps
+ * serving the last good configuration.
+ *
+ * haproxy_start: starts the master on cfg and reports once a worker answers. A master already
+ * listening on run_dir/master.sock (flowproxy restarted) is adopted instead, and reloaded with
+ * cfg.
+ * haproxy_apply: reloads through the master CLI and reports once `show proc` shows a new worker
+ * that answers, or the reload failed. A dead master is started again on cfg.
+ * haproxy_reload: the same on the current file.
  */
-int haproxy_start(struct haproxy *h, const char *cfg, size_t len, char **reterr);
+int haproxy_start(struct haproxy *h, const char *cfg, size_t len, haproxy_done_fn done,
+		  void *userdata);
+int haproxy_apply(struct haproxy *h, const char *cfg, size_t len, haproxy_done_fn done,
+		  void *userdata);
+int haproxy_reload(struct haproxy *h, haproxy_done_fn done, void *userdata);
+/* True while a start, apply or reload is in flight. */
+bool haproxy_busy(const struct haproxy *h);
 
 /*
- * Applies cfg: writes it atomically, reloads through the master CLI, and returns once `show proc`
- * shows a new worker that answers (>= 0), or the reload failed. On failure the previous file is
- * restored, HAProxy keeps serving the previous config, and the return is -EINVAL with HAProxy's
- * messages (the [ALERT] lines) in *reterr; -ETIMEDOUT if nothing was confirmed in time.
+ * Validates cfg with `haproxy -c` on a temporary file, without touching the running HAProxy,
+ * as a child process watched by the loop. Slow (a process start): used only to find which
+ * service broke a configuration. done gets 0 or -EINVAL with HAProxy's [ALERT] lines. Runs
+ * beside any operation. Returns a handle for haproxy_check_cancel (NULL when it could not even
+ * start: done then runs with the error from the loop anyway).
  */
-int haproxy_apply(struct haproxy *h, const char *cfg, size_t len, char **reterr);
-
-/* Reloads the current file (same confirmation as haproxy_apply). */
-int haproxy_reload(struct haproxy *h, char **reterr);
-
-/*
- * Validates cfg with `haproxy -c` on a temporary file, without touching the running HAProxy.
- * Slow (a process start): used only to find which service broke a rejected batch.
- */
-int haproxy_validate(struct haproxy *h, const char *cfg, size_t len, char **reterr);
-
-/*
- * File descriptor that becomes readable when HAProxy printed something or its master exited;
- * call haproxy_process_events then (logs HAProxy's lines, restarts a dead master). -1 if none.
- */
-int haproxy_event_fd(struct haproxy *h);
-int haproxy_process_events(struct haproxy *h);
+struct haproxy_check;
+struct haproxy_check *haproxy_validate(struct haproxy *h, const char *cfg, size_t len,
+				       haproxy_done_fn done, void *userdata);
+void haproxy_check_cancel(struct haproxy_check *c);
 
 pid_t haproxy_master_pid(const struct haproxy *h);
 /* The current worker's pid, from the last `show proc`; 0 if unknown. */
@@ -64,10 +81,5 @@ pid_t haproxy_worker_pid(const struct haproxy *h);
 /* Number of successful reloads and of rejected ones since start. */
 unsigned haproxy_reload_count(const struct haproxy *h);
 unsigned haproxy_reload_failures(const struct haproxy *h);
-
-/*
- * Sends one command to a HAProxy CLI socket (worker stats socket or master socket) and returns
- * the whole reply in *ret (caller frees). Replies over 64 MiB fail with -EMSGSIZE.
- */
-int haproxy_cli(const char *socket_path, const char *cmd, int timeout_ms, char **ret,
-		char **reterr);
+/* The master socket's path (borrowed). */
+const char *haproxy_master_socket(const struct haproxy *h);

@@ -13,11 +13,21 @@
 struct provider;
 
 /*
- * Connects to the Docker Engine (DOCKER_HOST or the default socket), queues the swarm's services
- * for the daemon, and starts following events. Caller frees with provider_free.
+ * Called once: when the first resync submitted the swarm's services to the daemon (r = 0), or
+ * when the Docker Engine could not be reached or listed before that (r < 0, err says why).
+ */
+typedef void (*provider_ready_fn)(void *userdata, int r, const char *err);
+
+/*
+ * Starts talking to the Docker Engine (DOCKER_HOST or the default socket) on loop: pings it,
+ * learns this container's networks, follows events and lists the swarm's services for the
+ * daemon; ready_cb reports the first outcome. Every Docker call is asynchronous: a stalled
+ * engine delays resyncs, nothing else. Returns < 0 only for a bad DOCKER_HOST or libcurl
+ * missing. Caller frees with provider_free (before the loop).
  */
 struct loop;
-int provider_new(struct loop *loop, struct daemon *d, struct provider **ret, char **reterr);
+int provider_new(struct loop *loop, struct daemon *d, provider_ready_fn ready_cb, void *userdata,
+		 struct provider **ret, char **reterr);
 void provider_free(struct provider *p);
 
 /*

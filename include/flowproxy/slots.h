@@ -124,12 +124,21 @@ int slots_endpoint_parse(const char *s, int default_port, char ret_addr[static I
  * or "no need to change the addr ...". Anything else ("No such server.", "Invalid addr ...",
  * "Permission denied") is -EBADMSG with *reterr naming the command and quoting the reply.
  * Commands are not rolled back: the ones before a failure stay applied (each is idempotent, so
- * re-applying the same plan is safe). Socket errors are haproxy_cli's (-ENOENT, -ETIMEDOUT, ...).
+ * re-applying the same plan is safe). Socket errors are cli.h's (-ENOENT, -ETIMEDOUT, ...).
  * timeout_ms bounds each batch (<= 0: 5000). Only `set server ... addr|state` commands (what
  * slots_plan makes) are understood; a command with ';', CR or LF is -EINVAL, nothing sent.
  * Why chained: 64 commands took 3.6 ms one connection each and 0.2 ms chained (HAProxy 2.6.12,
  * this machine; tests/unit/test_slots_haproxy.c prints the figures).
  */
 #define SLOTS_CLI_LINE_MAX 4096
-int slots_apply(const char *stats_socket, char *const *commands, size_t n, int timeout_ms,
-		char **reterr);
+struct loop;
+struct slots_apply;
+/* r is 0 or the error above, err a message for people ("" on success), borrowed for the call. */
+typedef void (*slots_done_fn)(void *userdata, int r, const char *err);
+/*
+ * Starts the sending on loop; cb runs once, on the loop (never inside this call), unless
+ * slots_apply_cancel comes first. Everything is copied.
+ */
+struct slots_apply *slots_apply(struct loop *l, const char *stats_socket, char *const *commands,
+				size_t n, int timeout_ms, slots_done_fn cb, void *userdata);
+void slots_apply_cancel(struct slots_apply *a);

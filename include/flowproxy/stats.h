@@ -34,5 +34,14 @@ struct stats_table {
 int stats_parse_csv(const char *csv, size_t len, struct stats_table *ret, char **reterr);
 void stats_table_done(struct stats_table *t);
 
-/* Runs `show stat -1 6 -1` on the worker socket and parses it. */
-int stats_poll(const char *stats_socket, int timeout_ms, struct stats_table *ret, char **reterr);
+/*
+ * Runs `show stat -1 6 -1` on the worker socket, on loop, and parses it. cb gets 0 and the
+ * table, which it may take over (metrics_set_stats empties it; what is left is freed after cb),
+ * or -errno, NULL and a message. cb runs once, on the loop, unless stats_poll_cancel comes first.
+ */
+struct loop;
+struct stats_poll;
+typedef void (*stats_done_fn)(void *userdata, int r, struct stats_table *t, const char *err);
+struct stats_poll *stats_poll(struct loop *l, const char *stats_socket, int timeout_ms,
+			      stats_done_fn cb, void *userdata);
+void stats_poll_cancel(struct stats_poll *p);

@@ -101,7 +101,8 @@ need_swarm_images() {
 	"$SRC/scripts/build-test-image" "$BUILD" >/dev/null || { echo "Bail out! test images"; exit 1; }
 }
 
-# fp_start [flowproxy args...]: starts flowproxy (env from the caller), waits for its API.
+# fp_start [flowproxy args...]: starts flowproxy (env from the caller), waits for its API and for
+# HAProxy to serve the first configuration (successfulinitreload).
 fp_start() {
 	PPORT=${PPORT:-$(free_port)}
 	APORT=${APORT:-$(free_port)}
@@ -111,7 +112,9 @@ fp_start() {
 		--configs-path "$T/cfg" --run-dir "$T/run" "$@" >"$T/flowproxy.log" 2>&1 &
 	FP_PID=$!
 	for _ in $(seq 500); do
-		curl -s -o /dev/null "http://127.0.0.1:$APORT/v1/docker-flow-proxy/ping" && return 0
+		[ "$(curl -s -o /dev/null -w '%{http_code}' \
+			"http://127.0.0.1:$APORT/v1/docker-flow-proxy/successfulinitreload")" = 200 ] &&
+			return 0
 		kill -0 "$FP_PID" 2>/dev/null || break
 		sleep 0.02
 	done

@@ -7,6 +7,7 @@
  * Prints "1..0 # SKIP" when /var/run/docker.sock does not answer.
  */
 #include "flowproxy/docker.h"
+#include "flowproxy/loop.h"
 
 #include "tap.h"
 
@@ -18,6 +19,101 @@
 #include <sys/un.h>
 
 static char svc_name[64], net_name[64];
+static struct loop *L;
+
+/* The client's calls report on the loop: these run it until the report (tests only). */
+struct call {
+	bool done;
+	int r;
+	char *err;
+	struct docker_service_list services;
+	struct docker_task_list tasks;
+	struct docker_service service;
+	char *raw;
+};
+
+static void on_call(void *userdata, const struct docker_result *res)
+{
+	struct call *c = userdata;
+
+	c->done = true;
+	c->r = res->r;
+	c->err = xstrdup(res->err);
+	if (res->services) {
+		c->services = *res->services;
+		*res->services = (struct docker_service_list){0};
+	}
+	if (res->tasks) {
+		c->tasks = *res->tasks;
+		*res->tasks = (struct docker_task_list){0};
+	}
+	if (res->service) {
+		c->service = *res->service;
+		*res->service = (struct docker_service){0};
+		c->raw = xstrndup(res->body, res->len);
+	}
+}
+
+static int call_wait(struct call *c, char **err)
+{
+	long long end = now_usec() + 30000000;
+
+	while (!c->done && now_usec() < end)
+		loop_iterate(L, 100);
+	free(*err);
+	*err = c->done ? c->err : xstrdup("no answer in 30 s");
+	return c->done ? c->r : -ETIMEDOUT;
+}
+
+static int sync_ping(struct docker *d, char **err)
+{
+	struct call c = {0};
+
+	docker_ping(d, on_call, &c);
+	return call_wait(&c, err);
+}
+
+static int sync_list_services(struct docker *d, struct docker_service_list *ret, char **err)
+{
+	struct call c = {0};
+	int r;
+
+	docker_list_services(d, on_call, &c);
+	r = call_wait(&c, err);
+	*ret = c.services;
+	return r;
+}
+
+static int sync_list_tasks(struct docker *d, const char *svc, struct docker_task_list *ret,
+			   char **err)
+{
+	struct call c = {0};
+	int r;
+
+	docker_list_tasks(d, svc, on_call, &c);
+	r = call_wait(&c, err);
+	*ret = c.tasks;
+	return r;
+}
+
+static int sync_inspect(struct docker *d, const char *id, struct docker_service *ret, char **raw,
+			char **err)
+{
+	struct call c = {0};
+	int r;
+
+	docker_inspect_service(d, id, on_call, &c);
+	r = call_wait(&c, err);
+	if (ret)
+		*ret = c.service;
+	else
+		docker_service_done(&c.service);
+	if (raw)
+		*raw = c.raw;
+	else
+		free(c.raw);
+	return r;
+}
 static bool svc_created, net_created;
 
 static void cleanup(void)
@@ -92,12 +188,8 @@ static bool pump_until(struct docker_events *ev, const bool *flag, int ms)
 {
 	long long deadline = now_usec() + (long long)ms * 1000;
 
-	while (!*flag && now_usec() < deadline) {
-		struct pollfd p = {.fd = docker_events_fd(ev), .events = POLLIN};
-
-		poll(&p, 1, 100);
-		docker_events_process(ev);
-	}
+	while (!*flag && now_usec() < deadline)
+		loop_iterate(L, 100);
 	return *flag;
 }
 
@@ -110,7 +202,7 @@ static bool wait_service(struct docker *d, struct docker_events *ev, const char 
 		_cleanup_free_ char *err = NULL;
 		bool done = false;
 
-		if (docker_list_services(d, &l, &err) < 0) {
+		if (sync_list_services(d, &l, &err) < 0) {
 			tap_diag("list services: %s", err);
 			return false;
 		}
@@ -124,10 +216,8 @@ static bool wait_service(struct docker *d, struct docker_events *ev, const char 
 		docker_service_list_done(&l);
 		if (done)
 			return true;
-		for (int t = 0; t < 5; t++) {
-			poll(NULL, 0, 100);
-			docker_events_process(ev);
-		}
+		for (long long end = now_usec() + 500000; now_usec() < end;)
+			loop_iterate(L, 100);
 	}
 	return false;
 }
@@ -267,18 +357,15 @@ static void test_fake_reconnect(void)
 		abort();
 	pthread_create(&th, NULL, fake_run, &f);
 	host = xasprintf("unix://%s", sa.sun_path);
-	tap_is_int(docker_new(host, &d, &err), 0, "fake: docker_new");
-	if (!tap_is_int(docker_ping(d, &err), 0, "fake: docker_ping"))
+	tap_is_int(docker_new(L, host, &d, &err), 0, "fake: docker_new");
+	if (!tap_is_int(sync_ping(d, &err), 0, "fake: docker_ping"))
 		tap_diag("%s", err);
 	tap_is_str(docker_api_version(d), "1.41", "fake: daemon 1.43 -> /v1.41");
 	tap_is_int(docker_daemon_api_version(d), 143, "fake: daemon's own version kept");
 	tap_is_int(docker_events_new(d, NULL, 100, on_fake_event, &got, &ev, &err), 0,
 		   "fake: docker_events_new");
 	for (long long end = now_usec() + 10000000; !done && now_usec() < end;) {
-		struct pollfd p = {.fd = docker_events_fd(ev), .events = POLLIN};
-
-		poll(&p, 1, 100);
-		docker_events_process(ev);
+		loop_iterate(L, 100);
 		docker_events_get_stats(ev, &st);
 		done = st.events >= 3;
 	}
@@ -310,9 +397,10 @@ static void test_bad_host(void)
 	struct docker *d = NULL;
 	_cleanup_free_ char *err = NULL;
 
-	tap_is_int(docker_new("ftp://x", &d, &err), -EINVAL, "ftp:// host rejected");
-	tap_ok(docker_new("unix:///nonexistent/docker.sock", &d, &err) == 0, "docker_new: no I/O");
-	tap_is_int(docker_ping(d, &err), -ECONNREFUSED, "ping a missing socket: -ECONNREFUSED");
+	tap_is_int(docker_new(L, "ftp://x", &d, &err), -EINVAL, "ftp:// host rejected");
+	tap_ok(docker_new(L, "unix:///nonexistent/docker.sock", &d, &err) == 0,
+	       "docker_new: no I/O");
+	tap_is_int(sync_ping(d, &err), -ECONNREFUSED, "ping a missing socket: -ECONNREFUSED");
 	tap_ok(err && strstr(err, "/nonexistent/docker.sock"), "message names the socket: %s",
 	       err ? err : "");
 	docker_free(d);
@@ -330,7 +418,9 @@ int main(void)
 	_cleanup_free_ char *err = NULL, *cmd = NULL, *id = NULL, *raw = NULL;
 	int r;
 
-	if (docker_new("unix:///var/run/docker.sock", &d, &err) < 0 || docker_ping(d, &err) < 0) {
+	if (loop_new(&L) < 0)
+		abort();
+	if (docker_new(L, "unix:///var/run/docker.sock", &d, &err) < 0 || sync_ping(d, &err) < 0) {
 		docker_free(d);
 		return tap_skip_all("no docker daemon");
 	}
@@ -345,7 +435,7 @@ int main(void)
 	{
 		struct docker_service_list l = {0};
 
-		r = docker_list_services(d, &l, &err);
+		r = sync_list_services(d, &l, &err);
 		docker_service_list_done(&l);
 	}
 	if (r == -ENOTCONN) {
@@ -403,7 +493,7 @@ int main(void)
 	docker_service_done(&s);
 
 	/* Tasks, by name and all. */
-	r = docker_list_tasks(d, svc_name, &tl, &err);
+	r = sync_list_tasks(d, svc_name, &tl, &err);
 	tap_is_int(r, 0, "docker_list_tasks(name)");
 	tap_is_int((long long)count_running(&tl, net_name), 1, "one running task with an address");
 	for (size_t i = 0; i < tl.n; i++)
@@ -411,19 +501,19 @@ int main(void)
 			tap_diag("task %s slot %ld %s %s on %s", tl.v[i].id, tl.v[i].slot,
 				 tl.v[i].state, tl.v[i].addrs[k].addr, tl.v[i].addrs[k].network);
 	docker_task_list_done(&tl);
-	r = docker_list_tasks(d, NULL, &tl, &err);
+	r = sync_list_tasks(d, NULL, &tl, &err);
 	tap_ok(r == 0 && tl.n >= 1, "docker_list_tasks(NULL): %zu tasks", tl.n);
 	docker_task_list_done(&tl);
-	tap_is_int(docker_list_tasks(d, "fp-no-such-service", &tl, &err), -ENOENT,
+	tap_is_int(sync_list_tasks(d, "fp-no-such-service", &tl, &err), -ENOENT,
 		   "tasks of an unknown service: -ENOENT");
 
 	/* Inspect, parsed and raw. */
-	r = docker_inspect_service(d, id, &ins, &raw, &err);
+	r = sync_inspect(d, id, &ins, &raw, &err);
 	tap_is_int(r, 0, "docker_inspect_service");
 	tap_ok(r == 0 && streq(ins.name, svc_name) && !ins.has_status, "inspect: name");
 	tap_ok(raw && strstr(raw, "\"Spec\"") && strstr(raw, svc_name), "inspect: raw JSON");
 	docker_service_done(&ins);
-	tap_is_int(docker_inspect_service(d, "fp-no-such-service", NULL, NULL, &err), -ENOENT,
+	tap_is_int(sync_inspect(d, "fp-no-such-service", NULL, NULL, &err), -ENOENT,
 		   "inspect unknown: -ENOENT");
 	tap_ok(err && strstr(err, "not found"), "message from Docker: %s", err ? err : "");
 
@@ -436,7 +526,7 @@ int main(void)
 	if (tap_ok(wait_service(d, ev, svc_name, 2, &s), "list: 2/2 running after scale"))
 		tap_is_int(s.replicas, 2, "list: replicas 2");
 	docker_service_done(&s);
-	r = docker_list_tasks(d, id, &tl, &err);
+	r = sync_list_tasks(d, id, &tl, &err);
 	tap_is_int((long long)count_running(&tl, net_name), 2, "two running tasks by ID");
 	docker_task_list_done(&tl);
 
@@ -451,5 +541,6 @@ int main(void)
 	docker_events_free(ev);
 	cleanup();
 	docker_free(d);
+	loop_free(L);
 	return tap_done();
 }

@@ -2,11 +2,12 @@
 /*
  * Integration test of src/haproxy.c against the real HAProxy: start, apply (new worker, new
  * routing), a rejected apply (message, old file back, old routing), master crash and restart,
- * adoption, haproxy_validate, haproxy_cli on the worker's stats socket. Backends are
+ * adoption, haproxy_validate, cli.h's calls on the worker's stats socket. Backends are
  * tests/testserver processes; all traffic stays on 127.0.0.1, every process started here is
  * stopped before the end.
  */
 #include "flowproxy/haproxy.h"
+#include "flowproxy/loop.h"
 #include "tap.h"
 #include "testlib.h"
 
@@ -17,7 +18,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -25,6 +25,15 @@
 #define HAPROXY_BIN "/usr/sbin/haproxy"
 
 static char dir[] = "/tmp/fp-haproxy-XXXXXX";
+static struct loop *L;
+
+#define h_start(h, cfg, err)	 test_haproxy_start(L, h, cfg, err)
+#define h_apply(h, cfg, err)	 test_haproxy_apply(L, h, cfg, err)
+#define h_reload(h, err)	 test_haproxy_reload(L, h, err)
+#define h_validate(h, cfg, err)	 test_haproxy_validate(L, h, cfg, err)
+#define wait_op(started, w, err) test_op_wait(L, started, w, err)
+#define on_done			 test_op_done
+
 static int fe_port, alpha_port, beta_port;
 static pid_t alpha_pid, beta_pid;
 
@@ -127,11 +136,11 @@ static long long bare_reload_usec(const char *cfg_path, const char *cfg, pid_t o
 	long long t0 = now_usec(), t = -1;
 
 	write_file_atomic(cfg_path, cfg, strlen(cfg));
-	if (haproxy_cli(sock, "reload", 5000, &r, NULL) == 0) {
+	if (test_cli(sock, "reload", 5000, &r, NULL) == 0 || r) {
 		while (now_usec() - t0 < 5000000) {
 			char *p = NULL, *w;
 
-			if (haproxy_cli(sock, "show proc", 1000, &p, NULL) == 0 &&
+			if (test_cli(sock, "show proc", 1000, &p, NULL) == 0 &&
 			    (w = strstr(p, "# workers\n")) &&
 			    (pid_t)strtol(w + 10, NULL, 10) != old_worker &&
 			    (pid_t)strtol(w + 10, NULL, 10) > 0) {
@@ -152,13 +161,9 @@ static void wait_for_restart(struct haproxy *h, pid_t old_master)
 {
 	long long t0 = now_usec();
 
-	while (now_usec() - t0 < 10000000 &&
-	       (haproxy_master_pid(h) == old_master || haproxy_master_pid(h) == 0)) {
-		struct epoll_event ev;
-
-		epoll_wait(haproxy_event_fd(h), &ev, 1, 200);
-		haproxy_process_events(h);
-	}
+	while (now_usec() - t0 < 10000000 && (haproxy_master_pid(h) == old_master ||
+					      haproxy_master_pid(h) == 0 || haproxy_busy(h)))
+		loop_iterate(L, 200);
 }
 
 int main(void)
@@ -172,7 +177,7 @@ int main(void)
 
 	if (access(HAPROXY_BIN, X_OK) != 0)
 		return tap_skip_all("haproxy not installed");
-	if (!mkdtemp(dir))
+	if (!mkdtemp(dir) || loop_new(&L) < 0)
 		abort();
 	cfg_path = xasprintf("%s/haproxy.cfg", dir);
 	stats = xasprintf("%s/stats.sock", dir);
@@ -190,8 +195,8 @@ int main(void)
 	cfg_bad = make_cfg("be_beta", 2, "\tbogus_keyword foo\n");
 
 	/* Start. */
-	tap_is_int(haproxy_new(&o, &h, &err), 0, "haproxy_new");
-	r = haproxy_start(h, cfg_a, strlen(cfg_a), &err);
+	tap_is_int(haproxy_new(L, &o, &h, &err), 0, "haproxy_new");
+	r = h_start(h, cfg_a, &err);
 	if (!tap_is_int(r, 0, "start"))
 		tap_diag("%s", err);
 	m1 = haproxy_master_pid(h);
@@ -201,21 +206,23 @@ int main(void)
 	/* HAProxy's HTX lowercases header names on the way to HTTP/1 servers. */
 	tap_ok(http_has("/h", "\nx-test: 1\n"), "request headers echoed");
 	tap_ok(http_has("/health", "\r\n\r\nok"), "/health answers ok");
-	tap_ok(haproxy_event_fd(h) >= 0, "event fd");
+	tap_ok(!haproxy_busy(h), "idle after the start");
 
-	/* haproxy_cli on the worker's stats socket. */
-	r = haproxy_cli(stats, "show info", 5000, &reply, &err);
+	/* A CLI call on the worker's stats socket. */
+	r = test_cli(stats, "show info", 5000, &reply, &err);
 	snprintf(want, sizeof(want), "\nPid: %d\n", (int)w1);
 	tap_ok(r == 0 && strstr(reply, want), "show info on the stats socket names worker %d",
 	       (int)w1);
 	free(reply);
 	reply = NULL;
-	tap_ok(haproxy_cli("/nonexistent/x.sock", "show info", 1000, &reply, &err) == -ENOENT &&
-		       err && strstr(err, "/nonexistent/x.sock"),
-	       "haproxy_cli on a missing socket: -ENOENT");
+	tap_ok(test_cli("/nonexistent/x.sock", "show info", 1000, &reply, &err) == -ENOENT && err &&
+		       strstr(err, "/nonexistent/x.sock"),
+	       "a CLI call on a missing socket: -ENOENT");
+	free(reply);
+	reply = NULL;
 
 	/* A good apply: new worker, new routing. */
-	r = haproxy_apply(h, cfg_b, strlen(cfg_b), &err);
+	r = h_apply(h, cfg_b, &err);
 	if (!tap_is_int(r, 0, "apply routes to beta"))
 		tap_diag("%s", err);
 	w2 = haproxy_worker_pid(h);
@@ -225,7 +232,7 @@ int main(void)
 	tap_is_int(haproxy_reload_count(h), 1, "reload count 1");
 
 	/* A rejected apply: HAProxy's message, the old file back, the old worker still serving. */
-	r = haproxy_apply(h, cfg_bad, strlen(cfg_bad), &err);
+	r = h_apply(h, cfg_bad, &err);
 	tap_is_int(r, -EINVAL, "invalid config: -EINVAL");
 	tap_ok(err && strstr(err, "unknown keyword 'bogus_keyword'") && strstr(err, "[ALERT]"),
 	       "error carries HAProxy's ALERT");
@@ -237,14 +244,23 @@ int main(void)
 	tap_is_int(haproxy_reload_count(h), 1, "reload count still 1");
 
 	/* Good again after a failure ("[failed: N]" resets). */
-	r = haproxy_apply(h, cfg_a, strlen(cfg_a), &err);
+	r = h_apply(h, cfg_a, &err);
 	tap_is_int(r, 0, "apply after a failure");
 	tap_ok(http_has("/again", "name=alpha"), "routed to alpha again");
 
 	/* haproxy_reload on the current file. */
 	w1 = haproxy_worker_pid(h);
-	tap_is_int(haproxy_reload(h, &err), 0, "haproxy_reload");
+	tap_is_int(h_reload(h, &err), 0, "haproxy_reload");
 	tap_ok(haproxy_worker_pid(h) != w1, "reload made a new worker");
+	/* One operation at a time. */
+	{
+		struct test_op_wait w1w = {0};
+		tap_is_int(haproxy_reload(h, on_done, &w1w), 0, "a reload starts");
+		tap_is_int(haproxy_apply(h, cfg_a, strlen(cfg_a), on_done, NULL), -EBUSY,
+			   "a second operation meanwhile: -EBUSY");
+		tap_ok(!w1w.done, "the report never comes inside the call");
+		tap_is_int(wait_op(0, &w1w, &err), 0, "the reload is confirmed");
+	}
 
 	/* Timing: apply of a 10-backend config vs a bare reload (write, reload, show proc). */
 	{
@@ -256,7 +272,7 @@ int main(void)
 			const char *c = i % 2 ? c10a : c10b;
 			long long t0 = now_usec();
 
-			ok &= haproxy_apply(h, c, strlen(c), &err) == 0;
+			ok &= h_apply(h, c, &err) == 0;
 			ta[i] = now_usec() - t0;
 			usleep(50000);
 		}
@@ -266,7 +282,7 @@ int main(void)
 			char *p = NULL, *w;
 			pid_t ow = 0;
 
-			if (haproxy_cli(sock, "show proc", 1000, &p, NULL) == 0 &&
+			if (test_cli(sock, "show proc", 1000, &p, NULL) == 0 &&
 			    (w = strstr(p, "# workers\n")))
 				ow = (pid_t)strtol(w + 10, NULL, 10);
 			free(p);
@@ -281,7 +297,7 @@ int main(void)
 			ta[4] / 1000.0, ta[0] / 1000.0, ta[8] / 1000.0, tb[4] / 1000.0,
 			tb[0] / 1000.0, tb[8] / 1000.0);
 		/* Bare reloads bypassed h: resync the file and h's worker through an apply. */
-		tap_is_int(haproxy_apply(h, cfg_b, strlen(cfg_b), &err), 0, "apply after timing");
+		tap_is_int(h_apply(h, cfg_b, &err), 0, "apply after timing");
 		free(c10a);
 		free(c10b);
 	}
@@ -293,7 +309,7 @@ int main(void)
 	tap_ok(haproxy_master_pid(h) > 0 && haproxy_master_pid(h) != m1,
 	       "master restarted after SIGKILL (%d -> %d)", (int)m1, (int)haproxy_master_pid(h));
 	tap_ok(http_has("/restarted", "name=beta path=/restarted\n"), "traffic after restart");
-	r = haproxy_cli(stats, "show info", 5000, &reply, &err);
+	r = test_cli(stats, "show info", 5000, &reply, &err);
 	snprintf(want, sizeof(want), "\nPid: %d\n", (int)haproxy_worker_pid(h));
 	tap_ok(r == 0 && strstr(reply, want), "stats socket served by the new worker");
 	free(reply);
@@ -302,15 +318,15 @@ int main(void)
 	/* Adoption: a second object finds the running master and reloads it. */
 	m1 = haproxy_master_pid(h);
 	w1 = haproxy_worker_pid(h);
-	tap_is_int(haproxy_new(&o, &h2, &err), 0, "second haproxy_new");
-	r = haproxy_start(h2, cfg_a, strlen(cfg_a), &err);
+	tap_is_int(haproxy_new(L, &o, &h2, &err), 0, "second haproxy_new");
+	r = h_start(h2, cfg_a, &err);
 	if (!tap_is_int(r, 0, "second start adopts"))
 		tap_diag("%s", err);
 	tap_is_int(haproxy_master_pid(h2), m1, "adopted the running master");
 	tap_ok(haproxy_worker_pid(h2) != w1 && haproxy_worker_pid(h2) > 0,
 	       "adopted master reloaded");
 	tap_ok(http_has("/adopted", "name=alpha path=/adopted\n"), "adopted: routed to alpha");
-	r = haproxy_apply(h2, cfg_bad, strlen(cfg_bad), &err);
+	r = h_apply(h2, cfg_bad, &err);
 	tap_ok(r == -EINVAL && err && strstr(err, "bogus_keyword"),
 	       "adopted: rejected apply explained");
 	tap_ok(file_is(cfg_path, cfg_a), "adopted: previous file restored");
@@ -320,8 +336,8 @@ int main(void)
 	tap_ok(http_has("/kept", "name=alpha"), "still serving");
 
 	/* haproxy_validate. */
-	tap_is_int(haproxy_validate(h, cfg_b, strlen(cfg_b), &err), 0, "validate a good config");
-	r = haproxy_validate(h, cfg_bad, strlen(cfg_bad), &err);
+	tap_is_int(h_validate(h, cfg_b, &err), 0, "validate a good config");
+	r = h_validate(h, cfg_bad, &err);
 	tap_ok(r == -EINVAL && err && strstr(err, "bogus_keyword"), "validate a bad config");
 
 	/* A start HAProxy rejects. */
@@ -332,8 +348,8 @@ int main(void)
 		struct haproxy_options o3 = {
 			.binary = HAPROXY_BIN, .config_path = bad_path, .run_dir = bad_dir};
 
-		haproxy_new(&o3, &h3, &err);
-		r = haproxy_start(h3, cfg_bad, strlen(cfg_bad), &err);
+		haproxy_new(L, &o3, &h3, &err);
+		r = h_start(h3, cfg_bad, &err);
 		tap_ok(r == -EINVAL && err && strstr(err, "bogus_keyword"),
 		       "start with a bad config: -EINVAL with HAProxy's message");
 		tap_is_int(haproxy_master_pid(h3), 0, "no master after a failed start");
@@ -355,6 +371,7 @@ int main(void)
 	free(bad_path);
 out:
 	haproxy_free(h);
+	loop_free(L);
 	reap(alpha_pid);
 	reap(beta_pid);
 	/* Old or orphaned workers go within hard-stop-after. */

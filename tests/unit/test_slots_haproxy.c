@@ -17,8 +17,24 @@
 #include <sys/wait.h>
 
 #define HAPROXY_BIN "/usr/sbin/haproxy"
-#define BE	    "web-be8080_0"
-#define NAMES	    5
+
+static struct loop *L;
+
+static void on_applied(void *userdata, int r, const char *err)
+{
+	test_op_done(userdata, r, err);
+}
+
+/* slots_apply, waited for (tests only). */
+static int apply_sync(const char *sock, char *const *cmds, size_t n, int timeout_ms, char **err)
+{
+	struct test_op_wait w = {0};
+
+	slots_apply(L, sock, cmds, n, timeout_ms, on_applied, &w);
+	return test_op_wait(L, 0, &w, err);
+}
+#define BE    "web-be8080_0"
+#define NAMES 5
 
 static char dir[] = "/tmp/fp-slots-XXXXXX";
 static int fe_port, svc_port;
@@ -133,7 +149,7 @@ static pid_t info_pid(const char *stats)
 	char *r = NULL, *p;
 	pid_t pid = 0;
 
-	if (haproxy_cli(stats, "show info", 5000, &r, NULL) == 0 && (p = strstr(r, "\nPid: ")))
+	if (test_cli(stats, "show info", 5000, &r, NULL) == 0 && (p = strstr(r, "\nPid: ")))
 		pid = (pid_t)strtol(p + 6, NULL, 10);
 	free(r);
 	return pid;
@@ -181,12 +197,12 @@ static void timing(const char *stats)
 		for (int i = 0; i < N; i++) {
 			char *r = NULL;
 
-			ok &= haproxy_cli(stats, cmds[i], 5000, &r, NULL) == 0 && streq(r, "\n");
+			ok &= test_cli(stats, cmds[i], 5000, &r, NULL) == 0 && streq(r, "\n");
 			free(r);
 		}
 		t_each += now_usec() - t0;
 		t0 = now_usec();
-		ok &= slots_apply(stats, cmds, N, 5000, &err) == 0;
+		ok &= apply_sync(stats, cmds, N, 5000, &err) == 0;
 		t_chain += now_usec() - t0;
 	}
 	tap_ok(ok, "timing rounds succeeded");
@@ -208,7 +224,7 @@ int main(void)
 
 	if (access(HAPROXY_BIN, X_OK) != 0)
 		return tap_skip_all("haproxy not installed");
-	if (!mkdtemp(dir))
+	if (!mkdtemp(dir) || loop_new(&L) < 0)
 		abort();
 	cfg_path = xasprintf("%s/haproxy.cfg", dir);
 	stats = xasprintf("%s/stats.sock", dir);
@@ -229,8 +245,8 @@ int main(void)
 	cur[1] = endpoint(1);
 	cur[2] = cur[3] = NULL;
 	cfg = make_cfg(cur, 4);
-	tap_is_int(haproxy_new(&o, &h, &err), 0, "haproxy_new");
-	r = haproxy_start(h, cfg, strlen(cfg), &err);
+	tap_is_int(haproxy_new(L, &o, &h, &err), 0, "haproxy_new");
+	r = test_haproxy_start(L, h, cfg, &err);
 	if (!tap_is_int(r, 0, "start with 4 slots"))
 		tap_diag("%s", err);
 	w1 = info_pid(stats);
@@ -245,7 +261,7 @@ int main(void)
 		tap_ok(!p.reload && p.n_commands == 2, "fits: %zu commands", p.n_commands);
 		for (size_t i = 0; i < p.n_commands; i++)
 			tap_diag("%s", p.commands[i]);
-		r = slots_apply(stats, p.commands, p.n_commands, 0, &err);
+		r = apply_sync(stats, p.commands, p.n_commands, 0, &err);
 		if (!tap_is_int(r, 0, "apply 2 -> 3"))
 			tap_diag("%s", err);
 		tap_is_int(who_answers(12), 0x7, "alpha, beta and gamma answer");
@@ -259,7 +275,7 @@ int main(void)
 
 		tap_is_int(plan(p.assign, p.n_slots, want, 1, &p2), 0, "plan 3 -> 1");
 		tap_ok(!p2.reload && p2.n_commands == 2, "fits: %zu commands", p2.n_commands);
-		r = slots_apply(stats, p2.commands, p2.n_commands, 0, &err);
+		r = apply_sync(stats, p2.commands, p2.n_commands, 0, &err);
 		if (!tap_is_int(r, 0, "apply 3 -> 1"))
 			tap_diag("%s", err);
 		tap_is_int(who_answers(8), 0x4, "only gamma answers");
@@ -274,7 +290,7 @@ int main(void)
 		static const int want[] = {3};
 
 		tap_is_int(plan(p.assign, p.n_slots, want, 1, &p2), 0, "plan replace");
-		r = slots_apply(stats, p2.commands, p2.n_commands, 0, &err);
+		r = apply_sync(stats, p2.commands, p2.n_commands, 0, &err);
 		if (!tap_is_int(r, 0, "apply replace"))
 			tap_diag("%s", err);
 		tap_is_int(who_answers(6), 0x8, "only delta answers");
@@ -293,7 +309,7 @@ int main(void)
 		       "needs a reload with %zu slots, no commands", p2.n_slots);
 		free(cfg);
 		cfg = make_cfg(p2.assign, p2.n_slots);
-		r = haproxy_apply(h, cfg, strlen(cfg), &err);
+		r = test_haproxy_apply(L, h, cfg, &err);
 		if (!tap_is_int(r, 0, "reload with the new slots"))
 			tap_diag("%s", err);
 		w2 = info_pid(stats);
@@ -312,24 +328,24 @@ int main(void)
 		char *bad_addr[] = {"set server " BE "/web_16 addr 127.0.0.1 port 1"};
 		char *nobe[] = {"set server nope/web_1 state ready"};
 
-		r = slots_apply(stats, bad, 3, 0, &err);
+		r = apply_sync(stats, bad, 3, 0, &err);
 		tap_ok(r == -EBADMSG && err && strstr(err, "web_99") &&
 			       strstr(err, "No such server."),
 		       "unknown server: -EBADMSG naming it (%s)", err ? err : "");
-		r = slots_apply(stats, nobe, 1, 0, &err);
+		r = apply_sync(stats, nobe, 1, 0, &err);
 		tap_ok(r == -EBADMSG && err && strstr(err, "No such backend."),
 		       "unknown backend: -EBADMSG (%s)", err ? err : "");
-		r = slots_apply(stats, bad_addr, 1, 0, &err);
+		r = apply_sync(stats, bad_addr, 1, 0, &err);
 		tap_is_int(r, 0, "addr reply accepted");
 		{
 			char *semi[] = {"show info;shutdown frontend fe"};
 
-			tap_is_int(slots_apply(stats, semi, 1, 0, &err), -EINVAL,
+			tap_is_int(apply_sync(stats, semi, 1, 0, &err), -EINVAL,
 				   "a command with ';' is refused");
 		}
-		tap_is_int(slots_apply("/nonexistent/x.sock", bad, 1, 0, &err), -ENOENT,
+		tap_is_int(apply_sync("/nonexistent/x.sock", bad, 1, 0, &err), -ENOENT,
 			   "missing socket: -ENOENT");
-		tap_is_int(slots_apply(stats, NULL, 0, 0, &err), 0, "no commands: nothing to do");
+		tap_is_int(apply_sync(stats, NULL, 0, 0, &err), 0, "no commands: nothing to do");
 	}
 
 	timing(stats);
@@ -337,6 +353,7 @@ int main(void)
 
 out:
 	haproxy_free(h);
+	loop_free(L);
 	h = NULL;
 	for (int i = 0; i < NAMES; i++)
 		reap(pids[i]);

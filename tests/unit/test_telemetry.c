@@ -196,15 +196,11 @@ static bool pump(struct haproxy *h, struct telemetry *t, int ms, bool (*done)(st
 	long long end = now_usec() + (long long)ms * 1000;
 
 	for (;;) {
-		struct pollfd p = {.fd = haproxy_event_fd(h), .events = POLLIN};
-
 		if (done && done(t))
 			return true;
 		if (now_usec() >= end)
 			return false;
 		loop_iterate(tloop, 20);
-		if (p.fd >= 0 && poll(&p, 1, 0) > 0)
-			haproxy_process_events(h);
 	}
 }
 
@@ -289,8 +285,8 @@ int main(void)
 		abort();
 	tap_is_int(telemetry_new(tloop, stats_path, TELEMETRY_RING, on_line, &seen, &t), 0,
 		   "telemetry_new");
-	tap_is_int(haproxy_new(&o, &h, &err), 0, "haproxy_new");
-	r = haproxy_start(h, cfg, strlen(cfg), &err);
+	tap_is_int(haproxy_new(tloop, &o, &h, &err), 0, "haproxy_new");
+	r = test_haproxy_start(tloop, h, cfg, &err);
 	if (!tap_is_int(r, 0, "haproxy start"))
 		tap_diag("%s", err);
 
@@ -356,7 +352,7 @@ int main(void)
 		w1 = haproxy_worker_pid(h);
 		pthread_create(&th, NULL, traffic_main, &tr);
 		pump(h, t, 300, NULL);
-		r = haproxy_apply(h, cfg2, strlen(cfg2), &err);
+		r = test_haproxy_apply(tloop, h, cfg2, &err);
 		if (!tap_is_int(r, 0, "apply under traffic"))
 			tap_diag("%s", err);
 		telemetry_on_reload(t, 1000);
@@ -395,7 +391,7 @@ int main(void)
 	{
 		telemetry_get_stats(t, &st0);
 		w1 = haproxy_worker_pid(h);
-		r = haproxy_reload(h, &err);
+		r = test_haproxy_reload(tloop, h, &err);
 		tap_is_int(r, 0, "unannounced reload");
 		want_pid = haproxy_worker_pid(h);
 		tap_ok(pump(h, t, 3000, follows_pid), "follows worker %d by itself", want_pid);
