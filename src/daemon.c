@@ -57,7 +57,8 @@ struct daemon {
 	struct render *render;
 	struct haproxy *haproxy;
 	struct registry reg;
-	char *current_cfg;
+	char *current_cfg; /* what HAProxy runs, "" before the start */
+	char *start_cfg;   /* what the start in flight applies */
 	bool initialized;
 	bool started;
 	bool starting;
@@ -156,6 +157,7 @@ void daemon_free(struct daemon *d)
 	params_done(&d->rejected);
 	render_free(d->render);
 	free(d->current_cfg);
+	free(d->start_cfg);
 	free(d);
 }
 
@@ -591,8 +593,8 @@ static int start_telemetry(struct daemon *d, char **reterr)
 	if (r < 0)
 		return errmsg_set(reterr, r, "metrics: %s", strerror(-r));
 	update_metrics(d);
-	r = telemetry_new(d->loop, d->stats_socket, TELEMETRY_RING, on_telemetry_line, d,
-			  &d->telemetry);
+	r = telemetry_new(d->loop, d->stats_socket, haproxy_master_socket(d->haproxy),
+			  TELEMETRY_RING, on_telemetry_line, d, &d->telemetry);
 	if (r < 0)
 		return errmsg_set(reterr, r, "telemetry: %s", strerror(-r));
 	telemetry_connect(d->telemetry);
@@ -629,6 +631,9 @@ static void start_done(struct daemon *d, int r)
 	if (r >= 0) {
 		_cleanup_free_ char *err = NULL;
 
+		/* From now on /config shows what HAProxy runs. */
+		free(d->current_cfg);
+		d->current_cfg = TAKE_PTR(d->start_cfg);
 		d->started = true;
 		d->initialized = true;
 		log_info("HAProxy runs with %zu service(s), worker pid %d", registry_count(&d->reg),
@@ -722,14 +727,14 @@ static void start_with_registry(struct daemon *d)
 
 	strbuf_init(&cfg);
 	r = daemon_render(d, &d->reg, &cfg, &err);
-	free(d->current_cfg);
-	d->current_cfg = strbuf_steal(&cfg);
+	free(d->start_cfg);
+	d->start_cfg = strbuf_steal(&cfg);
 	if (r < 0) {
 		log_error("cannot render the configuration: %s", err);
 		start_done(d, r);
 		return;
 	}
-	r = haproxy_start(d->haproxy, d->current_cfg, strlen(d->current_cfg), on_started, d);
+	r = haproxy_start(d->haproxy, d->start_cfg, strlen(d->start_cfg), on_started, d);
 	if (r < 0)
 		start_done(d, r);
 }

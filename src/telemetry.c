@@ -24,6 +24,7 @@
  * failure streak.
  */
 #include "flowproxy/telemetry.h"
+#include "flowproxy/cli.h"
 #include "flowproxy/log.h"
 #include "flowproxy/loop.h"
 #include "flowproxy/util.h"
@@ -42,6 +43,16 @@
 #define TELEMETRY_HEALTHY_USEC	 1000000LL /* a stream that lived this long may be retried at once */
 #define TELEMETRY_READS_MAX	 16	   /* reads per stream per telemetry_process_events */
 #define TELEMETRY_RING_NAME_MAX	 64
+/*
+ * An old worker's stream is closed as soon as that worker carries no proxied connection any
+ * more (`CurrConns: 0` in its `show info`, asked through the master CLI every PROBE_MS), after
+ * DRAIN_MS more of reading: the log line of a request is in the ring before its connection is
+ * released, and reaches us within a few milliseconds. Our own stream is a CLI session, which
+ * CurrConns does not count but which keeps the worker alive: closing it lets the worker exit.
+ */
+#define TELEMETRY_PROBE_MS	   100
+#define TELEMETRY_DRAIN_MS	   100
+#define TELEMETRY_PROBE_TIMEOUT_MS 1000
 /*
  * HAProxy writes each event to the CLI as it comes, so reading on readiness would wake us once
  * per request. A stream that delivered data is instead read again after this pause, by the
@@ -228,12 +239,16 @@ struct stream {
 	char first_bad[96]; /* first unparsable line, for the log when the stream fails */
 	char *buf;	    /* TELEMETRY_BUF_SIZE bytes, owned */
 	size_t len;
-	bool paused;	     /* EPOLLIN off, read by the timer at resume_at */
-	long long resume_at; /* usec */
+	bool paused;		/* EPOLLIN off, read by the timer at resume_at */
+	long long resume_at;	/* usec */
+	struct cli_call *probe; /* old streams: `@!<pid> show info` in flight */
+	long long probe_at;	/* usec: the next probe */
+	bool draining;		/* the worker has no connection left: closing at close_at */
 };
 
 struct telemetry {
 	char *socket_path;
+	char *master_socket; /* NULL: old streams close after their grace only */
 	char *ring;
 	telemetry_line_fn cb;
 	void *userdata;
@@ -261,6 +276,7 @@ static void stream_close(struct telemetry *t, int i)
 {
 	struct stream *s = &t->streams[i];
 
+	cli_cancel(s->probe);
 	loop_io_free(s->io);
 	if (s->fd >= 0)
 		close(s->fd);
@@ -465,6 +481,7 @@ static void demote_current(struct telemetry *t, uint32_t grace_ms, bool auto_gra
 	s->old = true;
 	s->auto_grace = auto_grace;
 	s->close_at = now_usec() + (long long)grace_ms * 1000;
+	s->probe_at = now_usec() + TELEMETRY_PROBE_MS * 1000LL;
 	t->demoted = t->cur;
 	t->demoted_gen = s->gen;
 	t->cur = -1;
@@ -655,6 +672,10 @@ static void arm_timer(struct telemetry *t)
 		if (t->streams[i].phase != STREAM_FREE && t->streams[i].old &&
 		    (when == 0 || t->streams[i].close_at < when))
 			when = t->streams[i].close_at;
+		if (t->streams[i].phase == STREAM_EVENTS && t->streams[i].old && t->master_socket &&
+		    !t->streams[i].draining && !t->streams[i].probe &&
+		    (when == 0 || t->streams[i].probe_at < when))
+			when = t->streams[i].probe_at;
 		if (t->streams[i].phase == STREAM_EVENTS && t->streams[i].paused &&
 		    (when == 0 || t->streams[i].resume_at < when))
 			when = t->streams[i].resume_at;
@@ -665,12 +686,55 @@ static void arm_timer(struct telemetry *t)
 		loop_timer_stop(t->timer);
 }
 
+/* "CurrConns: <n>" in a `show info` reply; -1 when absent. */
+static long curr_conns(const char *reply)
+{
+	const char *p = strstr(reply, "\nCurrConns: ");
+	long v = 0;
+
+	if (!p)
+		return -1;
+	for (p += 12; *p >= '0' && *p <= '9'; p++)
+		v = v * 10 + (*p - '0');
+	return *p == '\n' ? v : -1;
+}
+
+static void on_probe(void *userdata, const struct cli_result *res)
+{
+	struct stream *s = userdata;
+	struct telemetry *t = s->t;
+	long long now = now_usec();
+
+	s->probe = NULL;
+	s->probe_at = now + TELEMETRY_PROBE_MS * 1000LL;
+	if (res->r == 0 && curr_conns(res->reply) == 0) {
+		/* Nothing proxied left: read what it logged, then let it go. */
+		s->draining = true;
+		if (s->close_at > now + TELEMETRY_DRAIN_MS * 1000LL)
+			s->close_at = now + TELEMETRY_DRAIN_MS * 1000LL;
+	}
+	arm_timer(t);
+}
+
+static void probe_old(struct telemetry *t, struct stream *s)
+{
+	char cmd[64];
+
+	snprintf(cmd, sizeof(cmd), "@!%d show info", (int)s->pid);
+	s->probe =
+		cli_call(t->loop, t->master_socket, cmd, TELEMETRY_PROBE_TIMEOUT_MS, on_probe, s);
+}
+
 static void process_timers(struct telemetry *t)
 {
 	long long now = now_usec();
 
 	for (int i = 0; i < TELEMETRY_STREAMS_MAX; i++) {
 		struct stream *s = &t->streams[i];
+
+		if (s->phase == STREAM_EVENTS && s->old && t->master_socket && s->pid > 0 &&
+		    !s->draining && !s->probe && s->probe_at <= now)
+			probe_old(t, s);
 
 		if (s->phase == STREAM_EVENTS && s->paused && s->resume_at <= now)
 			stream_after_read(t, i, stream_readable(t, i));
@@ -704,8 +768,8 @@ static void on_stream(void *userdata, uint32_t events)
 	arm_timer(t);
 }
 
-int telemetry_new(struct loop *loop, const char *stats_socket, const char *ring,
-		  telemetry_line_fn cb, void *userdata, struct telemetry **ret)
+int telemetry_new(struct loop *loop, const char *stats_socket, const char *master_socket,
+		  const char *ring, telemetry_line_fn cb, void *userdata, struct telemetry **ret)
 {
 	struct sockaddr_un sa;
 	struct telemetry *t;
@@ -717,6 +781,7 @@ int telemetry_new(struct loop *loop, const char *stats_socket, const char *ring,
 		return -EINVAL;
 	t = xcalloc(1, sizeof(*t));
 	t->socket_path = xstrdup(stats_socket);
+	t->master_socket = str_set(master_socket) ? xstrdup(master_socket) : NULL;
 	t->ring = xstrdup(ring);
 	t->cb = cb;
 	t->userdata = userdata;
@@ -741,6 +806,7 @@ void telemetry_free(struct telemetry *t)
 			stream_close(t, i);
 	loop_timer_free(t->timer);
 	free(t->socket_path);
+	free(t->master_socket);
 	free(t->ring);
 	free(t);
 }

@@ -65,12 +65,14 @@ struct telemetry_stats {
 
 /*
  * Follows ring on the worker stats socket stats_socket, its sockets and timer on loop. cb is
- * called from the loop. Caller frees with telemetry_free (before the loop). Connects lazily:
- * call telemetry_connect once HAProxy runs.
+ * called from the loop. master_socket (may be NULL) is HAProxy's master CLI, through which an
+ * old worker is asked whether it still carries connections, so that its stream is closed (and
+ * the worker let go) as soon as it has none. Caller frees with telemetry_free (before the
+ * loop). Connects lazily: call telemetry_connect once HAProxy runs.
  */
 struct loop;
-int telemetry_new(struct loop *loop, const char *stats_socket, const char *ring,
-		  telemetry_line_fn cb, void *userdata, struct telemetry **ret);
+int telemetry_new(struct loop *loop, const char *stats_socket, const char *master_socket,
+		  const char *ring, telemetry_line_fn cb, void *userdata, struct telemetry **ret);
 void telemetry_free(struct telemetry *t);
 
 /*
@@ -84,8 +86,9 @@ int telemetry_connect(struct telemetry *t);
 
 /*
  * After a successful reload: connects to the new worker from the start of its ring (no -n, so
- * nothing is lost), and keeps reading the old stream for grace_ms, then closes it so that the
- * old worker can exit.
+ * nothing is lost), and keeps reading the old stream until the old worker carries no
+ * connection (then 100 ms more), at most grace_ms, then closes it so that the old worker can
+ * exit.
  */
 void telemetry_on_reload(struct telemetry *t, uint32_t grace_ms);
 

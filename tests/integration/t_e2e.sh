@@ -95,7 +95,12 @@ docker service create -d --name "$FP" --network "$NET" \
 	-e SWARM=true -e RESYNC_INTERVAL=30 -e ASAN_OPTIONS=detect_leaks=1 \
 	"$IMAGE" >/dev/null 2>&1
 api_up() { curl -sf -m 2 -o /dev/null "http://127.0.0.1:$APORT/v1/docker-flow-proxy/ping"; }
-wait_for 90 api_up
+# The API answers at once; HAProxy serves once the swarm's services are in its first config.
+initialized() {
+	[ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' \
+		"http://127.0.0.1:$APORT/v1/docker-flow-proxy/successfulinitreload")" = 200 ]
+}
+wait_for 90 api_up && wait_for 30 initialized
 ok $? "flowproxy runs as a swarm service in its container (API on the published port)"
 found_net() { docker service logs "$FP" 2>&1 | grep -q "routing to tasks on this container's networks: $NET\$"; }
 wait_for 30 found_net
@@ -187,7 +192,7 @@ ok $? "the first service keeps its route"
 before=$(routing)
 old=$(containers "$FP")
 docker service update -d --force "$FP" >/dev/null 2>&1
-restarted() { local c; c=$(containers "$FP"); [ -n "$c" ] && [ "$c" != "$old" ] && api_up; }
+restarted() { local c; c=$(containers "$FP"); [ -n "$c" ] && [ "$c" != "$old" ] && initialized; }
 wait_for 120 restarted
 ok $? "flowproxy restarted in a new container"
 same() { [ "$(routing)" = "$before" ]; }

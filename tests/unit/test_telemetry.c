@@ -232,6 +232,20 @@ static bool no_old_streams(struct telemetry *t)
 	return st.old_streams == 0;
 }
 
+/* One request in a thread of its own. */
+struct slow_req {
+	const char *path;
+	int status;
+};
+
+static void *slow_main(void *arg)
+{
+	struct slow_req *sr = arg;
+
+	sr->status = http_get(sr->path);
+	return NULL;
+}
+
 /* Background traffic during a reload. */
 struct traffic {
 	volatile bool stop;
@@ -262,7 +276,8 @@ int main(void)
 	struct haproxy *h = NULL;
 	struct telemetry *t = NULL;
 	struct telemetry_stats st0, st;
-	char *err = NULL, *cfg = NULL, *cfg2 = NULL, *cfg_path = NULL, *stats_path = NULL;
+	char *err = NULL, *cfg = NULL, *cfg2 = NULL, *cfg_path = NULL, *stats_path = NULL,
+	     *master_path = NULL;
 	pid_t ts_pid, w1, m1;
 	int r;
 
@@ -272,6 +287,7 @@ int main(void)
 		abort();
 	cfg_path = xasprintf("%s/haproxy.cfg", dir);
 	stats_path = xasprintf("%s/stats.sock", dir);
+	master_path = xasprintf("%s/master.sock", dir);
 	o.config_path = cfg_path;
 	o.run_dir = dir;
 	ts_pid = testserver_start("alpha", &ts_port);
@@ -283,8 +299,9 @@ int main(void)
 
 	if (loop_new(&tloop) < 0)
 		abort();
-	tap_is_int(telemetry_new(tloop, stats_path, TELEMETRY_RING, on_line, &seen, &t), 0,
-		   "telemetry_new");
+	tap_is_int(
+		telemetry_new(tloop, stats_path, master_path, TELEMETRY_RING, on_line, &seen, &t),
+		0, "telemetry_new");
 	tap_is_int(haproxy_new(tloop, &o, &h, &err), 0, "haproxy_new");
 	r = test_haproxy_start(tloop, h, cfg, &err);
 	if (!tap_is_int(r, 0, "haproxy start"))
@@ -387,6 +404,42 @@ int main(void)
 		tap_ok(kill(w1, 0) < 0, "the old worker exited once its stream was closed");
 	}
 
+	/*
+	 * 2b. An old worker that still carries a request is followed until that request ends
+	 * (its line is counted), and let go at once afterwards, long before the grace.
+	 */
+	{
+		pthread_t th;
+		struct slow_req sr = {.path = "/slow?delay=1500"};
+
+		reset_seen();
+		w1 = haproxy_worker_pid(h);
+		pthread_create(&th, NULL, slow_main, &sr);
+		pump(h, t, 300, NULL);
+		r = test_haproxy_reload(tloop, h, &err);
+		tap_is_int(r, 0, "reload while a slow request runs");
+		telemetry_on_reload(t, 30000);
+		pump(h, t, 600, NULL);
+		telemetry_get_stats(t, &st);
+		tap_ok(kill(w1, 0) == 0 && st.old_streams == 1,
+		       "the old worker and its stream stay while it carries a request");
+		pthread_join(th, NULL);
+		long long done_at = now_usec();
+		tap_is_int(sr.status, 200, "the slow request was answered");
+		want_requests = 1;
+		bool got = pump(h, t, 3000, got_requests);
+		int tr_ms = seen.nkeep ? seen.keep[0].tr : -1;
+		tap_ok(got && seen.by_status[200] == 1 && seen.nkeep == 1 && tr_ms >= 1400,
+		       "its line was read from the old worker (Tr %d ms)", tr_ms);
+		tap_ok(pump(h, t, 3000, no_old_streams), "then the old stream is closed");
+		while (kill(w1, 0) == 0 && now_usec() - done_at < 3000000)
+			pump(h, t, 10, NULL);
+		tap_ok(kill(w1, 0) < 0 && now_usec() - done_at < 1500000,
+		       "and the old worker exits %lld ms after its last request, not after the "
+		       "30 s grace",
+		       (now_usec() - done_at) / 1000);
+	}
+
 	/* 3. A reload nobody announced: "Proxy x stopped" lines move the follower. */
 	{
 		telemetry_get_stats(t, &st0);
@@ -398,10 +451,11 @@ int main(void)
 		telemetry_get_stats(t, &st);
 		tap_is_int((long long)(st.reloads_noticed - st0.reloads_noticed), 1,
 			   "reload noticed from soft-stop lines");
-		tap_is_int(st.old_streams, 1, "old stream kept for its grace");
-		/* The late announcement re-uses the stream and shortens the old one's grace. */
+		/* The old worker has no connection: its stream goes long before the 10 s grace. */
+		tap_ok(pump(h, t, 1500, no_old_streams), "the idle old worker's stream is closed");
+		/* The late announcement re-uses the stream. */
 		telemetry_on_reload(t, 100);
-		tap_ok(pump(h, t, 3000, no_old_streams), "late telemetry_on_reload closes it");
+		pump(h, t, 3000, follows_pid);
 		telemetry_get_stats(t, &st);
 		tap_ok(st.connected && st.worker_pid == want_pid, "still on worker %d", want_pid);
 		tap_is_int((long long)(st.connects - st0.connects), 1, "one new stream, not two");
@@ -500,5 +554,6 @@ out:
 	free(cfg2);
 	free(cfg_path);
 	free(stats_path);
+	free(master_path);
 	return tap_done();
 }
