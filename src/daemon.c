@@ -739,13 +739,42 @@ static void start_with_registry(struct daemon *d)
 		start_done(d, r);
 }
 
+/*
+ * An HAProxy time ("30s", "1m", "500ms", "2h", "1d"; a bare number is milliseconds,
+ * configuration.txt §2.5) in ms, 0 when it is not one.
+ */
+static long haproxy_time_ms(const char *s)
+{
+	static const struct {
+		const char *unit;
+		long ms;
+	} units[] = {{"", 1},	   {"us", 0},	   {"ms", 1},	   {"s", 1000},
+		     {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+	char *end = NULL;
+	long v;
+
+	if (!str_set(s) || *s < '0' || *s > '9')
+		return 0;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++)
+		if (streq(end, units[i].unit))
+			return units[i].ms && v <= 0x7fffffffL / units[i].ms ? v * units[i].ms : 0;
+	return 0;
+}
+
 int daemon_start(struct daemon *d, daemon_started_fn cb, void *userdata, char **reterr)
 {
+	long hard_stop = haproxy_time_ms(d->cfg->hard_stop_after);
 	struct haproxy_options o = {
 		.binary = d->cfg->haproxy_bin,
 		.config_path = NULL,
 		.run_dir = d->cfg->run_dir,
 		.timeout_ms = 10000,
+		/* HAProxy ends its own drain at hard-stop-after: wait that long, and a little. */
+		.stop_ms = hard_stop > 0 && hard_stop < 600000 ? (int)hard_stop + 1000 : 0,
 	};
 	_cleanup_free_ char *path = xasprintf("%s/haproxy.cfg", d->cfg->configs_path);
 	int r;

@@ -61,7 +61,7 @@ extern char **environ;
 #define HAPROXY_LINE_MAX      4096	  /* one stderr line; longer ones are cut */
 #define HAPROXY_WORKERS_MAX   64
 #define HAPROXY_POLL_MS	      2
-#define HAPROXY_STOP_GRACE_MS 2000
+#define HAPROXY_STOP_GRACE_MS 30000
 #define HAPROXY_ADOPT_WAIT_MS 500
 #define HAPROXY_FAIL_TAIL_MS  100 /* after a rejected reload: time for the ALERT lines to arrive */
 
@@ -97,6 +97,7 @@ struct haproxy {
 	char *run_dir;
 	char *master_sock;
 	int timeout_ms;
+	int stop_ms;
 
 	pid_t master_pid; /* 0 when no master is known */
 	bool own;	  /* we spawned master_pid: we reap it and stop it */
@@ -1145,6 +1146,7 @@ int haproxy_new(struct loop *loop, const struct haproxy_options *o, struct hapro
 	h->run_dir = xstrdup(o->run_dir);
 	h->master_sock = xasprintf("%s/master.sock", o->run_dir);
 	h->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
+	h->stop_ms = o->stop_ms > 0 ? o->stop_ms : HAPROXY_STOP_GRACE_MS;
 	h->pidfd = h->err_rfd = h->err_wfd = -1;
 	strbuf_init(&h->line);
 	strbuf_init(&h->alerts);
@@ -1183,13 +1185,15 @@ void haproxy_free(struct haproxy *h)
 	cli_cancel(h->call);
 	haproxy_check_cancel(h->explain);
 	loop_timer_free(h->tick);
-	if (h->own && h->master_pid > 0) {
+	if (h->master_pid > 0) {
 		/*
-		 * management.txt §4: SIGUSR1 is a soft stop (workers finish their connections, then
-		 * the master exits); SIGTERM after the grace, SIGKILL as the last resort.
+		 * management.txt §4: SIGUSR1 is a soft stop: the workers finish their connections
+		 * (hard-stop-after bounds that), then the master exits; SIGTERM after stop_ms, SIGKILL
+		 * as the last resort. An adopted master is stopped too: a flowproxy that stops leaves
+		 * no process behind. Only a crash leaves HAProxy serving, for the next one to adopt.
 		 */
-		static const int sigs[] = {SIGUSR1, SIGTERM, SIGKILL};
-		static const int waits[] = {HAPROXY_STOP_GRACE_MS, 1000, 1000};
+		const int sigs[] = {SIGUSR1, SIGTERM, SIGKILL};
+		const int waits[] = {h->stop_ms, 1000, 1000};
 
 		for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
 			struct pollfd p = {.fd = h->pidfd, .events = POLLIN};
@@ -1197,8 +1201,12 @@ void haproxy_free(struct haproxy *h)
 			kill(h->master_pid, sigs[i]);
 			if (h->pidfd < 0 || poll(&p, 1, waits[i]) > 0)
 				break;
+			log_warn("haproxy: master %d still running after %d ms, sending signal %d",
+				 (int)h->master_pid, waits[i],
+				 sigs[i + 1 < ARRAY_SIZE(sigs) ? i + 1 : i]);
 		}
-		waitpid(h->master_pid, NULL, 0);
+		if (h->own)
+			waitpid(h->master_pid, NULL, 0);
 		output_drain(h);
 	}
 	master_forget(h);

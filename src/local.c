@@ -2,7 +2,10 @@
 /*
  * local: the services file and the backend processes of local mode. The processes are children
  * of flowproxy; SIGCHLD reaches the loop (loop_signal), and only this module's own pids are
- * reaped (waitpid on each), so that HAProxy's supervision is not disturbed.
+ * reaped (waitpid on each), so that HAProxy's supervision is not disturbed. A backend dies with
+ * flowproxy, even a SIGKILLed one (PR_SET_PDEATHSIG): the next flowproxy starts its own on the
+ * same ports. A backend that exits is started again after a growing delay (100 ms doubling to
+ * 5 s), at most LOCAL_RESTARTS_MAX times a minute.
  */
 #include "flowproxy/local.h"
 #include "flowproxy/log.h"
@@ -10,14 +13,17 @@
 
 #include <cjson/cJSON.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 
-extern char **environ;
-
-#define LOCAL_ENTRIES_MAX 10000
+#define LOCAL_ENTRIES_MAX    10000
+#define LOCAL_RESTARTS_MAX   5
+#define LOCAL_RESTART_MIN_MS 100
+#define LOCAL_RESTART_MAX_MS 5000
+#define LOCAL_STOP_GRACE_MS  2000
 
 void local_file_done(struct local_file *f)
 {
@@ -123,11 +129,12 @@ int local_parse(const char *json, size_t len, struct local_file *ret, char **ret
 }
 
 struct proc {
-	char **argv; /* borrowed copy owned here */
+	char **argv; /* a copy owned here */
 	char *name;
 	pid_t pid;
 	time_t window_start;
 	int restarts;
+	struct loop_timer *restart; /* armed while waiting to start it again */
 };
 
 struct local {
@@ -135,18 +142,62 @@ struct local {
 	size_t n;
 };
 
+/*
+ * Starts p's command as our child. The child asks for SIGTERM when flowproxy dies and gets the
+ * default disposition of SIGPIPE back (flowproxy ignores it; exec would keep that). An exec
+ * failure comes back through a close-on-exec pipe, so that it is reported here, at once.
+ */
 static int spawn(struct proc *p)
 {
-	pid_t pid;
-	int r = posix_spawnp(&pid, p->argv[0], NULL, NULL, p->argv, environ);
+	pid_t parent = getpid(), pid;
+	int fds[2], err = 0;
+	ssize_t n;
 
-	if (r != 0) {
-		log_error("service '%s': cannot start '%s': %s", p->name, p->argv[0], strerror(r));
-		return -r;
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		err = errno;
+		close(fds[0]);
+		close(fds[1]);
+		log_error("service '%s': cannot start '%s': %s", p->name, p->argv[0],
+			  strerror(err));
+		return -err;
+	}
+	if (pid == 0) {
+		sigset_t none;
+
+		close(fds[0]);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(127); /* flowproxy is already gone */
+		signal(SIGPIPE, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execvp(p->argv[0], p->argv);
+		err = errno;
+		if (write(fds[1], &err, sizeof(err)) < 0)
+			_exit(126);
+		_exit(127);
+	}
+	close(fds[1]);
+	while ((n = read(fds[0], &err, sizeof(err))) < 0 && errno == EINTR)
+		;
+	close(fds[0]);
+	if (n == sizeof(err)) {
+		waitpid(pid, NULL, 0);
+		log_error("service '%s': cannot start '%s': %s", p->name, p->argv[0],
+			  strerror(err));
+		return -err;
 	}
 	p->pid = pid;
 	log_info("service '%s': started backend '%s' (pid %d)", p->name, p->argv[0], (int)pid);
 	return 0;
+}
+
+static void on_restart(void *userdata)
+{
+	spawn(userdata);
 }
 
 static void on_children(void *userdata)
@@ -164,15 +215,19 @@ static void on_children(void *userdata)
 			p->window_start = now;
 			p->restarts = 0;
 		}
-		if (++p->restarts > 5) {
+		if (++p->restarts > LOCAL_RESTARTS_MAX) {
 			log_error(
 				"service '%s': backend exited (status %d) too often, not restarted",
 				p->name, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 			continue;
 		}
-		log_warn("service '%s': backend exited (status %d), restarting", p->name,
-			 WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-		spawn(p);
+		long long delay = LOCAL_RESTART_MIN_MS << (p->restarts - 1);
+		if (delay > LOCAL_RESTART_MAX_MS)
+			delay = LOCAL_RESTART_MAX_MS;
+		log_warn("service '%s': backend exited (status %d), restarting in %lld ms", p->name,
+			 WIFEXITED(st) ? WEXITSTATUS(st) : -1, delay);
+		if (p->restart)
+			loop_timer_after(p->restart, delay);
 	}
 }
 
@@ -199,6 +254,7 @@ int local_start(struct loop *loop, const struct local_file *f, struct local **re
 		const char *name = params_get(&f->v[i].params, "serviceName");
 		p->name = xstrdup(name ? name : "?");
 		p->window_start = time(NULL);
+		p->restart = loop ? loop_timer_new(loop, on_restart, p) : NULL;
 		spawn(p);
 	}
 	*ret = l;
@@ -209,10 +265,12 @@ void local_free(struct local *l)
 {
 	if (!l)
 		return;
-	for (size_t i = 0; i < l->n; i++)
+	for (size_t i = 0; i < l->n; i++) {
+		loop_timer_free(l->v[i].restart);
 		if (l->v[i].pid > 0)
 			kill(l->v[i].pid, SIGTERM);
-	long long deadline = now_usec() + 2000000;
+	}
+	long long deadline = now_usec() + LOCAL_STOP_GRACE_MS * 1000LL;
 	for (size_t i = 0; i < l->n; i++) {
 		struct proc *p = &l->v[i];
 		while (p->pid > 0) {
@@ -227,7 +285,7 @@ void local_free(struct local *l)
 				p->pid = 0;
 				break;
 			}
-			usleep(10000);
+			poll(NULL, 0, 10);
 		}
 	}
 	for (size_t i = 0; i < l->n; i++) {

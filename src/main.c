@@ -238,11 +238,12 @@ static int run_server(int argc, char **argv)
 	if (r >= 0 && st.failed)
 		r = -EIO;
 out:
+	/* HAProxy drains (daemon_free) before the backends it sends to go (local_free). */
 	api_free(api);
 	provider_free(provider);
+	daemon_free(d);
 	local_free(local);
 	local_file_done(&file);
-	daemon_free(d);
 	loop_free(loop);
 	config_done(&cfg);
 	return r < 0 ? 1 : 0;

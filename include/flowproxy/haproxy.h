@@ -18,6 +18,7 @@ struct haproxy_options {
 	const char *config_path; /* the haproxy.cfg HAProxy runs */
 	const char *run_dir;	 /* master.sock lives here */
 	int timeout_ms;		 /* for a start or a reload to be confirmed; default 10000 */
+	int stop_ms;		 /* haproxy_free: how long HAProxy may drain; default 30000 */
 };
 
 struct haproxy;
@@ -38,8 +39,8 @@ typedef void (*haproxy_done_fn)(void *userdata, int r, const char *err);
 int haproxy_new(struct loop *loop, const struct haproxy_options *o, struct haproxy **ret,
 		char **reterr);
 /*
- * Cancels what is in flight (no callback) and, if this object started HAProxy, stops it: soft
- * stop, then hard after a grace. Waits for that (shutdown only). NULL ok.
+ * Cancels what is in flight (no callback) and stops HAProxy, started or adopted: soft stop
+ * (connections finish), then hard after stop_ms. Waits for that (shutdown only). NULL ok.
  */
 void haproxy_free(struct haproxy *h);
 

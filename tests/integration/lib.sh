@@ -142,6 +142,13 @@ get() { # <path> [curl args...] -> body through HAProxy; status: $(hstatus)
 	printf '%s' "${out%$'\n'*}"
 }
 
+# alive <pid>: the process runs (a zombie, exited and waiting for its parent to reap it, does not).
+alive() {
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
 master_cmd() { # <command> on HAProxy's master CLI
 	echo "$1" | socat -t5 - "UNIX-CONNECT:$T/run/master.sock"
 }
