@@ -65,7 +65,7 @@ int main(int argc, char **argv)
 		strbuf_init(&out);
 		long long t0 = now_usec();
 		registry_render_services(&reg, &rs);
-		if (render_config(r, &cfg, rs, registry_count(&reg), &out, &err) < 0) {
+		if (render_config(r, &cfg, rs, registry_count(&reg), &out, NULL, &err) < 0) {
 			fprintf(stderr, "bench_render: %s\n", err);
 			return 1;
 		}

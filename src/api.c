@@ -127,15 +127,15 @@ static enum MHD_Result handle_reconfigure(struct api *a, struct req *q, struct M
 {
 	struct params p;
 	struct service *svc = NULL;
-	struct labels_ctx ctx;
 	_cleanup_free_ char *err = NULL;
 	int status = 400;
 	enum MHD_Result ret;
 
 	params_init(&p);
 	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &p);
-	daemon_labels_ctx(a->d, &ctx);
-	int r = labels_parse(&p, &ctx, &svc, &status, &err);
+	/* A removal (replicas=0) or a put; the answer waits until HAProxy serves it. */
+	int r = daemon_submit_params(a->d, &p, "reconfigure", NULL, 0, op_done, q, &svc, &status,
+				     &err);
 	if (r < 0) {
 		const char *name = params_get(&p, "serviceName");
 		log_warn("reconfigure of service '%s' refused: %s", name ? name : "", err);
@@ -144,21 +144,11 @@ static enum MHD_Result handle_reconfigure(struct api *a, struct req *q, struct M
 		return ret;
 	}
 	params_done(&p);
-	if (svc->has_replicas && svc->replicas == 0) {
-		/* DFP: replicas=0 on a replicated service means removal. */
-		q->body = dfp_response("OK", "", svc->name, svc);
-		q->ctype = "application/json";
-		q->state = REQ_PENDING;
-		MHD_suspend_connection(c);
-		daemon_submit(a->d, DAEMON_OP_REMOVE, NULL, NULL, 0, svc->name, op_done, q);
-		service_free(svc);
-		return MHD_YES;
-	}
 	q->body = dfp_response("OK", "", svc->name, svc);
 	q->ctype = "application/json";
 	q->state = REQ_PENDING;
 	MHD_suspend_connection(c);
-	daemon_submit(a->d, DAEMON_OP_PUT, svc, NULL, 0, NULL, op_done, q);
+	service_free(svc);
 	return MHD_YES;
 }
 

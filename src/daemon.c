@@ -47,7 +47,8 @@ struct batch {
 	bool force_reload;
 	struct registry next; /* what the step in flight makes, kept if HAProxy takes it */
 	char *cfg;	      /* its rendering */
-	bool reloads;	      /* the step in flight reloads (else: run-time commands only) */
+	struct render_plan plan;
+	bool reloads; /* the step in flight reloads (else: run-time commands only) */
 	long long t0;
 };
 
@@ -57,8 +58,10 @@ struct daemon {
 	struct render *render;
 	struct haproxy *haproxy;
 	struct registry reg;
-	char *current_cfg; /* what HAProxy runs, "" before the start */
-	char *start_cfg;   /* what the start in flight applies */
+	char *current_cfg;	 /* what HAProxy runs, "" before the start */
+	struct render_plan plan; /* what current_cfg has: backends and routing rules */
+	char *start_cfg;	 /* what the start in flight applies */
+	struct render_plan start_plan;
 	bool initialized;
 	bool started;
 	bool starting;
@@ -132,6 +135,7 @@ static void batch_free(struct batch *b)
 	free(b->ops);
 	registry_done(&b->next);
 	free(b->cfg);
+	render_plan_done(&b->plan);
 	free(b);
 }
 
@@ -158,6 +162,8 @@ void daemon_free(struct daemon *d)
 	render_free(d->render);
 	free(d->current_cfg);
 	free(d->start_cfg);
+	render_plan_done(&d->plan);
+	render_plan_done(&d->start_plan);
 	free(d);
 }
 
@@ -182,6 +188,41 @@ void daemon_submit(struct daemon *d, enum daemon_op_kind kind, struct service *s
 	/* Everything submitted in this round of the loop goes into one batch. */
 	if (!loop_timer_armed(d->flush_timer))
 		loop_timer_after(d->flush_timer, 0);
+}
+
+int daemon_submit_params(struct daemon *d, const struct params *p, const char *source,
+			 const char *const *addrs, size_t n_addrs, daemon_done_fn done,
+			 void *userdata, struct service **ret_svc, int *ret_status, char **reterr)
+{
+	struct labels_ctx ctx;
+	struct service *svc = NULL;
+	_cleanup_free_ char *err = NULL;
+	int status = 400;
+
+	daemon_labels_ctx(d, &ctx);
+	if (labels_parse(p, &ctx, &svc, &status, &err) < 0) {
+		const char *name = params_get(p, "serviceName");
+
+		if (!done) {
+			/* Nobody waits for an answer: the log and the status API say it. */
+			log_error("%s: service '%s' skipped: %s", source, name ? name : "", err);
+			if (str_set(name))
+				daemon_set_rejected(d, name, err);
+		}
+		if (ret_status)
+			*ret_status = status;
+		return errmsg_set(reterr, -EINVAL, "%s", err);
+	}
+	if (ret_svc)
+		*ret_svc = service_dup(svc);
+	if (svc->has_replicas && svc->replicas == 0) {
+		/* DFP: replicas=0 on a replicated service means removal. */
+		daemon_submit(d, DAEMON_OP_REMOVE, NULL, NULL, 0, svc->name, done, userdata);
+		service_free(svc);
+		return 0;
+	}
+	daemon_submit(d, DAEMON_OP_PUT, svc, addrs, n_addrs, NULL, done, userdata);
+	return 0;
 }
 
 void daemon_submit_runtime(struct daemon *d, const char *name, const char *const *addrs,
@@ -224,45 +265,41 @@ void daemon_labels_ctx(const struct daemon *d, struct labels_ctx *ret)
 	ret->users_pass_encrypted = d->cfg->users_pass_encrypted;
 }
 
-int daemon_render(const struct daemon *d, const struct registry *reg, struct strbuf *out,
-		  char **reterr)
+static int render_registry(const struct daemon *d, const struct registry *reg, struct strbuf *out,
+			   struct render_plan *ret_plan, char **reterr)
 {
 	struct render_service *rs = NULL;
 
 	registry_render_services(reg, &rs);
-	int r = render_config(d->render, d->cfg, rs, registry_count(reg), out, reterr);
+	int r = render_config(d->render, d->cfg, rs, registry_count(reg), out, ret_plan, reterr);
 	free(rs);
 	return r;
 }
 
-/* Tells the metrics which backends exist now, and which thresholds the labels mention. */
+const struct render_plan *daemon_plan(const struct daemon *d)
+{
+	return &d->plan;
+}
+
+/* Tells the metrics which backends exist now (the plan), and which thresholds labels mention. */
 static void update_metrics(struct daemon *d)
 {
-	size_t cap = 0, n = 0, nt = 0;
-	char **names = NULL;
-	const char **services = NULL;
+	const char **names, **services;
 	uint32_t thresholds[256];
+	size_t nt = 0, n = d->plan.n_backends;
 
 	if (!d->metrics)
 		return;
-	for (size_t i = 0; i < registry_count(&d->reg); i++)
-		cap += registry_at(&d->reg, i)->n_dests;
-	names = xcalloc(cap ? cap : 1, sizeof(*names));
-	services = xcalloc(cap ? cap : 1, sizeof(*services));
-	for (size_t i = 0; i < registry_count(&d->reg); i++) {
-		const struct service *s = registry_at(&d->reg, i);
-		for (size_t j = 0; j < s->n_dests; j++) {
-			char *b = render_backend_name(s, &s->dests[j]);
-			if (!b)
-				continue;
-			names[n] = b;
-			services[n++] = s->name;
-		}
-		nt += labels_resp_time_thresholds(s, thresholds + nt, ARRAY_SIZE(thresholds) - nt);
+	names = xcalloc(n ? n : 1, sizeof(*names));
+	services = xcalloc(n ? n : 1, sizeof(*services));
+	for (size_t i = 0; i < n; i++) {
+		names[i] = d->plan.backends[i].name;
+		services[i] = d->plan.backends[i].service;
 	}
-	metrics_set_backends(d->metrics, (const char *const *)names, services, n, thresholds, nt);
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
+	for (size_t i = 0; i < registry_count(&d->reg); i++)
+		nt += labels_resp_time_thresholds(registry_at(&d->reg, i), thresholds + nt,
+						  ARRAY_SIZE(thresholds) - nt);
+	metrics_set_backends(d->metrics, names, services, n, thresholds, nt);
 	free(names);
 	free(services);
 }
@@ -354,6 +391,9 @@ static void batch_commit(struct daemon *d, struct batch *b, bool reloaded)
 	registry_init(&b->next);
 	free(d->current_cfg);
 	d->current_cfg = b->cfg ? TAKE_PTR(b->cfg) : xstrdup("");
+	render_plan_done(&d->plan);
+	d->plan = b->plan;
+	b->plan = (struct render_plan){0};
 	d->initialized = true;
 	if (reloaded)
 		after_reload(d);
@@ -377,6 +417,7 @@ static void batch_result(struct daemon *d, int r, const char *err)
 	registry_init(&b->next);
 	free(b->cfg);
 	b->cfg = NULL;
+	render_plan_done(&b->plan);
 	if (b->one_by_one) {
 		struct op *o = &b->ops[b->i];
 
@@ -469,7 +510,8 @@ static void batch_step(struct daemon *d)
 		return;
 	}
 	strbuf_init(&cfg);
-	r = daemon_render(d, &b->next, &cfg, &err);
+	render_plan_done(&b->plan);
+	r = render_registry(d, &b->next, &cfg, &b->plan, &err);
 	if (r < 0) {
 		strbuf_done(&cfg);
 		batch_result(d, r, err ? err : strerror(-r));
@@ -534,7 +576,7 @@ void daemon_flush(struct daemon *d)
 
 		ops_to_registry(&d->reg, &b->ops[i], 1, &next);
 		strbuf_init(&cfg);
-		int r = daemon_render(d, &next, &cfg, &err);
+		int r = render_registry(d, &next, &cfg, NULL, &err);
 		strbuf_done(&cfg);
 		if (r < 0) {
 			registry_done(&next);
@@ -634,6 +676,9 @@ static void start_done(struct daemon *d, int r)
 		/* From now on /config shows what HAProxy runs. */
 		free(d->current_cfg);
 		d->current_cfg = TAKE_PTR(d->start_cfg);
+		render_plan_done(&d->plan);
+		d->plan = d->start_plan;
+		d->start_plan = (struct render_plan){0};
 		d->started = true;
 		d->initialized = true;
 		log_info("HAProxy runs with %zu service(s), worker pid %d", registry_count(&d->reg),
@@ -683,7 +728,7 @@ static void probe_next(struct daemon *d)
 		registry_init(&one);
 		registry_put(&one, service_dup(s), NULL, 0);
 		strbuf_init(&cfg);
-		int k = daemon_render(d, &one, &cfg, &e);
+		int k = render_registry(d, &one, &cfg, NULL, &e);
 		registry_done(&one);
 		if (k < 0) {
 			strbuf_done(&cfg);
@@ -726,7 +771,8 @@ static void start_with_registry(struct daemon *d)
 	int r;
 
 	strbuf_init(&cfg);
-	r = daemon_render(d, &d->reg, &cfg, &err);
+	render_plan_done(&d->start_plan);
+	r = render_registry(d, &d->reg, &cfg, &d->start_plan, &err);
 	free(d->start_cfg);
 	d->start_cfg = strbuf_steal(&cfg);
 	if (r < 0) {

@@ -21,21 +21,7 @@ extern char **environ;
 
 static void submit_params(struct daemon *d, const struct params *p, const char *source)
 {
-	struct labels_ctx ctx;
-	struct service *svc = NULL;
-	_cleanup_free_ char *err = NULL;
-
-	daemon_labels_ctx(d, &ctx);
-	if (labels_parse(p, &ctx, &svc, NULL, &err) < 0) {
-		const char *name = params_get(p, "serviceName");
-		log_error("%s: service '%s' skipped: %s", source, name ? name : "", err);
-		return;
-	}
-	if (svc->has_replicas && svc->replicas == 0) {
-		service_free(svc);
-		return;
-	}
-	daemon_submit(d, DAEMON_OP_PUT, svc, NULL, 0, NULL, NULL, NULL);
+	daemon_submit_params(d, p, source, NULL, 0, NULL, NULL, NULL, NULL, NULL);
 }
 
 static void print_urls(const struct daemon *d)

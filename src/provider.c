@@ -79,49 +79,45 @@ static void free_strv(char **v, size_t n)
 
 static void submit_put(struct provider *p, const struct swarm_entry *e)
 {
-	struct labels_ctx ctx;
-	struct service *svc = NULL;
-	_cleanup_free_ char *err = NULL;
 	size_t n_slots;
-
-	daemon_labels_ctx(p->d, &ctx);
-	if (labels_parse(&e->params, &ctx, &svc, NULL, &err) < 0) {
-		log_error("swarm: service '%s' skipped: %s", e->name, err);
-		daemon_set_rejected(p->d, e->name, err);
-		return;
-	}
 	char **slots = initial_slots(e->addrs, e->n_addrs, &n_slots);
-	daemon_submit(p->d, DAEMON_OP_PUT, svc, (const char *const *)slots, n_slots, NULL, NULL,
-		      NULL);
+
+	daemon_submit_params(p->d, &e->params, "swarm", (const char *const *)slots, n_slots, NULL,
+			     NULL, NULL, NULL, NULL);
 	free_strv(slots, n_slots);
 }
 
-/* Only the tasks changed: re-point the slots of every backend of the service. */
+/*
+ * Only the tasks changed: re-point the slots of every backend of the service, as the plan of
+ * the running configuration lists them (render.h), or re-render when they do not fit.
+ */
 static void submit_addrs(struct provider *p, const struct swarm_entry *e)
 {
-	const struct service *svc = registry_get(daemon_registry(p->d), e->name);
+	const struct render_plan *rp = daemon_plan(p->d);
 	const char *const *cur = NULL;
-	size_t n_cur;
-	struct strbuf none;
+	size_t n_cur, first = 0, n_be;
 	char **cmds = NULL;
 	size_t n_cmds = 0;
 	struct slots_plan plan = {0};
 	bool reload = false;
 
-	if (!svc) {
+	n_cur = registry_get_addrs(daemon_registry(p->d), e->name, &cur);
+	n_be = render_plan_service(rp, e->name, &first);
+	if (!registry_get(daemon_registry(p->d), e->name) || n_be == 0) {
 		submit_put(p, e);
 		return;
 	}
-	n_cur = registry_get_addrs(daemon_registry(p->d), e->name, &cur);
-	strbuf_init(&none);
-	for (size_t j = 0; j < svc->n_dests && !reload; j++) {
-		_cleanup_free_ char *be = render_backend_name(svc, &svc->dests[j]);
+	for (size_t j = first; j < first + n_be && !reload; j++) {
+		const struct render_backend *be = &rp->backends[j];
 		_cleanup_free_ char *err = NULL;
-		long port = 0;
-		if (!be || parse_long(svc->dests[j].port, 1, 65535, &port) < 0)
-			continue;
-		struct slots_input in = {be,	    svc->name, (int)port,
-					 n_cur,	    cur,       (const char *const *)e->addrs,
+
+		if (be->n_slots != n_cur) {
+			/* Not task slots (DNS, VIP) or not what the registry holds: re-render. */
+			reload = true;
+			break;
+		}
+		struct slots_input in = {be->name,  be->service, be->port,
+					 n_cur,	    cur,	 (const char *const *)e->addrs,
 					 e->n_addrs};
 		slots_plan_done(&plan);
 		if (n_cur == 0 || slots_plan(&in, &plan, &err) < 0) {
@@ -148,7 +144,6 @@ static void submit_addrs(struct provider *p, const struct swarm_entry *e)
 	}
 	slots_plan_done(&plan);
 	free_strv(cmds, n_cmds);
-	strbuf_done(&none);
 }
 
 /* The Listener's notifications: create when a service or its parameters (replicas included)

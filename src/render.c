@@ -86,11 +86,84 @@ static bool dest_is_http(const struct service_dest *d)
 	return !d->req_mode || streq(d->req_mode, "http");
 }
 
-char *render_backend_name(const struct service *s, const struct service_dest *d)
+static char *backend_name(const struct service *s, const struct service_dest *d)
 {
-	if (!dest_is_http(d) || !str_set(d->port))
-		return NULL;
 	return xasprintf("%s-be%s_%d", s->acl_name, d->port, d->index);
+}
+
+void render_plan_done(struct render_plan *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n_backends; i++) {
+		free(p->backends[i].name);
+		free(p->backends[i].service);
+	}
+	for (size_t i = 0; i < p->n_rules; i++) {
+		free(p->rules[i].path_type);
+		strv_done(&p->rules[i].paths);
+		strv_done(&p->rules[i].path_excludes);
+		strv_done(&p->rules[i].domains);
+	}
+	free(p->backends);
+	free(p->rules);
+	*p = (struct render_plan){0};
+}
+
+size_t render_plan_service(const struct render_plan *p, const char *service, size_t *ret_first)
+{
+	size_t first = 0, n = 0;
+
+	for (size_t i = 0; p && i < p->n_backends; i++) {
+		if (!streq(p->backends[i].service, service))
+			continue;
+		if (n++ == 0)
+			first = i;
+	}
+	if (ret_first)
+		*ret_first = first;
+	return n;
+}
+
+static void strv_copy(struct strv *dst, const struct strv *src)
+{
+	for (size_t i = 0; i < src->n; i++)
+		strv_add(dst, src->v[i]);
+}
+
+/* The plan of routes[0..n): one backend and one rule per route, in rendering order. */
+static void make_plan(const struct render_route *routes, size_t n, struct render_plan *ret)
+{
+	struct render_plan p = {0};
+
+	p.backends = xcalloc(n ? n : 1, sizeof(*p.backends));
+	p.rules = xcalloc(n ? n : 1, sizeof(*p.rules));
+	for (size_t i = 0; i < n; i++) {
+		const struct render_route *rt = &routes[i];
+		const struct service *s = rt->rs->svc;
+		const struct service_dest *d = rt->dest;
+		bool dns = s->discovery_type && streq(s->discovery_type, "DNS");
+		bool vip = s->discovery_type && streq(s->discovery_type, "VIP");
+		struct render_backend *b = &p.backends[p.n_backends++];
+		struct render_rule *u = &p.rules[p.n_rules++];
+		long port = 0;
+
+		parse_long(d->port, 1, 65535, &port);
+		b->name = xstrdup(rt->backend);
+		b->service = xstrdup(s->name);
+		b->dest = d->index;
+		b->mode = RENDER_HTTP;
+		b->port = (int)port;
+		b->n_slots = dns || vip ? 0 : rt->rs->n_addrs;
+		u->backend = i;
+		u->path_type = xstrdup(str_set(d->path_type) ? d->path_type : "path_beg");
+		strv_copy(&u->paths, &d->paths);
+		strv_copy(&u->path_excludes, &d->path_excludes);
+		strv_copy(&u->domains, &d->domains);
+		u->src_port = d->src_port;
+		u->is_default = s->is_default_backend;
+	}
+	*ret = p;
 }
 
 static bool svc_has_path(const struct service *s, bool (*pred)(const char *))
@@ -511,7 +584,8 @@ static struct tval *base_data(const struct config *cfg, bool any_http, size_t n_
 }
 
 int render_config(const struct render *r, const struct config *cfg,
-		  const struct render_service *svcs, size_t n, struct strbuf *out, char **reterr)
+		  const struct render_service *svcs, size_t n, struct strbuf *out,
+		  struct render_plan *ret_plan, char **reterr)
 {
 	struct render_route *routes = NULL;
 	size_t n_routes = 0;
@@ -544,7 +618,7 @@ int render_config(const struct render *r, const struct config *cfg,
 			rt->rs = &svcs[i];
 			rt->dest = d;
 			rt->suffix = xasprintf("%s%s_%d", s->acl_name, d->port, d->index);
-			rt->backend = render_backend_name(s, d);
+			rt->backend = backend_name(s, d);
 		}
 		if (n_routes > first)
 			frontend_service(&fe, &routes[first], n_routes - first);
@@ -574,6 +648,8 @@ int render_config(const struct render *r, const struct config *cfg,
 	if (out->len && out->s[out->len - 1] != '\n')
 		strbuf_putc(out, '\n');
 	strbuf_append(out, strbuf_str(&be), be.len);
+	if (ret_plan)
+		make_plan(routes, n_routes, ret_plan);
 	k = 0;
 out:
 	tval_free(data);

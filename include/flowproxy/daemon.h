@@ -46,6 +46,21 @@ void daemon_submit(struct daemon *d, enum daemon_op_kind kind, struct service *s
 		   void *userdata);
 
 /*
+ * The one entry for a parameter map from any source (the reconfigure API, DFP_SERVICE_*, the
+ * services file, swarm labels; source names it in logs): parsed with labels_parse, replicas=0
+ * meaning removal (DFP), addrs (n_addrs, copied) the service's server slots. On a parse error
+ * nothing is queued and it returns -EINVAL with labels_parse's message in *reterr and its HTTP
+ * status in *ret_status (either may be NULL); without a done callback (nobody to answer) it
+ * also logs the error, naming the source, the service and the parameter, and records it for the
+ * status API (daemon_rejected). Otherwise it queues the operation as daemon_submit does and
+ * returns 0, with a copy of the parsed service in *ret_svc when ret_svc is not NULL (caller
+ * frees), for an answer that echoes it.
+ */
+int daemon_submit_params(struct daemon *d, const struct params *p, const char *source,
+			 const char *const *addrs, size_t n_addrs, daemon_done_fn done,
+			 void *userdata, struct service **ret_svc, int *ret_status, char **reterr);
+
+/*
  * Queues new server slots (addrs, n_addrs, "" for an empty slot) for the known service name,
  * applied at run time with commands (stats socket CLI commands, slots.h) and written into the
  * configuration file without a reload. Everything is copied.
@@ -74,9 +89,13 @@ const struct config *daemon_config(const struct daemon *d);
 const char *daemon_current_cfg(const struct daemon *d);
 /* True once the first configuration was applied (DFP's successfulinitreload). */
 bool daemon_initialized(const struct daemon *d);
-/* Renders the registry as it is (for tests and /config after a recreate). */
-int daemon_render(const struct daemon *d, const struct registry *reg, struct strbuf *out,
-		  char **reterr);
+/*
+ * What the configuration HAProxy runs now has: its backends (name, service, destination, mode,
+ * server slots) and routing rules (render.h). Borrowed until the next applied batch. Metrics,
+ * run-time server slots and the autoscaler read backend identity here, never derive it.
+ */
+struct render_plan;
+const struct render_plan *daemon_plan(const struct daemon *d);
 /* The context the parser needs, from the configuration. */
 void daemon_labels_ctx(const struct daemon *d, struct labels_ctx *ret);
 /* Telemetry (NULL when off): the per-backend metrics and the request stream. */

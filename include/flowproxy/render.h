@@ -24,13 +24,53 @@ struct render_service {
 	size_t n_addrs;
 };
 
-/* One HTTP routing rule: requests matching a destination go to its backend. */
+/* One HTTP routing rule while rendering: requests matching a destination go to its backend. */
 struct render_route {
 	const struct render_service *rs;
 	const struct service_dest *dest;
 	char *suffix;  /* "<aclName><port>_<index>", the ACLs' common suffix */
 	char *backend; /* "<aclName>-be<port>_<index>" */
 };
+
+enum render_mode {
+	RENDER_HTTP = 0,
+};
+
+/* A backend the configuration has: what metrics, run-time server slots and the autoscaler use. */
+struct render_backend {
+	char *name;    /* "<aclName>-be<port>_<index>" (DFP's scheme) */
+	char *service; /* its service's serviceName */
+	int dest;      /* the destination's index: 0, or 1..10 */
+	enum render_mode mode;
+	int port; /* the destination's port */
+	/*
+	 * Task slots (slots.h): servers "<service>_1" .. "<service>_<n_slots>", re-pointed at run
+	 * time. 0 when the backend has one server at the service's host, or DNS/VIP discovery.
+	 */
+	size_t n_slots;
+};
+
+/* A routing rule as data, in the order HAProxy evaluates them: the matches of one destination
+ * (all given ones must hold) and the backend they select. */
+struct render_rule {
+	size_t backend; /* index in render_plan.backends */
+	char *path_type;
+	struct strv paths, path_excludes, domains;
+	long src_port;
+	bool is_default; /* also the frontend's default_backend */
+};
+
+/* What a rendering made, besides its text. Embedded: render_plan_done releases it. */
+struct render_plan {
+	struct render_backend *backends;
+	size_t n_backends;
+	struct render_rule *rules;
+	size_t n_rules;
+};
+
+void render_plan_done(struct render_plan *p);
+/* The backends of service (n of them, from *ret_first on: they are consecutive); 0 if none. */
+size_t render_plan_service(const struct render_plan *p, const char *service, size_t *ret_first);
 
 struct render;
 
@@ -49,17 +89,14 @@ void render_free(struct render *r);
 void render_sort(struct render_service *svcs, size_t n);
 
 /*
- * Renders the configuration for svcs (in the order given: call render_sort first) into out.
- * Fails with -EINVAL and a message naming the service if its fragment cannot be rendered.
+ * Renders the configuration for svcs (in the order given: call render_sort first) into out,
+ * and, when ret_plan is not NULL, what it made into *ret_plan (release with render_plan_done;
+ * filled only on success). Fails with -EINVAL and a message naming the service if its fragment
+ * cannot be rendered.
  */
 int render_config(const struct render *r, const struct config *cfg,
-		  const struct render_service *svcs, size_t n, struct strbuf *out, char **reterr);
-
-/*
- * The HTTP backend of destination d of s ("<aclName>-be<port>_<index>"), or NULL when d has none
- * (not http, or no port). Caller frees.
- */
-char *render_backend_name(const struct service *s, const struct service_dest *d);
+		  const struct render_service *svcs, size_t n, struct strbuf *out,
+		  struct render_plan *ret_plan, char **reterr);
 
 /* Quotes s for an HAProxy argument: "..." with \, " and $ escaped. Appends to out. */
 void render_quote(struct strbuf *out, const char *s);

@@ -78,7 +78,7 @@ static const struct golden_case cases[] = {
 	 }},
 };
 
-static int render_case(const struct golden_case *gc, struct strbuf *out)
+static int render_case(const struct golden_case *gc, struct strbuf *out, struct render_plan *plan)
 {
 	struct config cfg;
 	struct render *r = NULL;
@@ -113,7 +113,7 @@ static int render_case(const struct golden_case *gc, struct strbuf *out)
 		params_done(&p);
 	}
 	registry_render_services(&reg, &rs);
-	k = r ? render_config(r, &cfg, rs, registry_count(&reg), out, &err) : -1;
+	k = r ? render_config(r, &cfg, rs, registry_count(&reg), out, plan, &err) : -1;
 	tap_ok(k == 0, "%s: renders%s%s", gc->name, k ? ": " : "", k && err ? err : "");
 	free(rs);
 	registry_done(&reg);
@@ -132,8 +132,26 @@ int main(void)
 		struct strbuf a, b;
 		strbuf_init(&a);
 		strbuf_init(&b);
-		render_case(&cases[i], &a);
-		render_case(&cases[i], &b);
+		struct render_plan plan = {0};
+		render_case(&cases[i], &a, &plan);
+		render_case(&cases[i], &b, NULL);
+		/* The plan lists exactly the backends rendered, in their order. */
+		{
+			size_t n = 0, k = 0;
+			bool same = true;
+			for (const char *q = strbuf_str(&a); (q = strstr(q, "\nbackend ")); q++) {
+				size_t l = strcspn(q + 9, "\n");
+				same &= k < plan.n_backends && strlen(plan.backends[k].name) == l &&
+					memcmp(plan.backends[k].name, q + 9, l) == 0;
+				n++;
+				k++;
+			}
+			tap_ok(same && n == plan.n_backends,
+			       "%s: the plan lists the %zu backends rendered", cases[i].name, n);
+			tap_ok(plan.n_rules == plan.n_backends, "%s: a rule for each backend",
+			       cases[i].name);
+		}
+		render_plan_done(&plan);
 		tap_ok(a.len > 0 && streq(strbuf_str(&a), strbuf_str(&b)),
 		       "%s: output is deterministic", cases[i].name);
 
@@ -182,7 +200,33 @@ int main(void)
 		registry_put(&reg, svc, slots, 4);
 		registry_render_services(&reg, &rs);
 		strbuf_init(&out);
-		tap_is_int(render_config(r, &cfg, rs, 1, &out, &err), 0, "slots: renders");
+		struct render_plan plan = {0};
+		tap_is_int(render_config(r, &cfg, rs, 1, &out, &plan, &err), 0, "slots: renders");
+		/* The plan names the backend once, with what the slots and the metrics need. */
+		tap_is_int((long long)plan.n_backends, 1, "plan: one backend");
+		if (plan.n_backends == 1) {
+			tap_is_str(plan.backends[0].name, "web-be8080_0",
+				   "plan: DFP's backend name");
+			tap_ok(strstr(strbuf_str(&out), "backend web-be8080_0\n") != NULL,
+			       "plan: the name is the one rendered");
+			tap_is_str(plan.backends[0].service, "web", "plan: its service");
+			tap_is_int(plan.backends[0].port, 8080, "plan: its port");
+			tap_is_int(plan.backends[0].dest, 0, "plan: destination 0");
+			tap_is_int((long long)plan.backends[0].n_slots, 4, "plan: four task slots");
+		}
+		tap_is_int((long long)plan.n_rules, 1, "plan: one routing rule");
+		if (plan.n_rules == 1) {
+			tap_ok(plan.rules[0].backend == 0 && plan.rules[0].paths.n == 1 &&
+				       streq(plan.rules[0].paths.v[0], "/web") &&
+				       streq(plan.rules[0].path_type, "path_beg"),
+			       "plan: rule path_beg /web -> web-be8080_0");
+		}
+		size_t first = 9;
+		tap_ok(render_plan_service(&plan, "web", &first) == 1 && first == 0,
+		       "plan: the service's backends are found");
+		tap_is_int((long long)render_plan_service(&plan, "nope", NULL), 0,
+			   "plan: an unknown service has none");
+		render_plan_done(&plan);
 		const char *o = strbuf_str(&out);
 		tap_ok(strstr(o, "    server web_1 10.0.0.5:8080\n") != NULL,
 		       "slots: task address");
@@ -200,8 +244,11 @@ int main(void)
 		registry_put(&reg, svc, slots, 4);
 		free(rs);
 		registry_render_services(&reg, &rs);
-		render_config(r, &cfg, rs, 1, &out, &err);
+		render_config(r, &cfg, rs, 1, &out, &plan, &err);
 		o = strbuf_str(&out);
+		tap_ok(plan.n_backends == 1 && plan.backends[0].n_slots == 0,
+		       "plan: a VIP backend has no task slots");
+		render_plan_done(&plan);
 		tap_ok(strstr(o, "    server web web:8080\n") != NULL && !strstr(o, "web_1"),
 		       "VIP: one server at the service's name, task slots ignored");
 		parse_query("serviceName=web&servicePath=/web&port=8080&discoveryType=bogus", &p);
