@@ -16,6 +16,7 @@
 #include "flowproxy/loop.h"
 #include "flowproxy/metrics.h"
 #include "flowproxy/provider.h"
+#include "flowproxy/query.h"
 #include "flowproxy/telemetry.h"
 
 #include <arpa/inet.h>
@@ -40,6 +41,9 @@ enum req_state { REQ_NEW = 0, REQ_PENDING, REQ_DONE };
 struct req {
 	struct api *api;
 	struct MHD_Connection *conn;
+	char *query;	      /* the raw query string, as the client sent it */
+	struct params params; /* its pairs (query.h), parsed when the request is routed */
+	bool headers_seen;    /* MHD's first call for the request is over */
 	enum req_state state;
 	size_t body_len;
 	bool too_big;
@@ -93,17 +97,6 @@ static enum MHD_Result respond_dfp(struct MHD_Connection *c, unsigned status, co
 	return respond(c, status, "application/json", dfp_response(st, message, name, svc));
 }
 
-static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-				   const char *value)
-{
-	struct params *p = cls;
-
-	if (p->n >= 1024)
-		return MHD_NO;
-	params_add(p, key, value ? value : "");
-	return MHD_YES;
-}
-
 /* Called from the daemon's loop when the operation of a suspended request is done. */
 static void op_done(void *userdata, int status, const char *message, bool found)
 {
@@ -125,25 +118,18 @@ static void op_done(void *userdata, int status, const char *message, bool found)
 
 static enum MHD_Result handle_reconfigure(struct api *a, struct req *q, struct MHD_Connection *c)
 {
-	struct params p;
 	struct service *svc = NULL;
 	_cleanup_free_ char *err = NULL;
 	int status = 400;
-	enum MHD_Result ret;
 
-	params_init(&p);
-	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &p);
 	/* A removal (replicas=0) or a put; the answer waits until HAProxy serves it. */
-	int r = daemon_submit_params(a->d, &p, "reconfigure", NULL, 0, op_done, q, &svc, &status,
-				     &err);
+	int r = daemon_submit_params(a->d, &q->params, "reconfigure", NULL, 0, op_done, q, &svc,
+				     &status, &err);
 	if (r < 0) {
-		const char *name = params_get(&p, "serviceName");
+		const char *name = params_get(&q->params, "serviceName");
 		log_warn("reconfigure of service '%s' refused: %s", name ? name : "", err);
-		ret = respond_dfp(c, (unsigned)status, "NOK", err, name, NULL);
-		params_done(&p);
-		return ret;
+		return respond_dfp(c, (unsigned)status, "NOK", err, name, NULL);
 	}
-	params_done(&p);
 	q->body = dfp_response("OK", "", svc->name, svc);
 	q->ctype = "application/json";
 	q->state = REQ_PENDING;
@@ -154,7 +140,7 @@ static enum MHD_Result handle_reconfigure(struct api *a, struct req *q, struct M
 
 static enum MHD_Result handle_remove(struct api *a, struct req *q, struct MHD_Connection *c)
 {
-	const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "serviceName");
+	const char *name = params_get(&q->params, "serviceName");
 
 	if (!str_set(name))
 		return respond_dfp(c, 400, "NOK", "The serviceName query is mandatory", "", NULL);
@@ -176,9 +162,9 @@ static enum MHD_Result handle_reload(struct api *a, struct req *q, struct MHD_Co
 	return MHD_YES;
 }
 
-static enum MHD_Result handle_config(struct api *a, struct MHD_Connection *c)
+static enum MHD_Result handle_config(struct api *a, struct req *q, struct MHD_Connection *c)
 {
-	const char *type = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "type");
+	const char *type = params_get(&q->params, "type");
 
 	if (type && strcasecmp(type, "json") == 0) {
 		const struct registry *reg = daemon_registry(a->d);
@@ -211,10 +197,10 @@ static void telemetry_json(cJSON *o, const struct telemetry *t)
 }
 
 /* GET /v1/flowproxy/stats[?window=<seconds>]: the per-service table of docs/telemetry.md. */
-static enum MHD_Result handle_stats(struct api *a, struct MHD_Connection *c)
+static enum MHD_Result handle_stats(struct api *a, struct req *q, struct MHD_Connection *c)
 {
 	struct metrics *m = daemon_metrics(a->d);
-	const char *w = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "window");
+	const char *w = params_get(&q->params, "window");
 	long window = 0;
 
 	if (!m)
@@ -312,7 +298,7 @@ static enum MHD_Result route(struct api *a, struct req *q, struct MHD_Connection
 	if (streq(path, "/v1/docker-flow-proxy/reload"))
 		return handle_reload(a, q, c);
 	if (streq(path, "/v1/docker-flow-proxy/config"))
-		return handle_config(a, c);
+		return handle_config(a, q, c);
 	if (streq(path, "/v1/docker-flow-proxy/ping"))
 		return respond_dfp(c, 200, "OK", "", "", NULL);
 	if (streq(path, "/v1/docker-flow-proxy/successfulinitreload"))
@@ -332,7 +318,7 @@ static enum MHD_Result route(struct api *a, struct req *q, struct MHD_Connection
 	if (streq(path, "/v1/flowproxy/status"))
 		return handle_status(a, c);
 	if (streq(path, "/v1/flowproxy/stats"))
-		return handle_stats(a, c);
+		return handle_stats(a, q, c);
 	if (streq(path, "/metrics"))
 		return handle_metrics(a, c);
 	if (streq(path, "/v1/test"))
@@ -349,11 +335,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct api *a = cls;
 	struct req *q = *con_cls;
 
-	if (!q) {
-		q = xcalloc(1, sizeof(*q));
-		q->api = a;
-		q->conn = c;
-		*con_cls = q;
+	/* The first call has the headers only: wait for the body (on_uri made q). */
+	if (!q->headers_seen) {
+		q->headers_seen = true;
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
@@ -372,7 +356,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	if (q->too_big)
 		return respond_dfp(c, 413, "NOK", "request body too large", "", NULL);
+	_cleanup_free_ char *err = NULL;
+	if (query_parse(q->query, strlen(q->query), &q->params, &err) < 0) {
+		log_warn("API: %s %s refused: %s", method, url, err);
+		return respond_dfp(c, 400, "NOK", err, "", NULL);
+	}
 	return route(a, q, c, url);
+}
+
+/*
+ * Called by MHD with the request line's URI as the client sent it, before it decodes anything:
+ * the request's state starts here, with the raw query, which query.h parses (MHD's own decoding
+ * drops what it cannot read without a word).
+ */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct req *q = xcalloc(1, sizeof(*q));
+	const char *qm = uri ? strchr(uri, '?') : NULL;
+
+	q->api = cls;
+	q->conn = c;
+	params_init(&q->params);
+	q->query = xstrndup(qm ? qm + 1 : "", QUERY_LEN_MAX + 1);
+	return q;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -383,10 +389,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (!q)
 		return;
 	free(q->body);
+	free(q->query);
+	params_done(&q->params);
 	free(q);
 	*con_cls = NULL;
 }
 
+/* MHD's own messages; fmt is MHD's, a printf format by its contract. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) PRINTF_LIKE(2, 0);
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[512];
@@ -436,10 +446,10 @@ int api_new(struct loop *loop, struct daemon *d, struct provider *p, struct api 
 	a->mhd = MHD_start_daemon(
 		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, (uint16_t)cfg->port,
 		NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_EXTERNAL_LOGGER,
-		on_mhd_log, a, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)60, MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+		a, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, a, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		(size_t)(128 * 1024), MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
 	if (!a->mhd) {
 		free(a);
 		return errmsg_set(reterr, -EADDRINUSE, "cannot listen on %s:%ld", cfg->ip,

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * libFuzzer target for local_parse: the input is a services file. Entries that parse also go
- * through labels_parse, as at start-up. Built by scripts/fuzz.
+ * through labels_parse, as at start-up. Built by meson with -Dfuzz=true (tests/fuzz/meson.build).
  */
 #include "flowproxy/labels.h"
 #include "flowproxy/local.h"
@@ -9,12 +9,6 @@
 #include <stdint.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* local.c's supervision registers with the daemon's loop; the target never starts processes. */
-int daemon_watch_fd(struct daemon *d, int fd, daemon_fd_fn cb, void *userdata)
-{
-	return 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
