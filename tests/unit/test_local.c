@@ -35,6 +35,9 @@ int main(void)
 		{"[{\"exec\":[1]}]", "\"exec\" must be"},
 		{"[{\"port\":1.5}]", "must be an integer"},
 		{"[{\"port\":[1]}]", "must be a string"},
+		/* A key is quoted with its control bytes escaped: the message goes to the log. */
+		{"[{\"a\\nb\":[1]}]", "entry 0: 'a\\x0ab' must be a string"},
+		{"[{\"a\\u0001\":1.5}]", "entry 0: 'a\\x01' must be an integer"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		int r = local_parse(bad[i].json, strlen(bad[i].json), &f, &err);
