@@ -72,6 +72,10 @@ static int parse_entry(const cJSON *o, size_t idx, struct local_entry *e, char *
 						  "services file: entry %zu: \"exec\" must be a "
 						  "non-empty array of strings",
 						  idx);
+			/* A second "exec" replaces the first, as for duplicate JSON keys. */
+			for (char **a = e->argv; a && *a; a++)
+				free(*a);
+			free(e->argv);
 			e->argv = xcalloc((size_t)n + 1, sizeof(char *));
 			for (int i = 0; i < n; i++) {
 				const cJSON *s = cJSON_GetArrayItem(it, i);

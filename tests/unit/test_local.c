@@ -24,6 +24,14 @@ int main(void)
 	tap_is_int(local_parse(ok2, strlen(ok2), &f, &err), 0, "array form parses");
 	local_file_done(&f);
 
+	/* "exec" twice: the last one counts, as for duplicate JSON keys (ASan: the first freed). */
+	const char *twice = "[{\"serviceName\":\"a\",\"exec\":[\"x\"],\"exec\":[\"y\",\"z\"]}]";
+	tap_is_int(local_parse(twice, strlen(twice), &f, &err), 0, "exec given twice parses");
+	tap_ok(f.n == 1 && f.v[0].argv && streq(f.v[0].argv[0], "y") &&
+		       streq(f.v[0].argv[1], "z") && !f.v[0].argv[2],
+	       "the last exec counts");
+	local_file_done(&f);
+
 	struct {
 		const char *json;
 		const char *msg;
