@@ -40,6 +40,27 @@ void local_file_done(struct local_file *f)
 	f->n = 0;
 }
 
+/* A key of the file made safe to quote in a message (it is logged): control bytes as \xNN, at
+ * most 64 bytes. Caller frees. */
+static char *key_shown(const char *k)
+{
+	struct strbuf b;
+
+	strbuf_init(&b);
+	for (size_t n = 0; *k; k++, n++) {
+		unsigned char c = (unsigned char)*k;
+		if (n == 64) {
+			strbuf_puts(&b, "...");
+			break;
+		}
+		if (c < 0x20 || c == 0x7f)
+			strbuf_printf(&b, "\\x%02x", c);
+		else
+			strbuf_putc(&b, (char)c);
+	}
+	return strbuf_steal(&b);
+}
+
 static int parse_entry(const cJSON *o, size_t idx, struct local_entry *e, char **reterr)
 {
 	const cJSON *it;
@@ -58,6 +79,10 @@ static int parse_entry(const cJSON *o, size_t idx, struct local_entry *e, char *
 						  "services file: entry %zu: \"exec\" must be a "
 						  "non-empty array of strings",
 						  idx);
+			/* A second "exec" replaces the first, as for duplicate JSON keys. */
+			for (char **a = e->argv; a && *a; a++)
+				free(*a);
+			free(e->argv);
 			e->argv = xcalloc((size_t)n + 1, sizeof(char *));
 			for (int i = 0; i < n; i++) {
 				const cJSON *s = cJSON_GetArrayItem(it, i);
@@ -74,19 +99,22 @@ static int parse_entry(const cJSON *o, size_t idx, struct local_entry *e, char *
 			params_add(&e->params, it->string, cJSON_IsTrue(it) ? "true" : "false");
 		} else if (cJSON_IsNumber(it)) {
 			char num[64];
-			if (it->valuedouble != (double)(long long)it->valuedouble)
+			if (it->valuedouble != (double)(long long)it->valuedouble) {
+				_cleanup_free_ char *k = key_shown(it->string);
 				return errmsg_set(
 					reterr, -EINVAL,
 					"services file: entry %zu: '%s' must be an integer", idx,
-					it->string);
+					k);
+			}
 			snprintf(num, sizeof(num), "%lld", (long long)it->valuedouble);
 			params_add(&e->params, it->string, num);
 		} else {
+			_cleanup_free_ char *k = key_shown(it->string);
 			return errmsg_set(
 				reterr, -EINVAL,
 				"services file: entry %zu: '%s' must be a string, number or "
 				"boolean",
-				idx, it->string);
+				idx, k);
 		}
 	}
 	return 0;

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
  * libFuzzer target for local_parse: the input is a services file. Entries that parse also go
- * through labels_parse, as at start-up. Built by meson with -Dfuzz=true (tests/fuzz/meson.build).
+ * through labels_parse, as at start-up; the services accepted must keep the invariants of
+ * fuzz_check.h (no control byte in any field, ...), a refused file or entry must say why. A
+ * broken invariant traps. Built by meson with -Dfuzz=true (tests/fuzz/meson.build).
  */
 #include "flowproxy/labels.h"
 #include "flowproxy/local.h"
+#include "fuzz_check.h"
 
 #include <stdint.h>
 
@@ -18,11 +21,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (local_parse((const char *)data, size, &f, &err) == 0) {
 		for (size_t i = 0; i < f.n; i++) {
-			struct service *s = NULL;
-			if (labels_parse(&f.v[i].params, &ctx, &s, NULL, &err) == 0)
-				service_free(s);
+			/* Values are kept as given: only the known parameters are checked, later. */
+			for (size_t k = 0; k < f.v[i].params.n; k++)
+				FUZZ_CHECK(f.v[i].params.v[k].key && f.v[i].params.v[k].value);
+			/* "exec" is a non-empty array of strings. */
+			FUZZ_CHECK(!f.v[i].argv || f.v[i].argv[0]);
+			fuzz_parse_checked(&f.v[i].params, &ctx);
 		}
 		local_file_done(&f);
+	} else {
+		FUZZ_CHECK(err && *err && fuzz_clean(err) && f.n == 0 && f.v == NULL);
 	}
 	free(err);
 	return 0;

@@ -6,6 +6,10 @@ BUILD=${FLOWPROXY_BUILD_ROOT:?}
 SRC=${FLOWPROXY_SOURCE_ROOT:?}
 FLOWPROXY=$BUILD/flowproxy
 TESTSERVER=$BUILD/tests/testserver
+# Without these every helper below answers empty, and checks on empty answers prove nothing.
+for c in curl socat ss; do
+	command -v "$c" >/dev/null || { echo "Bail out! $c is not installed (scripts/setup-deps)"; exit 1; }
+done
 T=$(mktemp -d /tmp/fp-it.XXXXXX)
 tap_n=0
 tap_fail=0
@@ -36,7 +40,15 @@ ok() { # <cond-exit-code> <name>
 		tap_fail=$((tap_fail + 1))
 	fi
 }
-is() { # <got> <want> <name>
+# A comparison with an empty side proves nothing (two empty pids from a master that does not
+# answer are "equal"): is refuses an empty want, unlike an empty got. Assert what is compared is
+# there first (is_set, is_num), and that the server answered (served) before a negative check.
+is() { # <got> <want, not empty> <name>
+	if [ -z "$2" ]; then
+		ok 1 "$3"
+		printf 'got:  %s\nwant: (empty: nothing to compare with)\n' "$1" | sed 's/^/#   /'
+		return 1
+	fi
 	if [ "$1" = "$2" ]; then ok 0 "$3"; else
 		ok 1 "$3"
 		printf 'got:  %s\nwant: %s\n' "$1" "$2" | sed 's/^/#   /'
@@ -48,11 +60,33 @@ like() { # <got> <extended regex, case-insensitive> <name>
 		printf 'got:  %s\nwant match: %s\n' "$(printf '%s' "$1" | head -c 600)" "$2" | sed 's/^/#   /'
 	fi
 }
-unlike() { # <got> <extended regex, case-insensitive> <name>
+unlike() { # <got, not empty> <extended regex, case-insensitive> <name>
+	if [ -z "$1" ]; then
+		ok 1 "$3"
+		printf 'got:  (empty: nothing to look at)\nmust not match: %s\n' "$2" | sed 's/^/#   /'
+		return 1
+	fi
 	if printf '%s' "$1" | grep -Eiq -- "$2"; then
 		ok 1 "$3"
 		printf 'got:  %s\nmust not match: %s\n' "$(printf '%s' "$1" | head -c 600)" "$2" | sed 's/^/#   /'
 	else ok 0 "$3"; fi
+}
+is_set() { # <value> <name>: the value a later check relies on is there
+	if [ -n "$1" ]; then ok 0 "$2"; else
+		ok 1 "$2"
+		echo "#   got: (empty)"
+		return 1
+	fi
+}
+is_num() { # <value> <name>: a non-negative integer, for arithmetic that follows
+	case "$1" in
+	'' | *[!0-9]*)
+		ok 1 "$2"
+		echo "#   got: '$1', want a number"
+		return 1
+		;;
+	*) ok 0 "$2" ;;
+	esac
 }
 done_testing() {
 	echo "1..$tap_n"
@@ -153,10 +187,28 @@ master_cmd() { # <command> on HAProxy's master CLI
 	echo "$1" | socat -t5 - "UNIX-CONNECT:$T/run/master.sock"
 }
 
-worker_pid() {
-	master_cmd "show proc" | awk '/^# workers/ {w = 1; next} /^#/ {w = 0} w && $2 == "worker" {print $1; exit}'
+# show_proc_field <awk program> <what>: one field of the master's `show proc`; prints nothing,
+# says why on stderr and fails when the master does not answer or lists no such process.
+show_proc_field() {
+	local out v
+	out=$(master_cmd "show proc" 2>&1)
+	v=$(printf '%s\n' "$out" | awk "$1")
+	if [ -z "$v" ]; then
+		echo "# no $2 in the master's show proc: $(printf '%s' "$out" | head -c 300 | tr '\n' ' ')" >&2
+		return 1
+	fi
+	echo "$v"
 }
 
-master_reloads() {
-	master_cmd "show proc" | awk '$2 == "master" {print $3; exit}'
+worker_pid() { # the current worker's pid
+	show_proc_field '/^# workers/ {w = 1; next} /^#/ {w = 0} w && $2 == "worker" {print $1; exit}' \
+		"current worker"
+}
+
+master_reloads() { # the master's reload counter
+	show_proc_field '$2 == "master" {print $3; exit}' "master reload counter"
+}
+
+master_pid() {
+	show_proc_field '$2 == "master" {print $1; exit}' "master"
 }

@@ -49,7 +49,11 @@ names() {
 	for _ in $(seq "$1"); do name_of "$2"; done | sort -u | grep .
 }
 served() { [ -n "$(name_of "$1")" ]; }
-not_served() { [ -z "$(name_of "$1")" ]; }
+# Not served means HAProxy answered, with its 503 for a request no route takes: a proxy that does
+# not answer at all is no evidence that a route is gone.
+not_served() {
+	[ "$(curl -s -m 20 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PPORT$1")" = 503 ]
+}
 ready_servers() { # <backend>: servers HAProxy has in state "running" (srv_op_state 2)
 	echo "show servers state $1" | socat -t2 - "UNIX-CONNECT:$RUNDIR/stats.sock" 2>/dev/null |
 		awk 'NR > 2 && $6 == 2' | wc -l
@@ -116,17 +120,20 @@ is "$(name_of /web)" "$(containers "$WEB" | cut -c1-12)" "its answer comes from 
 
 # A label change re-routes, with one reload.
 w0=$(worker)
+is_set "$w0" "the worker before the label change is known"
 docker service update -d --label-add com.df.servicePath=/moved "$WEB" >/dev/null 2>&1
 wait_for 60 served /moved
 ok $? "a label change re-routes: the new path is served"
 not_served /web
 ok $? "the old path is not served any more"
-[ -n "$w0" ] && [ "$(worker)" != "$w0" ]
-ok $? "a label change reloads HAProxy"
+w=$(worker)
+[ -n "$w0" ] && [ -n "$w" ] && [ "$w" != "$w0" ]
+ok $? "a label change reloads HAProxy ($w0 -> $w)"
 
 # Scaling 1 -> 3 spreads requests over three tasks, no reload.
 be="${WEB}-be80_0"
 w1=$(worker)
+is_set "$w1" "the worker before scaling is known"
 docker service scale -d "$WEB=3" >/dev/null 2>&1
 three() { [ "$(containers "$WEB" | wc -l)" = 3 ] && [ "$(ready_servers "$be")" = 3 ]; }
 wait_for 90 three
@@ -144,6 +151,7 @@ wait_for 90 one
 ok $? "scaling 3 -> 1: one task, one server ready"
 sleep 1
 read -r n failed slowest < <(load_stop)
+[ "${n:-0}" -gt 0 ]; ok $? "requests were sent during the scale-down ($n)"
 is "$failed" 0 "no failed request during the scale-down ($n requests, slowest ${slowest}s)"
 is "$(names 10 /moved)" "$(containers "$WEB" | cut -c1-12)" "requests go only to the task left"
 is "$(worker)" "$w1" "scaling down causes no reload"
@@ -156,6 +164,7 @@ two() { [ "$(containers "$WEB" | wc -l)" = 2 ] && [ "$(ready_servers "$be")" = 2
 wait_for 90 two
 ok $? "scaled to 2"
 victim=$(containers "$WEB" | head -1)
+is_set "$victim" "a task container to kill"
 load_start '/moved?delay=300' 2
 sleep 0.5
 docker kill "$victim" >/dev/null
@@ -164,6 +173,7 @@ wait_for 90 replaced
 ok $? "the killed task is replaced, and HAProxy has two servers ready again"
 sleep 1
 read -r n failed slowest < <(load_stop)
+[ "${n:-0}" -gt 0 ]; ok $? "requests were sent while a task was killed ($n)"
 is "$failed" 0 "no failed request while a task was killed ($n requests, slowest ${slowest}s)"
 got=$(names 20 /moved)
 unlike "$got" "^${victim:0:12}\$" "no request goes to the killed task"
@@ -190,7 +200,9 @@ ok $? "the first service keeps its route"
 
 # Restarting flowproxy rebuilds the same configuration from the swarm.
 before=$(routing)
+like "$before" "use_backend ${WEB}-be80_0" "the configuration before the restart has the routes"
 old=$(containers "$FP")
+is_set "$old" "flowproxy's container before the restart is known"
 docker service update -d --force "$FP" >/dev/null 2>&1
 restarted() { local c; c=$(containers "$FP"); [ -n "$c" ] && [ "$c" != "$old" ] && initialized; }
 wait_for 120 restarted

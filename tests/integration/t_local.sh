@@ -25,6 +25,7 @@ like "$(cat "$T/flowproxy.log")" "started backend" "backends started by flowprox
 
 # A backend that dies is started again.
 bp=$(pgrep -f -- "$TESTSERVER --name hello --port" | head -1)
+is_set "$bp" "the hello backend runs"
 kill -9 "$bp"
 for _ in $(seq 100); do
 	np=$(pgrep -f -- "$TESTSERVER --name hello --port" | head -1)
@@ -59,7 +60,7 @@ backends=$(pgrep -f -- "$TESTSERVER --name (hello|api|private|site) --port")
 kill -TERM "$FP_PID"; wait "$FP_PID"; FP_PID=
 left=
 for p in $m1 $workers $backends; do alive "$p" && left="$left $p"; done
-is "$left" "" "after SIGTERM no master, worker or backend is left"
+[ -z "$left" ]; ok $? "after SIGTERM no master, worker or backend is left"
 [ -z "$left" ] || ps -o pid,ppid,stat,args -p "$(echo $left | tr " " ,)" | sed "s/^/#   /"
 [ ! -S "$T/run/master.sock" ] || ! master_cmd "show proc" >/dev/null 2>&1; ok $? "HAProxy stopped with flowproxy"
 

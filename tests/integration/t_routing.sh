@@ -61,6 +61,8 @@ like "$(get /api/v1/users)" '^name=d path=/internal/users' "path rewritten by re
 recon "serviceName=hdr&servicePath=/hdr&port=$PA&outboundHostname=127.0.0.1&addReqHeader=X-Added%20hello%20world&setReqHeader=X-Set%20one&delReqHeader=X-Remove-Me&addResHeader=X-Res-Added%20yes&setResHeader=X-Res-Set%20v&delResHeader=X-Drop" >/dev/null
 is "$(astatus)" 200 "header parameters accepted"
 body=$(get /hdr -H 'X-Remove-Me: secret' -H 'X-Set: zero')
+is "$(hstatus)" 200 "headers: backend a answers (the checks below read its echo)"
+like "$body" '^name=a path=/hdr' "headers: the echo is backend a's"
 like "$body" 'X-Added: hello world' "request header added"
 like "$body" 'X-Set: one' "request header set (replaces the client's)"
 unlike "$body" 'X-Set: zero' "the client's value of a set header is gone"
@@ -79,6 +81,7 @@ get /auth -u alice:wrong >/dev/null
 is "$(hstatus)" 401 "auth: wrong password refused"
 body=$(get /auth -u bob:builder)
 is "$(hstatus)" 200 "auth: right password passes"
+like "$body" '^name=a path=/auth' "auth: the echo is backend a's"
 unlike "$body" 'Authorization' "auth: Authorization header not passed to the backend"
 
 # --- redirects ---
@@ -114,15 +117,36 @@ get /c/public >/dev/null
 is "$(hstatus)" 503 "replicas=0 removes the service"
 
 # --- bad input changes nothing ---
+# One case per rule of src/labels.c, each valid but for what that rule alone refuses, so that
+# without the rule the case would be accepted (or be refused by HAProxy, with another message):
+# the status and flowproxy's own message are both checked.
 before=$(api /v1/docker-flow-proxy/config)
+is "$(astatus)" 200 "bad input: the configuration before"
+like "$before" "use_backend svca-be" "bad input: the configuration before has the routes"
 wpid=$(worker_pid)
-out=$(recon "serviceName=evil&servicePath=/e%0abind%20:1&port=$PA")
-is "$(astatus)" 400 "a value with LF is refused with 400"
-like "$out" 'servicePath' "the message names the parameter"
-out=$(recon "serviceName=evil&servicePath=/e&port=80x")
-is "$(astatus)" 400 "a port that is not a number is refused"
-out=$(recon "serviceName=svcx&servicePath=/x(&pathType=path_reg&port=$PA")
-is "$(astatus)" 400 "a regex pcre2 rejects is refused"
+is_set "$wpid" "bad input: the worker before is known"
+refused=(
+	"servicePath=/e%0abind|servicePath '/e..x0abind' must not contain control characters|a value with LF (no space)"
+	"servicePath=/e%09x|servicePath '/e..x09x' must not contain control characters|a value with TAB"
+	"servicePath=/e%20x|servicePath '/e x' must not contain spaces|a path with a space"
+	"servicePath=/e%23x|servicePath '/e#x' must not contain '#'|a path with '#'"
+	"servicePath=/e%22x|servicePath '/e..x' must not contain quotes|a path with a quote"
+	"servicePath=/e&aclName=a/b|aclName 'a/b' may only contain letters|an aclName that is not an identifier"
+	"servicePath=/e&addReqHeader=X(A)%20v|addReqHeader 'X\(A\) v' has an invalid header name|a header name that is not a token"
+	"servicePath=/e&port=80x|port '80x' must be a port number|a port that is not a number"
+	"servicePath=/e&port=65536|port '65536' must be a port number|a port over 65535"
+	"servicePath=/x(&pathType=path_reg|servicePath '/x\(' is not a valid regular expression|a regex PCRE2 rejects"
+	"servicePath=/e&reqPathSearchReplace=/e(,/f|reqPathSearchReplace '/e\(' is not a valid regular expression|a reqPathSearchReplace regex PCRE2 rejects"
+	"servicePath=/e&timeoutServer=1h|timeoutServer '1h' must be a number of seconds|a timeout that is not a number"
+	"servicePath=/e&outboundHostname=a/b|outboundHostname 'a/b' must be a host name|an outboundHostname that is not a host"
+)
+for row in "${refused[@]}"; do
+	IFS='|' read -r q msg name <<<"$row"
+	# The case's parameters come first: for a key given twice the first value counts.
+	out=$(recon "serviceName=evil&$q&port=$PA&outboundHostname=127.0.0.1")
+	is "$(astatus)" 400 "$name is refused with 400"
+	like "$out" "\"Message\":\"$msg" "$name: flowproxy's message"
+done
 is "$(api /v1/docker-flow-proxy/config)" "$before" "refused requests leave the configuration unchanged"
 is "$(worker_pid)" "$wpid" "refused requests cause no reload"
 

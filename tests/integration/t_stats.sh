@@ -46,7 +46,9 @@ for _ in $(seq 100); do
 done
 dropped=$(printf '%s' "$js" | sed -n 's/.*"dropped":\([0-9]*\).*/\1/p')
 bad=$(printf '%s' "$js" | sed -n 's/.*"bad_lines":\([0-9]*\).*/\1/p')
-is "$((cnt + dropped))" "$total" "every request counted, or admitted as dropped (count $cnt, dropped $dropped)"
+is_num "$cnt" "the stats API has the backend's count"
+is_num "$dropped" "the stats API has the dropped counter"
+is "$((${cnt:-0} + ${dropped:-0}))" "$total" "every request counted, or admitted as dropped (count $cnt, dropped $dropped)"
 is "$cnt" "$total" "no line lost across the reload"
 is "$bad" 0 "no line failed to parse"
 like "$js" '"reloads":[1-9]' "the stream followed the new worker"
@@ -75,7 +77,8 @@ out=$("$FLOWPROXY" top --api "http://127.0.0.1:$APORT" --once)
 like "$out" "web +web-be${PA}_0 +120 " "flowproxy top prints the backend's row"
 
 # HAProxy restarted under flowproxy: the stream reconnects and keeps counting.
-mp=$(master_cmd "show proc" | awk '$2 == "master" {print $1}')
+mp=$(master_pid)
+is_set "$mp" "HAProxy's master is known"
 kill -9 "$mp"
 for _ in $(seq 200); do
 	curl -s -o /dev/null "http://127.0.0.1:$PPORT/web/y" && break
@@ -90,5 +93,8 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 [ "${c2:-0}" -ge $((total + 5)) ]; ok $? "after a HAProxy restart the stream counts again ($c2)"
+mp2=$(master_pid)
+is_set "$mp2" "a master runs after the restart"
+[ -n "$mp" ] && [ -n "$mp2" ] && [ "$mp2" != "$mp" ]; ok $? "it is a new master ($mp -> $mp2)"
 
 done_testing

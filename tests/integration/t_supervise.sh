@@ -28,14 +28,15 @@ get /broken >/dev/null
 is "$(hstatus)" 503 "the invalid entry is not routed"
 
 # Kill the master: flowproxy restarts it.
-m1=$(master_cmd "show proc" | awk '$2 == "master" {print $1}')
+m1=$(master_pid)
+is_set "$m1" "HAProxy's master is known"
 kill -9 "$m1"
 for _ in $(seq 250); do
 	m2=$(master_cmd "show proc" 2>/dev/null | awk '$2 == "master" {print $1}')
 	[ -n "$m2" ] && [ "$m2" != "$m1" ] && break
 	sleep 0.02
 done
-[ -n "$m2" ] && [ "$m2" != "$m1" ]; ok $? "a killed master is restarted ($m1 -> $m2)"
+[ -n "$m1" ] && [ -n "$m2" ] && [ "$m2" != "$m1" ]; ok $? "a killed master is restarted ($m1 -> $m2)"
 for _ in $(seq 100); do get /file >/dev/null; [ "$(hstatus)" = 200 ] && break; sleep 0.05; done
 like "$(get /file)" '^name=a' "routing works again after the restart"
 like "$(cat "$T/flowproxy.log")" "master.*(exit|died|killed|signal)" "the restart is logged"
@@ -47,7 +48,7 @@ wait "$FP_PID" 2>/dev/null
 FP_PID=
 like "$(get /late)" '^name=b' "HAProxy keeps serving while flowproxy is down"
 FP_BIN=$T/docker-flow-proxy fp_start --services-file "$T/services.json" || ok 1 "restart"
-m3=$(master_cmd "show proc" | awk '$2 == "master" {print $1}')
+m3=$(master_pid)
 is "$m3" "$m2" "the restarted flowproxy adopts the running master"
 like "$(get /file)" '^name=a' "after adoption, start-up services routed"
 

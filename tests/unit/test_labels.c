@@ -150,6 +150,8 @@ static char *field(const struct service *s, const char *f)
 		strbuf_printf(&b, "%d", s->users_pass_encrypted);
 	else if (streq(f, "replicas"))
 		strbuf_printf(&b, "%d:%ld", s->has_replicas, s->replicas);
+	else if (streq(f, "discovery"))
+		strbuf_puts(&b, s->discovery_type ? s->discovery_type : "(nil)");
 	else if (streq(f, "n_dests"))
 		strbuf_printf(&b, "%zu", s->n_dests);
 	else
@@ -230,6 +232,10 @@ static const struct {
 	{BASE "&replicas=0", "replicas", "1:0"},
 	{BASE "&replicas=3", "replicas", "1:3"},
 	{BASE "&replicas=", "replicas", "0:0"},
+	{BASE, "discovery", "(nil)"},
+	{BASE "&discoveryType=dns", "discovery", "DNS"},
+	{BASE "&discoveryType=Vip", "discovery", "VIP"},
+	{BASE "&discoveryType=Overlay", "discovery", "(nil)"},
 	/* unknown parameters are ignored; service-level names are not indexable */
 	{BASE "&noSuchThing=x\r\n&backendExtra=y", "name", "svc"},
 	{BASE "&serviceName.1=other", "name", "svc"},
@@ -303,6 +309,12 @@ static const struct {
 	{"serviceName=s&port=80&servicePath=/a::/b", "::", "d0.paths", "/a|/b"},
 };
 
+/*
+ * Each rule of src/labels.c has at least one case here that no other rule refuses: without the
+ * rule that case is accepted (checked by taking each rule out in turn). Two rules are shadowed
+ * by the "not supported yet" check that comes last (reqMode's syntax, DFP's srcPort and port for
+ * tcp): their cases differ from it only in the message, which is checked too.
+ */
 static const struct {
 	const char *q;
 	int status;
@@ -337,6 +349,8 @@ static const struct {
 	 "aclName 'a\\x0ab' must not contain control characters (CR, LF, TAB...)"},
 	{"serviceName=s\r\nbackend x&servicePath=/a&port=80", 400,
 	 "serviceName 's\\x0d\\x0abackend x' must not contain control characters (CR, LF, TAB...)"},
+	{"serviceName=s\tx&servicePath=/a&port=80", 400,
+	 "serviceName 's\\x09x' must not contain control characters (CR, LF, TAB...)"},
 	{"serviceName=s&servicePath=/a\tb&port=80", 400,
 	 "servicePath '/a\\x09b' must not contain control characters (CR, LF, TAB...)"},
 	{"serviceName=s&servicePath.2=/a\x01&port=80", 400,
@@ -436,6 +450,8 @@ static const struct {
 	 "users: the password of 'ab' must not contain spaces, ',', '#', quotes or backslashes"},
 	{BASE "&users=bad", 400,
 	 "USERS: the password of 'bad' must not contain spaces, ',', '#', quotes or backslashes"},
+	{BASE "&discoveryType=dns2", 400, "discoveryType 'dns2' must be DNS, VIP or Overlay"},
+	{BASE "&reqMode=a b", 400, "reqMode 'a b' must be a mode name such as http"},
 	{BASE "&replicas=x", 400, "replicas 'x' must be a non-negative integer"},
 	{BASE "&replicas=-1", 400, "replicas '-1' must be a non-negative integer"},
 	{BASE "&replicas=1.5", 400, "replicas '1.5' must be a non-negative integer"},

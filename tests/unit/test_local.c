@@ -24,6 +24,14 @@ int main(void)
 	tap_is_int(local_parse(ok2, strlen(ok2), &f, &err), 0, "array form parses");
 	local_file_done(&f);
 
+	/* "exec" twice: the last one counts, as for duplicate JSON keys (ASan: the first freed). */
+	const char *twice = "[{\"serviceName\":\"a\",\"exec\":[\"x\"],\"exec\":[\"y\",\"z\"]}]";
+	tap_is_int(local_parse(twice, strlen(twice), &f, &err), 0, "exec given twice parses");
+	tap_ok(f.n == 1 && f.v[0].argv && streq(f.v[0].argv[0], "y") &&
+		       streq(f.v[0].argv[1], "z") && !f.v[0].argv[2],
+	       "the last exec counts");
+	local_file_done(&f);
+
 	struct {
 		const char *json;
 		const char *msg;
@@ -35,6 +43,9 @@ int main(void)
 		{"[{\"exec\":[1]}]", "\"exec\" must be"},
 		{"[{\"port\":1.5}]", "must be an integer"},
 		{"[{\"port\":[1]}]", "must be a string"},
+		/* A key is quoted with its control bytes escaped: the message goes to the log. */
+		{"[{\"a\\nb\":[1]}]", "entry 0: 'a\\x0ab' must be a string"},
+		{"[{\"a\\u0001\":1.5}]", "entry 0: 'a\\x01' must be an integer"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		int r = local_parse(bad[i].json, strlen(bad[i].json), &f, &err);

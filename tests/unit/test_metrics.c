@@ -37,6 +37,60 @@ static const cJSON *backend_json(const cJSON *root, const char *svc, const char 
 	return NULL;
 }
 
+/*
+ * Which timers make up the recorded response time (docs/telemetry.md "From lines to answers"):
+ * Tw + Tc + Tr, the time from the end of the request to the response headers, queue included;
+ * Ta when there were no response headers (Tr = -1: server timeout, refused connection, aborted
+ * request), so that a failed request counts with the time it took; 0 when neither is known.
+ */
+static const struct {
+	int32_t tw, tc, tr, ta;
+	int status;
+	uint32_t want;
+	const char *what;
+} timers[] = {
+	{0, 0, 20, 25, 200, 20, "Tr alone: the server's time to the headers"},
+	{0, 0, 20, 900, 200, 20, "not Ta: a long body transfer does not count"},
+	{300, 0, 20, 330, 200, 320, "the queue wait Tw counts"},
+	{0, 7, 20, 30, 200, 27, "the connect time Tc counts"},
+	{300, 7, 450, 800, 200, 757, "Tw + Tc + Tr"},
+	{-1, -1, -1, 1500, 504, 1500, "no Tr (server timeout): Ta"},
+	{200, 3, -1, 1203, 504, 1203, "no Tr after a queue wait: Ta, which holds the wait"},
+	{0, -1, -1, 1001, 503, 1001, "connection refused (Tc = -1, Tr = -1): Ta"},
+	{-1, -1, -1, 0, 403, 0, "denied at once: 0"},
+	{-1, -1, -1, -1, -1, 0, "no timer at all: 0"},
+};
+
+static void test_timers(void)
+{
+	struct metrics *m = NULL;
+	char names[ARRAY_SIZE(timers)][24];
+	const char *bes[ARRAY_SIZE(timers)], *svcs[ARRAY_SIZE(timers)];
+	uint64_t now = 1000000;
+
+	metrics_new(1000, 60, &m);
+	for (size_t i = 0; i < ARRAY_SIZE(timers); i++) {
+		snprintf(names[i], sizeof(names[i]), "t%zu-be80_0", i);
+		bes[i] = names[i];
+		svcs[i] = "t";
+	}
+	metrics_set_backends(m, bes, svcs, ARRAY_SIZE(timers), NULL, 0);
+	for (size_t i = 0; i < ARRAY_SIZE(timers); i++) {
+		struct telemetry_line l = line(names[i], timers[i].status, timers[i].tr);
+		struct histogram *h;
+
+		l.tw = timers[i].tw;
+		l.tc = timers[i].tc;
+		l.ta = timers[i].ta;
+		metrics_record(m, &l, now);
+		h = metrics_histogram(m, names[i]);
+		tap_ok(h && histogram_count(h, now, 0) == 1, "%s: recorded", timers[i].what);
+		tap_is_int(h ? (long long)histogram_sum(h, now, 0) : -1, timers[i].want,
+			   timers[i].what);
+	}
+	metrics_free(m);
+}
+
 int main(void)
 {
 	struct metrics *m = NULL;
@@ -45,6 +99,7 @@ int main(void)
 	uint32_t thr[] = {100, 30};
 	uint64_t now = 1000000;
 
+	test_timers();
 	tap_is_int(metrics_new(1000, 60, &m), 0, "metrics_new");
 	metrics_set_backends(m, bes, svcs, 2, thr, 2);
 	for (int i = 0; i < 90; i++) {

@@ -5,11 +5,15 @@
  * a reload in the middle of traffic (lines lost <= what the counters admit), a reload nobody
  * announced (noticed from "Proxy x stopped"), a SIGKILLed master restarted by
  * haproxy_process_events, and a reader that stops reading while traffic goes on (HAProxy keeps
- * the oldest lines, drops the new ones and says so with "N events dropped"). Only 127.0.0.1;
- * every process started here is stopped before the end. No timing assertions.
+ * the oldest lines, drops the new ones and says so with "N events dropped"), the response time
+ * recorded into the metrics of a queued request (maxconn 1) and of a server timeout, and a stream
+ * closed under the follower by HAProxy (reconnected with -n: nothing counted twice). Only
+ * 127.0.0.1; every process started here is stopped before the end. Timings are only compared
+ * with what the client itself measured, with a margin for a loaded machine.
  */
 #include "flowproxy/haproxy.h"
 #include "flowproxy/loop.h"
+#include "flowproxy/metrics.h"
 #include "flowproxy/telemetry.h"
 #include "tap.h"
 #include "testlib.h"
@@ -24,6 +28,7 @@
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #define HAPROXY_BIN "/usr/sbin/haproxy"
@@ -44,11 +49,14 @@ struct seen {
 	size_t nkeep;
 };
 static struct seen seen;
+static struct metrics *recorded; /* when set, every line is also recorded into it */
 
 static void on_line(void *userdata, const struct telemetry_line *l)
 {
 	struct seen *s = userdata;
 
+	if (recorded)
+		metrics_record(recorded, l, (uint64_t)(now_usec() / 1000));
 	if (l->kind == TELEMETRY_DROPPED) {
 		s->markers++;
 		s->dropped += l->dropped;
@@ -155,6 +163,69 @@ out:
 	return done;
 }
 
+/* A request on its own thread, timed by the client: from before connect to the last byte. */
+struct timed_get {
+	const char *path;
+	int status;
+	long long ms;
+};
+
+static void *timed_get_main(void *arg)
+{
+	struct timed_get *g = arg;
+	long long t0 = now_usec();
+
+	g->status = http_get(g->path);
+	g->ms = (now_usec() - t0) / 1000;
+	return NULL;
+}
+
+/* One command on the worker's stats socket; the whole answer (caller frees), NULL on error. */
+static char *stats_cmd(const char *cmd)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct strbuf out;
+	char buf[4096];
+	ssize_t n;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/stats.sock", dir);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    send(fd, cmd, strlen(cmd), MSG_NOSIGNAL) != (ssize_t)strlen(cmd)) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	strbuf_init(&out);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		strbuf_append(&out, buf, (size_t)n);
+	close(fd);
+	return strbuf_steal(&out);
+}
+
+/*
+ * The pointers of the CLI sessions (fe=GLOBAL) older than a second in `show sess`: the
+ * follower's stream once it has lived that long, not the connection asking (age=0s).
+ */
+static size_t old_cli_sessions(char ptrs[][32], size_t max)
+{
+	char *all = stats_cmd("show sess\n");
+	size_t n = 0;
+
+	for (char *line = all, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (!strstr(line, " fe=GLOBAL ") || strstr(line, " age=0s ") || line[0] != '0')
+			continue;
+		if (n < max)
+			snprintf(ptrs[n], sizeof(ptrs[n]), "%.*s", (int)strcspn(line, ":"), line);
+		n++;
+	}
+	free(all);
+	return n;
+}
+
 static char *make_cfg(const char *extra)
 {
 	return xasprintf("global\n"
@@ -179,13 +250,24 @@ static char *make_cfg(const char *extra)
 			 "\thttp-request return status 202 if { path_beg /fast/b }\n"
 			 "\thttp-request return status 204 if { path_beg /fast/c }\n"
 			 "\tuse_backend be_beta if { path_beg /beta }\n"
+			 "\tuse_backend be_queue if { path_beg /queue }\n"
+			 "\tuse_backend be_slow if { path_beg /slow }\n"
 			 "\tdefault_backend be_alpha\n"
 			 "backend be_alpha\n"
 			 "\tserver s1 127.0.0.1:%d\n"
 			 "backend be_beta\n"
 			 "\tserver b1 127.0.0.1:%d\n"
+			 /* One request at a time: a second one waits in the queue (Tw). */
+			 "backend be_queue\n"
+			 "\ttimeout queue 10s\n"
+			 "\tserver q1 127.0.0.1:%d maxconn 1\n"
+			 /* Answers later than this are HAProxy's 504, without Tr. */
+			 "backend be_slow\n"
+			 "\ttimeout server 300\n"
+			 "\tserver w1 127.0.0.1:%d\n"
 			 "%s",
-			 dir, TELEMETRY_LOG_FORMAT, fe_port, ts_port, ts_port, extra ? extra : "");
+			 dir, TELEMETRY_LOG_FORMAT, fe_port, ts_port, ts_port, ts_port, ts_port,
+			 extra ? extra : "");
 }
 
 static struct loop *tloop;
@@ -358,6 +440,72 @@ int main(void)
 		       (unsigned long long)st.dropped, (unsigned long long)st.connects);
 	}
 
+	/*
+	 * 1b. What the histograms hold (docs/telemetry.md, "From lines to answers"): a request that
+	 * waited in be_queue's queue behind another is recorded with its queue wait (Tw + Tc + Tr),
+	 * and a server timeout (no Tr) with the time until HAProxy's 504 (Ta), not 0. Compared
+	 * with what the clients measured: at most that (plus rounding), at least that less 150 ms.
+	 */
+	{
+		static const char *const bes[] = {"be_queue", "be_slow"};
+		static const char *const svcs[] = {"queue", "slow"};
+		struct timed_get g1 = {.path = "/queue/1?delay=600"};
+		struct timed_get g2 = {.path = "/queue/2?delay=600"};
+		struct timed_get g3 = {.path = "/slow/x?delay=1500"};
+		pthread_t th1, th2;
+		const struct telemetry_line *queued = NULL, *timed_out = NULL;
+		uint64_t now, sum_q, sum_s;
+
+		reset_seen();
+		metrics_new(1000, 60, &recorded);
+		metrics_set_backends(recorded, bes, svcs, 2, NULL, 0);
+		pthread_create(&th1, NULL, timed_get_main, &g1);
+		usleep(50000);
+		pthread_create(&th2, NULL, timed_get_main, &g2);
+		pthread_join(th1, NULL);
+		pthread_join(th2, NULL);
+		timed_get_main(&g3);
+		want_requests = 3;
+		pump(h, t, 3000, got_requests);
+		now = (uint64_t)(now_usec() / 1000);
+		tap_ok(g1.status == 200 && g2.status == 200 && g3.status == 504 &&
+			       seen.requests == 3,
+		       "queued pair answered 200, slow one 504, 3 lines (%d %d %d, %llu)",
+		       g1.status, g2.status, g3.status, (unsigned long long)seen.requests);
+		for (size_t i = 0; i < seen.nkeep; i++) {
+			const struct telemetry_line *l = &seen.keep[i];
+
+			if (streq(l->backend, "be_queue") && l->tw >= 200)
+				queued = l;
+			if (streq(l->backend, "be_slow"))
+				timed_out = l;
+		}
+		if (!tap_ok(queued != NULL, "one request waited in the queue (Tw %d ms)",
+			    queued ? queued->tw : -1))
+			for (size_t i = 0; i < seen.nkeep; i++)
+				tap_diag("%s Tw %d Tc %d Tr %d Ta %d", seen.keep[i].backend,
+					 seen.keep[i].tw, seen.keep[i].tc, seen.keep[i].tr,
+					 seen.keep[i].ta);
+		sum_q = histogram_sum(metrics_histogram(recorded, "be_queue"), now, 0);
+		tap_diag("queue: clients %lld + %lld ms, recorded %llu ms", g1.ms, g2.ms,
+			 (unsigned long long)sum_q);
+		tap_ok(sum_q <= (uint64_t)(g1.ms + g2.ms + 5) &&
+			       sum_q + 150 >= (uint64_t)(g1.ms + g2.ms),
+		       "recorded response times include the queue wait: %llu ms for %lld ms "
+		       "measured",
+		       (unsigned long long)sum_q, g1.ms + g2.ms);
+		tap_ok(timed_out && timed_out->status == 504 && timed_out->tr == -1 &&
+			       timed_out->ta >= 300,
+		       "the server timeout's line: 504, Tr -1, Ta %d",
+		       timed_out ? timed_out->ta : -1);
+		sum_s = histogram_sum(metrics_histogram(recorded, "be_slow"), now, 0);
+		tap_ok(sum_s >= 300 && sum_s <= (uint64_t)(g3.ms + 5),
+		       "a request without Tr is recorded with Ta: %llu ms (timeout 300, client %lld)",
+		       (unsigned long long)sum_s, g3.ms);
+		metrics_free(recorded);
+		recorded = NULL;
+	}
+
 	/* 2. Reload in the middle of traffic: no line lost that the counters do not admit. */
 	{
 		struct traffic tr = {0};
@@ -410,7 +558,7 @@ int main(void)
 	 */
 	{
 		pthread_t th;
-		struct slow_req sr = {.path = "/slow?delay=1500"};
+		struct slow_req sr = {.path = "/long?delay=1500"};
 
 		reset_seen();
 		w1 = haproxy_worker_pid(h);
@@ -536,6 +684,60 @@ int main(void)
 		tap_is_int((long long)(st.connects - st0.connects), 0,
 			   "the stream survived the stall");
 		tap_is_int((long long)(st.bad_lines - st0.bad_lines), 0, "no bad lines");
+	}
+
+	/*
+	 * 6. HAProxy closes the stream under the follower (here `shutdown session`; 2.6's `stats
+	 * timeout` does it to idle streams): the same worker answers the reconnect, whose -n keeps
+	 * the lines already counted from being read again from its ring.
+	 */
+	{
+		char ptrs[4][32];
+		size_t n;
+
+		pump(h, t, 200, NULL);
+		reset_seen();
+		telemetry_get_stats(t, &st0);
+		want_requests = 20;
+		for (int i = 0; i < 20; i++)
+			http_get("/six/before");
+		pump(h, t, 3000, got_requests);
+		tap_is_int((long long)seen.requests, 20, "20 lines before the stream is closed");
+		/* The follower's session must be older than a second to tell it from ours. */
+		pump(h, t, 1200, NULL);
+		n = old_cli_sessions(ptrs, ARRAY_SIZE(ptrs));
+		if (tap_is_int((long long)n, 1, "one long-lived CLI session: the follower's")) {
+			char *cmd = xasprintf("shutdown session %s\n", ptrs[0]);
+			char *reply = stats_cmd(cmd);
+
+			tap_ok(reply && !strstr(reply, "No such"), "shutdown session %s", ptrs[0]);
+			free(reply);
+			free(cmd);
+		}
+		{
+			long long t0 = now_usec();
+
+			do {
+				pump(h, t, 50, NULL);
+				telemetry_get_stats(t, &st);
+			} while (st.disconnects == st0.disconnects && now_usec() - t0 < 3000000);
+		}
+		want_pid = st0.worker_pid;
+		tap_ok(pump(h, t, 3000, follows_pid), "reconnected to the same worker %d",
+		       want_pid);
+		pump(h, t, 500, NULL); /* a replay of the ring would arrive now */
+		telemetry_get_stats(t, &st);
+		tap_is_int((long long)(st.disconnects - st0.disconnects), 1,
+			   "one disconnect counted");
+		tap_is_int((long long)(st.reloads - st0.reloads), 0, "not counted as a reload");
+		tap_is_int((long long)seen.requests, 20,
+			   "each line counted once: the reconnect did not replay the ring");
+		want_requests = 25;
+		for (int i = 0; i < 5; i++)
+			http_get("/six/after");
+		pump(h, t, 3000, got_requests);
+		pump(h, t, 200, NULL);
+		tap_is_int((long long)seen.requests, 25, "lines after the reconnect counted");
 	}
 
 out:
