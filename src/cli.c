@@ -21,6 +21,7 @@ struct cli_call {
 	struct loop_io *io;
 	struct loop_timer *timer; /* the deadline, or "report now" once done */
 	char *path;
+	char *cmd; /* for messages */
 	char *msg; /* the command + "\n" */
 	size_t off, mlen;
 	struct strbuf out;
@@ -38,6 +39,7 @@ static void call_free(struct cli_call *c)
 		close(c->fd);
 	strbuf_done(&c->out);
 	free(c->path);
+	free(c->cmd);
 	free(c->msg);
 	free(c->err);
 	free(c);
@@ -79,7 +81,7 @@ static void on_timer(void *userdata)
 	}
 	finish(c, -ETIMEDOUT,
 	       xasprintf("'%s': no %s to '%.200s' in time", c->path,
-			 c->sent ? "reply" : "room to send", c->msg));
+			 c->sent ? "reply" : "room to send", c->cmd));
 }
 
 static void on_io(void *userdata, uint32_t events)
@@ -112,7 +114,7 @@ static void on_io(void *userdata, uint32_t events)
 			if (c->out.len + (size_t)n > CLI_REPLY_MAX) {
 				finish(c, -EMSGSIZE,
 				       xasprintf("'%s': reply to '%.200s' over %u bytes", c->path,
-						 c->msg, CLI_REPLY_MAX));
+						 c->cmd, CLI_REPLY_MAX));
 				return;
 			}
 			strbuf_append(&c->out, buf, (size_t)n);
@@ -143,7 +145,8 @@ struct cli_call *cli_call(struct loop *l, const char *socket_path, const char *c
 	c->userdata = userdata;
 	c->fd = -1;
 	c->path = xstrdup(socket_path ? socket_path : "");
-	c->msg = xasprintf("%s\n", cmd ? cmd : "");
+	c->cmd = xstrdup(cmd ? cmd : "");
+	c->msg = xasprintf("%s\n", c->cmd);
 	c->mlen = strlen(c->msg);
 	strbuf_init(&c->out);
 	c->timer = loop_timer_new(l, on_timer, c);

@@ -388,17 +388,18 @@ static bool scan_time_nano(const char *line, size_t len, int64_t approx, int64_t
 	const char *p = line, *end = line + len;
 
 	while ((p = memmem(p, (size_t)(end - p), key, sizeof(key) - 1))) {
-		int64_t v = 0;
+		uint64_t v = 0; /* 19 digits fit a uint64, not always an int64: found by fuzzing */
 		int digits = 0;
 
 		p += sizeof(key) - 1;
 		while (p < end && *p == ' ')
 			p++;
 		for (; p < end && *p >= '0' && *p <= '9' && digits < 19; p++, digits++)
-			v = v * 10 + (*p - '0');
-		if (digits > 0 && (p == end || *p < '0' || *p > '9') &&
-		    (v > approx ? v - approx : approx - v) < 4096) {
-			*ret = v;
+			v = v * 10 + (uint64_t)(*p - '0');
+		if (digits > 0 && (p == end || *p < '0' || *p > '9') && v <= INT64_MAX &&
+		    approx >= 0 &&
+		    ((int64_t)v > approx ? (int64_t)v - approx : approx - (int64_t)v) < 4096) {
+			*ret = (int64_t)v;
 			return true;
 		}
 	}

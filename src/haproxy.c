@@ -127,6 +127,7 @@ struct haproxy {
 	long long deadline;
 	long long until; /* adopt probe: refused until; fail tail: wait until */
 	struct proc_state before;
+	bool reload_sent;	 /* `reload` went out: HAProxy may load the file any time now */
 	pid_t candidate;	 /* STEP_WORKER */
 	struct cli_call *call;	 /* the CLI call in flight */
 	struct loop_timer *tick; /* next poll of the current step */
@@ -477,7 +478,8 @@ static void op_fail(struct haproxy *h, int r, const char *fmt, ...)
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = NULL;
 	va_end(ap);
-	if (r == -EINVAL || r == -ESRCH)
+	/* Rejected, or never reloaded: the file goes back to what HAProxy runs. */
+	if (r == -EINVAL || r == -ESRCH || !h->reload_sent)
 		restore_prev(h);
 	if (r == -EINVAL)
 		h->failures++;
@@ -608,6 +610,14 @@ static void on_show_proc(void *userdata, const struct cli_result *res)
 	tick_later(h);
 }
 
+/* The master CLI took the whole deadline to say nothing: the master is stuck (or stopped). */
+static void cli_silent(struct haproxy *h, const struct cli_result *res)
+{
+	op_fail(h, -ETIMEDOUT,
+		"HAProxy reload not confirmed within %d ms: the master CLI does not answer (%s)",
+		h->timeout_ms, res->err);
+}
+
 static void on_reload_sent(void *userdata, const struct cli_result *res)
 {
 	struct haproxy *h = userdata;
@@ -616,8 +626,13 @@ static void on_reload_sent(void *userdata, const struct cli_result *res)
 	/* Once the command is out, a reset while reading the (empty) reply still means the
 	 * master got it: never send a second reload. */
 	if (res->r == 0 || res->sent) {
+		h->reload_sent = true;
 		h->step = STEP_CONFIRM;
 		tick_later(h);
+		return;
+	}
+	if (res->r == -ETIMEDOUT) {
+		cli_silent(h, res);
 		return;
 	}
 	if (!cli_transient(res->r)) {
@@ -635,6 +650,10 @@ static void on_before(void *userdata, const struct cli_result *res)
 
 	h->call = NULL;
 	if (res->r < 0 || proc_parse(res->reply, &h->before) < 0) {
+		if (res->r == -ETIMEDOUT) {
+			cli_silent(h, res);
+			return;
+		}
 		if (res->r < 0 && !cli_transient(res->r)) {
 			op_fail(h, res->r, "%s", res->err);
 			return;
@@ -648,6 +667,7 @@ static void on_before(void *userdata, const struct cli_result *res)
 
 static void begin_reload(struct haproxy *h)
 {
+	h->reload_sent = false;
 	collect_begin(h);
 	h->deadline = deadline_after_ms(h->timeout_ms);
 	memset(&h->before, 0, sizeof(h->before));

@@ -451,6 +451,17 @@ static void test_caps(void)
 	tap_is_int(docker_parse_event("{}", DOCKER_EVENT_LINE_MAX + 1, &ev, &err), -EMSGSIZE,
 		   "event line over 64 KiB rejected");
 	tap_is_int(docker_parse_services(NULL, 0, &l, &err), -EINVAL, "NULL body");
+
+	/* 19 digits after a "timeNano": key do not fit an int64 (found by fuzzing: an overflow). */
+	{
+		static const char line[] =
+			"{\"Type\":\"s\",\"Action\":\"c\",\"Actor\":{\"ID\":\"x\"},\"x\":"
+			"{\"timeNano\":9999999999999999999},\"time\":1,\"timeNano\":1000000001}";
+		tap_is_int(docker_parse_event(line, strlen(line), &ev, &err), 0,
+			   "an event with a 19-digit nested timeNano parses");
+		tap_is_int(ev.time_nano, 1000000001, "and its own timeNano is the one read");
+		docker_event_done(&ev);
+	}
 }
 
 int main(void)
