@@ -71,7 +71,8 @@ struct api_conn {
 	/* usec by which the request being received must be complete; 0 once it is (it is being
 	 * answered, or suspended until HAProxy serves it: flowproxy's time, not the client's). */
 	long long deadline;
-	bool cut; /* shut down by the sweep; MHD closes it in its next run */
+	bool cut;	     /* shut down by the sweep; MHD closes it in its next run */
+	struct req *waiting; /* its request, while suspended until the daemon is done with it */
 };
 
 struct api {
@@ -181,7 +182,18 @@ static void op_done(void *userdata, int status, const char *message, bool found)
 		free(q->body);
 		q->body = dfp_response("NOK", message, "", NULL);
 	}
+	if (q->sock)
+		q->sock->waiting = NULL;
 	MHD_resume_connection(q->conn);
+}
+
+/* Parks the request until op_done; api_free resumes it if it is still parked then. */
+static void suspend(struct req *q, struct MHD_Connection *c)
+{
+	q->state = REQ_PENDING;
+	if (q->sock)
+		q->sock->waiting = q;
+	MHD_suspend_connection(c);
 }
 
 static enum MHD_Result handle_reconfigure(struct api *a, struct req *q, struct MHD_Connection *c)
@@ -209,16 +221,14 @@ static enum MHD_Result handle_reconfigure(struct api *a, struct req *q, struct M
 		/* DFP: replicas=0 on a replicated service means removal. */
 		q->body = dfp_response("OK", "", svc->name, svc);
 		q->ctype = "application/json";
-		q->state = REQ_PENDING;
-		MHD_suspend_connection(c);
+		suspend(q, c);
 		daemon_submit(a->d, DAEMON_OP_REMOVE, NULL, NULL, 0, svc->name, op_done, q);
 		service_free(svc);
 		return MHD_YES;
 	}
 	q->body = dfp_response("OK", "", svc->name, svc);
 	q->ctype = "application/json";
-	q->state = REQ_PENDING;
-	MHD_suspend_connection(c);
+	suspend(q, c);
 	daemon_submit(a->d, DAEMON_OP_PUT, svc, NULL, 0, NULL, op_done, q);
 	return MHD_YES;
 }
@@ -231,8 +241,7 @@ static enum MHD_Result handle_remove(struct api *a, struct req *q, struct MHD_Co
 		return respond_dfp(c, 400, "NOK", "The serviceName query is mandatory", "", NULL);
 	q->body = dfp_response("OK", "", name, NULL);
 	q->ctype = "application/json";
-	q->state = REQ_PENDING;
-	MHD_suspend_connection(c);
+	suspend(q, c);
 	daemon_submit(a->d, DAEMON_OP_REMOVE, NULL, NULL, 0, name, op_done, q);
 	return MHD_YES;
 }
@@ -241,8 +250,7 @@ static enum MHD_Result handle_reload(struct api *a, struct req *q, struct MHD_Co
 {
 	q->body = dfp_response("OK", "", "", NULL);
 	q->ctype = "application/json";
-	q->state = REQ_PENDING;
-	MHD_suspend_connection(c);
+	suspend(q, c);
 	daemon_submit(a->d, DAEMON_OP_RELOAD, NULL, NULL, 0, "", op_done, q);
 	return MHD_YES;
 }
@@ -812,6 +820,14 @@ void api_free(struct api *a)
 	loop_io_free(a->io);
 	loop_timer_free(a->timer);
 	loop_timer_free(a->sweep);
+	/* MHD_stop_daemon aborts the process (MHD_PANIC) while a connection is suspended: those
+	 * still waiting for the daemon are resumed, and closed unanswered with the rest. The
+	 * daemon, freed after us, drops their operations without calling back. */
+	for (struct api_conn *k = a->conns; k; k = k->next)
+		if (k->waiting) {
+			MHD_resume_connection(k->waiting->conn);
+			k->waiting = NULL;
+		}
 	/* Closes every connection: their CLOSED notifications free them and their clients. */
 	if (a->mhd)
 		MHD_stop_daemon(a->mhd);
