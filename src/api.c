@@ -8,6 +8,13 @@
  * answers 400 (the request is at fault) and changes nothing, where DFP answered 500 after removing
  * the service; JSON answers always carry Content-Type application/json; a trailing slash is
  * accepted as the same route instead of a 301.
+ *
+ * A slow or idle client costs only its own connections (docs/api.md "Limits"): a client address
+ * holds at most API_CONN_PER_CLIENT connections, all clients API_CONN_MAX, and a request must be
+ * complete, headers and body, API_REQUEST_TIMEOUT seconds after its connection was accepted (or
+ * after the previous request on it was answered). MHD's own timeout only measures inactivity, so
+ * a client that sends a byte now and then would keep its connection for ever: the deadline is
+ * ours, kept per connection (MHD's socket context) and enforced by a sweep once a second.
  */
 #include "flowproxy/api.h"
 #include "flowproxy/haproxy.h"
@@ -23,8 +30,57 @@
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 
 #define API_BODY_MAX (64 * 1024)
+/*
+ * MHD's memory pool per connection: the request line, headers and MHD's buffers (answers are
+ * ours). The longest reconfigure query DFP users send is a few KB; at API_CONN_MAX connections
+ * this bounds what a flood can make MHD reserve (pools are mapped lazily, touched as used).
+ */
+#define API_CONN_MEMORY (32 * 1024)
+/* File descriptors kept for everything but API connections: HAProxy's pipes, pidfd and CLI
+ * sockets, the telemetry and stats sockets, Docker, notifications, files being written. */
+#define API_FD_RESERVE	256
+#define API_CONN_MIN	16
+#define API_SWEEP_MS	1000
+#define API_IDLE_EXTRA	2    /* seconds MHD's inactivity timeout adds to the request deadline */
+#define API_CLIENT_HASH 1024 /* buckets, a power of 2 */
+/* A client's streak (of refused or cut connections) ends after this long without another: one
+ * warning when it starts, one line when it ends, whatever it holds in between. Longer than any
+ * request timeout's cycle, so a client that reconnects after each cut stays in one streak. */
+#define API_STREAK_QUIET (60LL * 1000000)
+
+/* Refused or cut connections of one client (or of all, for the overall limit), logged once. */
+struct api_streak {
+	unsigned long n;       /* in this streak; 0: none running */
+	long long first, last; /* usec */
+};
+
+/*
+ * One client address. It exists while it has connections or a streak runs, so the table holds
+ * at most API_CONN_MAX entries with connections, plus the addresses that had one refused or cut
+ * in the last minute. The API listens on IPv4 only (api_new), so the address is an IPv4 one.
+ */
+struct api_client {
+	struct api_client *next; /* hash chain */
+	uint32_t addr;		 /* network order */
+	unsigned conns;
+	struct api_streak refused, cut;
+};
+
+/* One accepted connection: MHD's socket context, from its STARTED to its CLOSED notification. */
+struct api_conn {
+	struct api_conn *prev, *next;
+	struct api_client *client; /* NULL if the peer is not IPv4 (not expected) */
+	int fd;
+	/* usec by which the request being received must be complete; 0 once it is (it is being
+	 * answered, or suspended until HAProxy serves it: flowproxy's time, not the client's). */
+	long long deadline;
+	bool cut;	     /* shut down by the sweep; MHD closes it in its next run */
+	struct req *waiting; /* its request, while suspended until the daemon is done with it */
+};
 
 struct api {
 	struct daemon *d;
@@ -32,6 +88,17 @@ struct api {
 	struct MHD_Daemon *mhd;
 	struct loop_io *io;
 	struct loop_timer *timer; /* MHD's own timeouts, and runs after a resume */
+	struct loop_timer *sweep; /* deadlines and streaks, once a second while there are any */
+	unsigned per_client;	  /* 0: no per-client limit */
+	unsigned conn_max;
+	long long request_usec;
+	struct api_conn *conns;
+	unsigned n_conns;
+	struct api_client *clients[API_CLIENT_HASH];
+	unsigned n_clients;
+	struct api_streak full; /* the overall limit reached */
+	bool rerun;		/* a connection closed during MHD_run: run MHD again */
+	unsigned long refused, cut;
 };
 
 static void api_run(struct api *a);
@@ -41,9 +108,10 @@ enum req_state { REQ_NEW = 0, REQ_PENDING, REQ_DONE };
 struct req {
 	struct api *api;
 	struct MHD_Connection *conn;
-	char *query;	      /* the raw query string, as the client sent it */
-	struct params params; /* its pairs (query.h), parsed when the request is routed */
-	bool headers_seen;    /* MHD's first call for the request is over */
+	char *query;	       /* the raw query string, as the client sent it */
+	struct params params;  /* its pairs (query.h), parsed when the request is routed */
+	bool headers_seen;     /* MHD's first call for the request is over */
+	struct api_conn *sock; /* its connection's context; NULL if MHD had none */
 	enum req_state state;
 	size_t body_len;
 	bool too_big;
@@ -113,7 +181,18 @@ static void op_done(void *userdata, int status, const char *message, bool found)
 		free(q->body);
 		q->body = dfp_response("NOK", message, "", NULL);
 	}
+	if (q->sock)
+		q->sock->waiting = NULL;
 	MHD_resume_connection(q->conn);
+}
+
+/* Parks the request until op_done; api_free resumes it if it is still parked then. */
+static void suspend(struct req *q, struct MHD_Connection *c)
+{
+	q->state = REQ_PENDING;
+	if (q->sock)
+		q->sock->waiting = q;
+	MHD_suspend_connection(c);
 }
 
 static enum MHD_Result handle_reconfigure(struct api *a, struct req *q, struct MHD_Connection *c)
@@ -132,8 +211,7 @@ static enum MHD_Result handle_reconfigure(struct api *a, struct req *q, struct M
 	}
 	q->body = dfp_response("OK", "", svc->name, svc);
 	q->ctype = "application/json";
-	q->state = REQ_PENDING;
-	MHD_suspend_connection(c);
+	suspend(q, c);
 	service_free(svc);
 	return MHD_YES;
 }
@@ -146,8 +224,7 @@ static enum MHD_Result handle_remove(struct api *a, struct req *q, struct MHD_Co
 		return respond_dfp(c, 400, "NOK", "The serviceName query is mandatory", "", NULL);
 	q->body = dfp_response("OK", "", name, NULL);
 	q->ctype = "application/json";
-	q->state = REQ_PENDING;
-	MHD_suspend_connection(c);
+	suspend(q, c);
 	daemon_submit(a->d, DAEMON_OP_REMOVE, NULL, NULL, 0, name, op_done, q);
 	return MHD_YES;
 }
@@ -156,8 +233,7 @@ static enum MHD_Result handle_reload(struct api *a, struct req *q, struct MHD_Co
 {
 	q->body = dfp_response("OK", "", "", NULL);
 	q->ctype = "application/json";
-	q->state = REQ_PENDING;
-	MHD_suspend_connection(c);
+	suspend(q, c);
 	daemon_submit(a->d, DAEMON_OP_RELOAD, NULL, NULL, 0, "", op_done, q);
 	return MHD_YES;
 }
@@ -240,6 +316,13 @@ static enum MHD_Result handle_status(struct api *a, struct MHD_Connection *c)
 	}
 	if (a->provider)
 		provider_status_json(a->provider, o);
+	cJSON *ap = cJSON_AddObjectToObject(o, "api");
+	cJSON_AddNumberToObject(ap, "connections", a->n_conns);
+	cJSON_AddNumberToObject(ap, "connMax", a->conn_max);
+	cJSON_AddNumberToObject(ap, "connPerClient", a->per_client);
+	cJSON_AddNumberToObject(ap, "requestTimeout", (double)(a->request_usec / 1000000));
+	cJSON_AddNumberToObject(ap, "refused", (double)a->refused);
+	cJSON_AddNumberToObject(ap, "timedOut", (double)a->cut);
 	char *out = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	return respond(c, 200, "application/json", out);
@@ -328,6 +411,229 @@ static enum MHD_Result route(struct api *a, struct req *q, struct MHD_Connection
 	return respond(c, 404, "text/plain; charset=utf-8", xstrdup("404 page not found\n"));
 }
 
+/* ---- limits: per client, overall, and the request deadline -------------------------------- */
+
+static const char *addr_text(uint32_t addr, char buf[static INET_ADDRSTRLEN])
+{
+	struct in_addr in = {.s_addr = addr};
+
+	return inet_ntop(AF_INET, &in, buf, INET_ADDRSTRLEN) ? buf : "?";
+}
+
+static struct api_client **client_slot(struct api *a, uint32_t addr)
+{
+	/* Fibonacci hashing: addresses of one network differ in their last octet, which a
+	 * network-order word keeps in its high byte on little-endian machines. */
+	struct api_client **p = &a->clients[(addr * 2654435761u) >> 22 & (API_CLIENT_HASH - 1)];
+
+	while (*p && (*p)->addr != addr)
+		p = &(*p)->next;
+	return p;
+}
+
+static struct api_client *client_get(struct api *a, uint32_t addr)
+{
+	struct api_client **p = client_slot(a, addr);
+
+	if (!*p) {
+		*p = xcalloc(1, sizeof(**p));
+		(*p)->addr = addr;
+		a->n_clients++;
+	}
+	return *p;
+}
+
+/* Frees cl once nothing refers to it: no connection, no streak to end. */
+static void client_put(struct api *a, struct api_client *cl)
+{
+	struct api_client **p;
+
+	if (cl->conns || cl->refused.n || cl->cut.n)
+		return;
+	p = client_slot(a, cl->addr);
+	*p = cl->next;
+	free(cl);
+	a->n_clients--;
+}
+
+/* Counts one event of a streak; true when it starts one (the caller logs then, and only then). */
+static bool streak_hit(struct api_streak *st, long long now)
+{
+	bool first = st->n == 0;
+
+	if (first)
+		st->first = now;
+	st->n++;
+	st->last = now;
+	return first;
+}
+
+/* True when st ran and has been quiet long enough to end; the caller logs, then it resets. */
+static bool streak_over(const struct api_streak *st, long long now)
+{
+	return st->n && now - st->last >= API_STREAK_QUIET;
+}
+
+static void sweep_arm(struct api *a)
+{
+	if (!loop_timer_armed(a->sweep) && (a->conns || a->n_clients || a->full.n))
+		loop_timer_after(a->sweep, API_SWEEP_MS);
+}
+
+/*
+ * MHD's accept policy, called for each accepted socket before MHD keeps it. The per-client limit
+ * is enforced here rather than with MHD_OPTION_PER_IP_CONNECTION_LIMIT: MHD refuses over its own
+ * limit before any callback sees the address, so a refusal could be neither logged nor counted.
+ * Our count (STARTED to CLOSED notifications) is the one MHD would keep.
+ */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+	struct api *a = cls;
+	struct sockaddr_in sin;
+	struct api_client *cl;
+	char ip[INET_ADDRSTRLEN];
+
+	if (!a->per_client || sa->sa_family != AF_INET || len < sizeof(sin))
+		return MHD_YES;
+	memcpy(&sin, sa, sizeof(sin));
+	cl = *client_slot(a, sin.sin_addr.s_addr);
+	if (!cl || cl->conns < a->per_client)
+		return MHD_YES;
+	a->refused++;
+	if (streak_hit(&cl->refused, now_usec()))
+		log_warn("API: client %s holds %u connections, its limit (API_CONN_PER_CLIENT): "
+			 "its new ones are closed until it has fewer",
+			 addr_text(cl->addr, ip), cl->conns);
+	sweep_arm(a);
+	return MHD_NO;
+}
+
+static void conn_started(struct api *a, struct MHD_Connection *c, void **socket_context)
+{
+	const union MHD_ConnectionInfo *fd =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *peer =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	struct api_conn *k = xcalloc(1, sizeof(*k));
+	long long now = now_usec();
+
+	k->fd = fd ? fd->connect_fd : -1;
+	if (peer && peer->client_addr && peer->client_addr->sa_family == AF_INET) {
+		struct sockaddr_in sin;
+		memcpy(&sin, peer->client_addr, sizeof(sin));
+		k->client = client_get(a, sin.sin_addr.s_addr);
+		k->client->conns++;
+	}
+	k->deadline = now + a->request_usec;
+	k->next = a->conns;
+	if (a->conns)
+		a->conns->prev = k;
+	a->conns = k;
+	*socket_context = k;
+	/* MHD stops accepting at its limit: the others wait in the listen queue meanwhile. */
+	if (++a->n_conns >= a->conn_max && streak_hit(&a->full, now))
+		log_warn("API: %u connections, the limit (API_CONN_MAX): new ones wait until some "
+			 "close",
+			 a->n_conns);
+	sweep_arm(a);
+}
+
+static void conn_closed(struct api *a, struct api_conn *k)
+{
+	if (k->prev)
+		k->prev->next = k->next;
+	else
+		a->conns = k->next;
+	if (k->next)
+		k->next->prev = k->prev;
+	a->n_conns--;
+	a->rerun = true;
+	if (k->client) {
+		k->client->conns--;
+		client_put(a, k->client);
+	}
+	free(k);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct api *a = cls;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+		conn_started(a, c, socket_context);
+	else if (*socket_context) {
+		conn_closed(a, *socket_context);
+		*socket_context = NULL;
+	}
+}
+
+static struct api_conn *conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *i =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return i ? i->socket_context : NULL;
+}
+
+/*
+ * Once a second: connections past their deadline are shut down. MHD has no call to close one
+ * connection; shutdown(SHUT_RDWR) makes its socket hang up, which MHD's epoll reports
+ * (EPOLLHUP), so MHD's next run closes it like one the client dropped, and its CLOSED
+ * notification frees k. Then the streaks that went quiet end, and idle clients go.
+ */
+static void on_sweep(void *userdata)
+{
+	struct api *a = userdata;
+	long long now = now_usec();
+	char ip[INET_ADDRSTRLEN];
+
+	for (struct api_conn *k = a->conns; k; k = k->next) {
+		if (k->cut || !k->deadline || k->deadline > now)
+			continue;
+		k->cut = true;
+		a->cut++;
+		if (k->fd >= 0)
+			shutdown(k->fd, SHUT_RDWR);
+		if (k->client && streak_hit(&k->client->cut, now))
+			log_warn("API: client %s did not complete a request within %lld s "
+				 "(API_REQUEST_TIMEOUT): its connection is closed, and so are the "
+				 "next ones that do the same",
+				 addr_text(k->client->addr, ip), a->request_usec / 1000000);
+	}
+	for (size_t i = 0; i < API_CLIENT_HASH; i++) {
+		struct api_client *next;
+		for (struct api_client *cl = a->clients[i]; cl; cl = next) {
+			next = cl->next;
+			if (streak_over(&cl->refused, now)) {
+				log_info("API: client %s: %lu connections refused over its limit "
+					 "in %lld s; none since %lld s",
+					 addr_text(cl->addr, ip), cl->refused.n,
+					 (cl->refused.last - cl->refused.first) / 1000000,
+					 API_STREAK_QUIET / 1000000);
+				cl->refused = (struct api_streak){0};
+			}
+			if (streak_over(&cl->cut, now)) {
+				log_info("API: client %s: %lu connections closed at their deadline "
+					 "in %lld s; none since %lld s",
+					 addr_text(cl->addr, ip), cl->cut.n,
+					 (cl->cut.last - cl->cut.first) / 1000000,
+					 API_STREAK_QUIET / 1000000);
+				cl->cut = (struct api_streak){0};
+			}
+			client_put(a, cl);
+		}
+	}
+	if (streak_over(&a->full, now)) {
+		log_info("API: no connection met the limit (API_CONN_MAX) for %lld s; %lu did in "
+			 "%lld s",
+			 API_STREAK_QUIET / 1000000, a->full.n,
+			 (a->full.last - a->full.first) / 1000000);
+		a->full = (struct api_streak){0};
+	}
+	sweep_arm(a);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **con_cls)
@@ -347,6 +653,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	/* Headers and body are in: the deadline is met. A request is suspended only from here on
+	 * (route), so a request waiting for HAProxy never has a deadline. */
+	if (q->sock)
+		q->sock->deadline = 0;
 	if (q->state == REQ_DONE) {
 		char *body = TAKE_PTR(q->body);
 		return respond(c, (unsigned)q->status, q->ctype ? q->ctype : "application/json",
@@ -376,6 +686,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 
 	q->api = cls;
 	q->conn = c;
+	q->sock = conn_of(c);
 	params_init(&q->params);
 	q->query = xstrndup(qm ? qm + 1 : "", QUERY_LEN_MAX + 1);
 	return q;
@@ -384,8 +695,13 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	struct api *a = cls;
+	struct api_conn *k = conn_of(c);
 	struct req *q = *con_cls;
 
+	/* The next request on a kept-alive connection has its own deadline from now. */
+	if (k && !k->cut)
+		k->deadline = now_usec() + a->request_usec;
 	if (!q)
 		return;
 	free(q->body);
@@ -410,9 +726,16 @@ static void api_run(struct api *a)
 {
 	MHD_UNSIGNED_LONG_LONG t;
 
+	a->rerun = false;
 	MHD_run(a->mhd);
+	/* At its connection limit (or out of descriptors) MHD takes its listening socket out of
+	 * its epoll set, and puts it back only at the start of a later run, once connections have
+	 * closed: without that run, which nothing else may cause (no connection left, no timeout),
+	 * the API would stop accepting for good. */
+	if (a->rerun)
+		loop_timer_after(a->timer, 0);
 	/* MHD's timeouts (idle connections) are served by a loop timer. */
-	if (MHD_get_timeout(a->mhd, &t) == MHD_YES)
+	else if (MHD_get_timeout(a->mhd, &t) == MHD_YES)
 		loop_timer_after(a->timer, t > 60000 ? 60000 : (long long)t);
 	else
 		loop_timer_stop(a->timer);
@@ -426,6 +749,25 @@ static void on_mhd_fd(void *userdata, uint32_t events)
 static void on_mhd_timer(void *userdata)
 {
 	api_run(userdata);
+}
+
+/* API_CONN_MAX, lowered so that the API's sockets and API_FD_RESERVE fit in RLIMIT_NOFILE. A
+ * process out of descriptors fails its accepts, and MHD then stops listening for all. */
+static unsigned conn_max_for(long want)
+{
+	struct rlimit rl;
+	long room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return (unsigned)want;
+	room = rl.rlim_cur > API_FD_RESERVE + API_CONN_MIN ? (long)(rl.rlim_cur - API_FD_RESERVE)
+							   : API_CONN_MIN;
+	if (want <= room)
+		return (unsigned)want;
+	log_warn("API_CONN_MAX %ld lowered to %ld: the process may open %llu files "
+		 "(RLIMIT_NOFILE), %d of them kept for HAProxy and the rest",
+		 want, room, (unsigned long long)rl.rlim_cur, API_FD_RESERVE);
+	return (unsigned)room;
 }
 
 int api_new(struct loop *loop, struct daemon *d, struct provider *p, struct api **ret,
@@ -443,15 +785,27 @@ int api_new(struct loop *loop, struct daemon *d, struct provider *p, struct api 
 	}
 	a->d = d;
 	a->provider = p;
+	a->per_client = (unsigned)cfg->api_conn_per_client;
+	a->conn_max = conn_max_for(cfg->api_conn_max);
+	a->request_usec = cfg->api_request_timeout * 1000000LL;
+	/* The sweep may run from the first accepted connection on, which MHD_start_daemon can
+	 * not have yet; the timer exists before. */
+	a->sweep = loop_timer_new(loop, on_sweep, a);
+	/* MHD's timeout is one of inactivity; it bounds a client that stops reading an answer,
+	 * where the request deadline no longer runs. It is a little longer than the deadline (and
+	 * the sweep's second), so that a request a client does not complete is cut, and logged, by
+	 * the deadline rather than silently by MHD. */
 	a->mhd = MHD_start_daemon(
 		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, (uint16_t)cfg->port,
-		NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
-		a, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, a, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		(size_t)(128 * 1024), MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+		on_accept, a, on_request, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_NOTIFY_CONNECTION,
+		on_connection, a, MHD_OPTION_URI_LOG_CALLBACK, on_uri, a,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, a, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		(size_t)API_CONN_MEMORY, MHD_OPTION_CONNECTION_LIMIT, a->conn_max,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->api_request_timeout + API_IDLE_EXTRA,
+		MHD_OPTION_END);
 	if (!a->mhd) {
-		free(a);
+		api_free(a);
 		return errmsg_set(reterr, -EADDRINUSE, "cannot listen on %s:%ld", cfg->ip,
 				  cfg->port);
 	}
@@ -473,7 +827,24 @@ void api_free(struct api *a)
 		return;
 	loop_io_free(a->io);
 	loop_timer_free(a->timer);
+	loop_timer_free(a->sweep);
+	/* MHD_stop_daemon aborts the process (MHD_PANIC) while a connection is suspended: those
+	 * still waiting for the daemon are resumed, and closed unanswered with the rest. The
+	 * daemon, freed after us, drops their operations without calling back. */
+	for (struct api_conn *k = a->conns; k; k = k->next)
+		if (k->waiting) {
+			MHD_resume_connection(k->waiting->conn);
+			k->waiting = NULL;
+		}
+	/* Closes every connection: their CLOSED notifications free them and their clients. */
 	if (a->mhd)
 		MHD_stop_daemon(a->mhd);
+	/* What is left are clients kept for a streak. */
+	for (size_t i = 0; i < API_CLIENT_HASH; i++)
+		while (a->clients[i]) {
+			struct api_client *cl = a->clients[i];
+			a->clients[i] = cl->next;
+			free(cl);
+		}
 	free(a);
 }

@@ -31,6 +31,12 @@ struct opt {
 static const struct opt opts[] = {
 	{"ip", 'i', "IP", "0.0.0.0", S(ip), false, "address the API listens on"},
 	{"port", 'p', "PORT", "8080", L(port, 1, 65535), false, "port the API listens on"},
+	{"api-conn-per-client", 0, "API_CONN_PER_CLIENT", "64", L(api_conn_per_client, 0, 1000000),
+	 false, "API connections one client address may hold (0: no limit)"},
+	{"api-conn-max", 0, "API_CONN_MAX", "4096", L(api_conn_max, 16, 1000000), false,
+	 "API connections in all (lowered to what the open-files limit allows)"},
+	{"api-request-timeout", 0, "API_REQUEST_TIMEOUT", "10", L(api_request_timeout, 1, 3600),
+	 false, "seconds a client has to send a whole request, headers and body"},
 	{"configs-path", 'c', "CONFIGS_PATH", "/cfg", S(configs_path), false,
 	 "directory of the generated haproxy.cfg"},
 	{"templates-path", 't', "TEMPLATES_PATH", FLOWPROXY_TEMPLATES_DIR, S(templates_path), false,

@@ -16,6 +16,7 @@
 
 #include <libgen.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 extern char **environ;
 
@@ -52,6 +53,24 @@ static void print_urls(const struct daemon *d)
 	printf("  %-16s curl 'http://127.0.0.1:%ld/v1/docker-flow-proxy/config'\n", "(config)",
 	       cfg->port);
 	fflush(stdout);
+}
+
+/*
+ * The API alone may hold API_CONN_MAX sockets (4096 by default), past the soft limit of 1024
+ * that most systems start a process with: the soft limit goes up to the hard one. Every fd is
+ * watched with epoll, never select, so descriptors above 1024 are fine here. HAProxy sets its
+ * own from its maxconn; a local-mode backend inherits the higher soft limit.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("cannot raise the open files limit to %llu: %s",
+			 (unsigned long long)rl.rlim_max, strerror(errno));
 }
 
 static void on_sigterm(void *userdata)
@@ -142,6 +161,7 @@ static int run_server(int argc, char **argv)
 	}
 	log_set_level((enum log_level)cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 	r = loop_new(&loop);
 	if (r < 0) {
 		log_error("cannot create the event loop: %s", strerror(-r));

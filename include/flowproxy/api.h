@@ -4,7 +4,9 @@
  * ping, successfulinitreload, /v1/test, /v2/test) and flowproxy's own (status, stats, /metrics)
  * on libmicrohttpd, run inside the loop (MHD's epoll fd, no thread of its own). A request that changes the routing is parsed here,
  * handed to the daemon as an operation, and its connection is suspended until the batch that
- * carries it is applied; the answer then says what HAProxy did with it.
+ * carries it is applied; the answer then says what HAProxy did with it. Connections are
+ * limited per client address and in all, and a request must arrive whole within a deadline, so
+ * that a slow or idle client costs only its own connections (docs/api.md "Limits").
  */
 #pragma once
 

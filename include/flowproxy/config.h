@@ -13,6 +13,11 @@ struct config {
 	/* API (DFP: -i/--ip, -p/--port) */
 	char *ip;
 	long port;
+	/* API limits (docs/api.md "Limits"): per client address, in all, and the deadline of a
+	 * request's headers and body in seconds (also MHD's inactivity timeout). */
+	long api_conn_per_client; /* 0: no per-client limit */
+	long api_conn_max;
+	long api_request_timeout;
 	/* Paths */
 	char *configs_path;	 /* -c/--configs-path: haproxy.cfg is written here */
 	char *templates_path;	 /* -t/--templates-path: base template and fragments */

@@ -100,4 +100,19 @@ like "$(cat "$T/bad.out")" '"Status":"NOK".*bad' "in a batch, the bad service ge
 is "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PPORT/good1")" 200 "in a batch, good1 lands"
 is "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PPORT/good2")" 200 "in a batch, good2 lands"
 
+# Stopping while a reconfigure waits for HAProxy (its master stopped meanwhile): flowproxy
+# exits cleanly, and the waiting client sees its connection closed.
+mp=$(master_cmd "show proc" | awk '$2 == "master" {print $1}')
+kill -STOP "$mp"
+curl -s -m 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$APORT/v1/docker-flow-proxy/reconfigure?serviceName=late&servicePath=/late&port=$PA&outboundHostname=127.0.0.1" >"$T/late.code" &
+late=$!
+sleep 0.5
+kill -TERM "$FP_PID"
+kill -CONT "$mp"
+wait "$FP_PID"
+is "$?" 0 "SIGTERM while a reconfigure is suspended: flowproxy exits 0"
+FP_PID=
+wait "$late"
+is "$(cat "$T/late.code")" 000 "the suspended request's connection is closed unanswered"
+
 done_testing

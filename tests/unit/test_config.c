@@ -18,7 +18,23 @@ int main(void)
 	tap_is_str(c.service_domain_algo, "hdr_beg(host)", "SERVICE_DOMAIN_ALGO image default");
 	tap_is_int(c.port, 8080, "PORT default");
 	tap_is_int(c.timeout_tunnel, 3600, "TIMEOUT_TUNNEL default");
+	tap_is_int(c.api_conn_per_client, 64, "API_CONN_PER_CLIENT default");
+	tap_is_int(c.api_conn_max, 4096, "API_CONN_MAX default");
+	tap_is_int(c.api_request_timeout, 10, "API_REQUEST_TIMEOUT default");
 	config_done(&c);
+	char *env_api[] = {"API_CONN_PER_CLIENT=0", "API_REQUEST_TIMEOUT=3", NULL};
+	char *argv_api[] = {"--api-conn-max", "100"};
+	tap_is_int(config_load(&c, 2, argv_api, env_api, &err), 0, "API limits load");
+	tap_is_int(c.api_conn_per_client, 0, "API_CONN_PER_CLIENT=0: no per-client limit");
+	tap_is_int(c.api_request_timeout, 3, "API_REQUEST_TIMEOUT from the environment");
+	tap_is_int(c.api_conn_max, 100, "--api-conn-max");
+	config_done(&c);
+	char *env_api_bad[] = {"API_REQUEST_TIMEOUT=0", NULL};
+	tap_is_int(config_load(&c, 0, NULL, env_api_bad, &err), -EINVAL,
+		   "API_REQUEST_TIMEOUT=0 is refused (a request always has a deadline)");
+	char *env_api_bad2[] = {"API_CONN_MAX=8", NULL};
+	tap_is_int(config_load(&c, 0, NULL, env_api_bad2, &err), -EINVAL,
+		   "API_CONN_MAX below 16 is refused");
 
 	char dir[] = "/tmp/fp-config-XXXXXX";
 	tap_ok(mkdtemp(dir) != NULL, "secrets dir");
