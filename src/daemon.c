@@ -24,6 +24,15 @@
 
 #define DAEMON_RUNTIME_TIMEOUT_MS 5000
 #define DAEMON_STATS_TIMEOUT_MS	  2000
+/*
+ * A reload waits (at most this long) for the previous old worker to be let go by the
+ * telemetry follower. Each HAProxy worker holds several MB; through a burst of reloads,
+ * workers would pile up faster than they exit and exhaust a small container (20 MB in the
+ * Docker Flow Proxy stacks users run). A reload after a quiet moment never waits: the old worker
+ * of the last one is gone within milliseconds.
+ */
+#define DAEMON_RELOAD_WAIT_MS 150
+#define DAEMON_RELOAD_POLL_MS 5
 
 struct op {
 	enum daemon_op_kind kind;
@@ -50,6 +59,7 @@ struct batch {
 	struct render_plan plan;
 	bool reloads; /* the step in flight reloads (else: run-time commands only) */
 	long long t0;
+	long long wait_since; /* usec: waiting for the old workers to go, 0 when not */
 };
 
 struct daemon {
@@ -70,6 +80,7 @@ struct daemon {
 	struct op *pending;
 	size_t n_pending;
 	struct loop_timer *flush_timer; /* armed when operations are pending */
+	struct loop_timer *step_timer;	/* the batch in flight waits for old workers to go */
 	struct batch *cur;		/* the batch in flight, NULL when idle */
 	struct slots_apply *runtime;	/* its run-time server commands in flight */
 	struct metrics *metrics;	/* NULL when telemetry is off */
@@ -92,6 +103,11 @@ static void on_flush(void *userdata)
 	daemon_flush(userdata);
 }
 
+static void on_step(void *userdata)
+{
+	batch_step(userdata);
+}
+
 int daemon_new(struct loop *loop, const struct config *cfg, struct daemon **ret, char **reterr)
 {
 	struct daemon *d = xcalloc(1, sizeof(*d));
@@ -101,6 +117,7 @@ int daemon_new(struct loop *loop, const struct config *cfg, struct daemon **ret,
 	d->loop = loop;
 	d->stats_socket = xasprintf("%s/stats.sock", cfg->run_dir);
 	d->flush_timer = loop_timer_new(loop, on_flush, d);
+	d->step_timer = loop_timer_new(loop, on_step, d);
 	registry_init(&d->reg);
 	registry_init(&d->probe_good);
 	params_init(&d->rejected);
@@ -150,6 +167,7 @@ void daemon_free(struct daemon *d)
 	metrics_free(d->metrics);
 	loop_timer_free(d->stats_timer);
 	loop_timer_free(d->flush_timer);
+	loop_timer_free(d->step_timer);
 	free(d->stats_socket);
 	haproxy_free(d->haproxy);
 	batch_free(d->cur);
@@ -308,7 +326,8 @@ static void after_reload(struct daemon *d)
 {
 	update_metrics(d);
 	if (d->telemetry)
-		telemetry_on_reload(d->telemetry, (uint32_t)d->cfg->telemetry_grace_ms);
+		telemetry_on_reload(d->telemetry, (uint32_t)d->cfg->telemetry_grace_ms,
+				    haproxy_worker_pid(d->haproxy));
 }
 
 static bool runtime_only(const struct op *ops, size_t n)
@@ -493,6 +512,19 @@ static void on_runtime_applied(void *userdata, int r, const char *err)
 	batch_result(d, r, err);
 }
 
+/* Moves the pending operations into batch b, which has not reached HAProxy yet. */
+static void batch_absorb(struct daemon *d, struct batch *b)
+{
+	b->ops = xrealloc(b->ops, (b->n + d->n_pending) * sizeof(*b->ops));
+	memcpy(b->ops + b->n, d->pending, d->n_pending * sizeof(*b->ops));
+	for (size_t i = 0; i < d->n_pending; i++)
+		b->force_reload |= d->pending[i].kind == DAEMON_OP_RELOAD;
+	b->n += d->n_pending;
+	free(d->pending);
+	d->pending = NULL;
+	d->n_pending = 0;
+}
+
 /* Starts the step of the current batch: all its operations, or ops[i] alone. */
 static void batch_step(struct daemon *d)
 {
@@ -541,6 +573,20 @@ static void batch_step(struct daemon *d)
 		free(cmds);
 		return;
 	}
+	if (d->telemetry && telemetry_old_busy(d->telemetry) > 0) {
+		long long now = now_usec();
+
+		if (!b->wait_since)
+			b->wait_since = now;
+		if (now - b->wait_since < DAEMON_RELOAD_WAIT_MS * 1000LL) {
+			/* Not sent yet: what arrives meanwhile can join this reload. */
+			if (!b->one_by_one && d->n_pending)
+				batch_absorb(d, b);
+			loop_timer_after(d->step_timer, DAEMON_RELOAD_POLL_MS);
+			return;
+		}
+	}
+	b->wait_since = 0;
 	b->reloads = true;
 	r = haproxy_apply(d->haproxy, b->cfg, strlen(b->cfg), on_applied, d);
 	if (r < 0)

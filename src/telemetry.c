@@ -45,14 +45,19 @@
 #define TELEMETRY_RING_NAME_MAX	 64
 /*
  * An old worker's stream is closed as soon as that worker carries no proxied connection any
- * more (`CurrConns: 0` in its `show info`, asked through the master CLI every PROBE_MS), after
- * DRAIN_MS more of reading: the log line of a request is in the ring before its connection is
- * released, and reaches us within a few milliseconds. Our own stream is a CLI session, which
- * CurrConns does not count but which keeps the worker alive: closing it lets the worker exit.
+ * more (`CurrConns: 0` in its `show info`, asked through the master CLI at once after the
+ * reload, then every PROBE_MS), after DRAIN_MS more of reading: the log line of a request is in
+ * the ring before its connection is released, and the worker answers `show info` from the same
+ * event loop that sends us the ring. Our own stream is a CLI session, which CurrConns does not
+ * count but which keeps the worker alive: closing it lets the worker exit. Every old worker
+ * costs memory (a new worker touches several MB as it starts), so through a burst of reloads
+ * they must go within milliseconds, not linger behind our streams.
  */
-#define TELEMETRY_PROBE_MS	   100
-#define TELEMETRY_DRAIN_MS	   100
+#define TELEMETRY_PROBE_MS	   50
+#define TELEMETRY_DRAIN_MS	   10
 #define TELEMETRY_PROBE_TIMEOUT_MS 1000
+#define TELEMETRY_AVOID_RETRY_MS   5
+#define TELEMETRY_AVOID_TRIES	   200
 /*
  * HAProxy writes each event to the CLI as it comes, so reading on readiness would wake us once
  * per request. A stream that delivered data is instead read again after this pause, by the
@@ -117,6 +122,8 @@ struct telemetry {
 	struct loop_timer *timer;
 	struct stream streams[TELEMETRY_STREAMS_MAX];
 	int cur;     /* the stream being opened or followed, -1 none */
+	pid_t avoid; /* a worker known to be old: an attempt that reaches it tries again */
+	unsigned avoid_tries;
 	int demoted; /* on a reload: the stream that was current, -1 none */
 	int feeding; /* the stream whose lines are being handed out, -1 none */
 	uint32_t demoted_gen;
@@ -259,20 +266,17 @@ static void info_done(struct telemetry *t, pid_t pid)
 	close(s->fd);
 	s->fd = -1;
 
-	/* A reload was announced, but the stream we had already reads this worker: keep it. */
-	if (t->demoted >= 0 && t->streams[t->demoted].gen == t->demoted_gen &&
-	    t->streams[t->demoted].phase == STREAM_EVENTS && t->streams[t->demoted].pid == pid) {
-		struct stream *d = &t->streams[t->demoted];
-
+	/*
+	 * Just after a reload the old worker may still accept on the stats socket for a moment
+	 * (its listeners close when the master's soft-stop signal reaches it): an attempt that
+	 * reached it tries again shortly, up to TELEMETRY_AVOID_TRIES times.
+	 */
+	if (t->avoid && pid == t->avoid && t->avoid_tries++ < TELEMETRY_AVOID_TRIES) {
 		stream_close(t, i);
-		d->old = false;
-		d->auto_grace = false;
-		d->close_at = 0;
-		t->cur = t->demoted;
-		t->demoted = -1;
-		t->stats.connected = true;
+		schedule_reconnect(t, TELEMETRY_AVOID_RETRY_MS);
 		return;
 	}
+	t->avoid = 0;
 	t->demoted = -1;
 
 	/*
@@ -340,11 +344,14 @@ static void demote_current(struct telemetry *t, uint32_t grace_ms, bool auto_gra
 	struct stream *s = &t->streams[t->cur];
 
 	s->old = true;
+	s->draining = false;
 	s->auto_grace = auto_grace;
 	s->close_at = now_usec() + (long long)grace_ms * 1000;
-	s->probe_at = now_usec() + TELEMETRY_PROBE_MS * 1000LL;
+	s->probe_at = now_usec();
 	t->demoted = t->cur;
 	t->demoted_gen = s->gen;
+	t->avoid = s->pid;
+	t->avoid_tries = 0;
 	t->cur = -1;
 }
 
@@ -684,7 +691,7 @@ int telemetry_connect(struct telemetry *t)
 	return 0;
 }
 
-void telemetry_on_reload(struct telemetry *t, uint32_t grace_ms)
+void telemetry_on_reload(struct telemetry *t, uint32_t grace_ms, pid_t worker)
 {
 	long long close_at = now_usec() + (long long)grace_ms * 1000;
 
@@ -696,11 +703,28 @@ void telemetry_on_reload(struct telemetry *t, uint32_t grace_ms)
 			t->streams[i].auto_grace = false;
 			t->streams[i].close_at = close_at;
 		}
+	/* Announced late: the stream already follows the new worker (soft-stop lines moved it). */
+	if (worker > 0 && t->cur >= 0 && t->streams[t->cur].phase == STREAM_EVENTS &&
+	    t->streams[t->cur].pid == worker) {
+		arm_timer(t);
+		return;
+	}
 	if (t->cur >= 0 && t->streams[t->cur].phase == STREAM_EVENTS)
 		demote_current(t, grace_ms, false);
 	t->backoff_ms = TELEMETRY_BACKOFF_MIN_MS;
 	start_attempt(t);
 	arm_timer(t);
+}
+
+unsigned telemetry_old_busy(const struct telemetry *t)
+{
+	unsigned n = 0;
+
+	for (int i = 0; t && i < TELEMETRY_STREAMS_MAX; i++)
+		if (t->streams[i].phase != STREAM_FREE && t->streams[i].old &&
+		    !t->streams[i].draining)
+			n++;
+	return n;
 }
 
 void telemetry_get_stats(const struct telemetry *t, struct telemetry_stats *ret)

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* The ring name and the log-format the base template must use (docs/telemetry.md). */
 #define TELEMETRY_RING	     "flowproxy"
@@ -85,15 +86,21 @@ void telemetry_free(struct telemetry *t);
 int telemetry_connect(struct telemetry *t);
 
 /*
- * After a successful reload: connects to the new worker from the start of its ring (no -n, so
- * nothing is lost), and keeps reading the old stream until the old worker carries no
- * connection (then 100 ms more), at most grace_ms, then closes it so that the old worker can
- * exit.
+ * After a successful reload to worker (its pid, 0 if unknown): connects to the new worker from
+ * the start of its ring (no -n, so nothing is lost), and keeps reading the old stream until the
+ * old worker carries no connection (then 20 ms more), at most grace_ms, then closes it so that
+ * the old worker can exit. An attempt that reaches the old worker (it may accept on the stats
+ * socket for a moment after the reload) tries again.
  */
-void telemetry_on_reload(struct telemetry *t, uint32_t grace_ms);
+void telemetry_on_reload(struct telemetry *t, uint32_t grace_ms, pid_t worker);
 
 /*
  * "Proxy x stopped" lines on the followed stream (a reload nobody announced) act like
  * telemetry_on_reload with a 10 s grace; a later telemetry_on_reload sets the caller's grace.
  */
 void telemetry_get_stats(const struct telemetry *t, struct telemetry_stats *ret);
+/*
+ * Old workers' streams whose worker may still carry connections (not yet seen idle): each
+ * keeps its worker alive until it is closed. One seen idle closes within milliseconds.
+ */
+unsigned telemetry_old_busy(const struct telemetry *t);

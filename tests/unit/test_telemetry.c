@@ -520,7 +520,7 @@ int main(void)
 		r = test_haproxy_apply(tloop, h, cfg2, &err);
 		if (!tap_is_int(r, 0, "apply under traffic"))
 			tap_diag("%s", err);
-		telemetry_on_reload(t, 1000);
+		telemetry_on_reload(t, 1000, haproxy_worker_pid(h));
 		pump(h, t, 300, NULL);
 		tr.stop = true;
 		pthread_join(th, NULL);
@@ -566,7 +566,7 @@ int main(void)
 		pump(h, t, 300, NULL);
 		r = test_haproxy_reload(tloop, h, &err);
 		tap_is_int(r, 0, "reload while a slow request runs");
-		telemetry_on_reload(t, 30000);
+		telemetry_on_reload(t, 30000, haproxy_worker_pid(h));
 		pump(h, t, 600, NULL);
 		telemetry_get_stats(t, &st);
 		tap_ok(kill(w1, 0) == 0 && st.old_streams == 1,
@@ -602,7 +602,7 @@ int main(void)
 		/* The old worker has no connection: its stream goes long before the 10 s grace. */
 		tap_ok(pump(h, t, 1500, no_old_streams), "the idle old worker's stream is closed");
 		/* The late announcement re-uses the stream. */
-		telemetry_on_reload(t, 100);
+		telemetry_on_reload(t, 100, haproxy_worker_pid(h));
 		pump(h, t, 3000, follows_pid);
 		telemetry_get_stats(t, &st);
 		tap_ok(st.connected && st.worker_pid == want_pid, "still on worker %d", want_pid);
