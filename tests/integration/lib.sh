@@ -135,6 +135,19 @@ need_swarm_images() {
 	"$SRC/scripts/build-test-image" "$BUILD" >/dev/null || { echo "Bail out! test images"; exit 1; }
 }
 
+# clean_stale_vxlan: removes overlay vxlan devices a dockerd restart left in this (the host's)
+# network namespace. The engine creates them here and moves them into the network's sandbox at
+# once; one left behind, DOWN, makes every later task on that network fail with "error creating
+# vxlan interface: file exists" (a Docker Engine bug seen after restarts on this kernel).
+clean_stale_vxlan() {
+	local dev
+	for dev in $(ip -o link show type vxlan 2>/dev/null | awk -F': ' '$3 !~ /UP/ {print $2}' |
+		cut -d@ -f1 | grep '^vx-'); do
+		ip link del "$dev" 2>/dev/null && echo "# removed a stale vxlan device $dev" >&2
+	done
+	return 0
+}
+
 # fp_start [flowproxy args...]: starts flowproxy (env from the caller), waits for its API and for
 # HAProxy to serve the first configuration (successfulinitreload).
 fp_start() {

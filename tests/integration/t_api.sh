@@ -100,6 +100,19 @@ like "$(cat "$T/bad.out")" '"Status":"NOK".*bad' "in a batch, the bad service ge
 is "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PPORT/good1")" 200 "in a batch, good1 lands"
 is "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PPORT/good2")" 200 "in a batch, good2 lands"
 
+# Docker Flow Proxy's ZombieProcesses case: three quick reconfigures, then only the master and
+# one worker are left (old workers go as soon as they are idle, not after hard-stop-after).
+for i in 1 2 3; do
+	api "/v1/docker-flow-proxy/reconfigure?serviceName=z$i&servicePath=/z$i&port=$PA&outboundHostname=127.0.0.1" >/dev/null
+	is "$(astatus)" 200 "quick reconfigure $i"
+done
+mp=$(master_pid)
+is_set "$mp" "the master is known"
+sleep 5
+procs=$(pgrep -c -P "$mp" -x haproxy)
+is "$procs" 1 "5 s later the master has one worker left (DFP's ZombieProcesses case)"
+is "$(master_cmd "show proc" | grep -c '^# old workers')" 0 "and no old worker"
+
 # Stopping while a reconfigure waits for HAProxy (its master stopped meanwhile): flowproxy
 # exits cleanly, and the waiting client sees its connection closed.
 mp=$(master_cmd "show proc" | awk '$2 == "master" {print $1}')

@@ -8,6 +8,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 need_swarm_images
+clean_stale_vxlan
 IMAGE=flowproxy-e2e:$(basename "$(realpath "$BUILD")")
 NET=fp-e2e-net-$$
 PRIV=fp-e2e-private-$$
@@ -238,7 +239,7 @@ if [ -n "$dpid" ]; then
 else
 	ok 1 "dockerd runs on this machine (needed to restart it)"
 fi
-back() { api_up && served /moved && served /other; }
+back() { clean_stale_vxlan; api_up && served /moved && served /other; }
 wait_for 180 back
 ok $? "after the dockerd restart both services are served again"
 same_routes() { [ "$(routing | grep -v '^[0-9]')" = "$(echo "$before" | grep -v '^[0-9]')" ]; }

@@ -105,6 +105,25 @@ for mode in stall "slow&delay=8000" drop garbage 500; do
 	converge "$label" "late$n"
 done
 like "$(api /v1/flowproxy/status)" '"resyncFailures":[1-9]' "the failed resyncs are counted"
+
+# Scaling is applied at run time, also while the engine answers slowly: svc0 goes from one task
+# to three (the fake engine's task addresses), the worker stays, HAProxy has the three servers.
+fake "mode?m=slow&delay=2000" >/dev/null
+w0=$(worker_pid)
+is_set "$w0" "the worker before the scaling"
+scaled="[{\"name\":\"svc0\",\"labels\":{\"com.df.notify\":\"true\",\"com.df.servicePath\":\"/svc0\",\"com.df.port\":\"$PA\"},\"replicas\":3,\"addresses\":[\"127.0.0.1/8\",\"127.0.0.2/8\",\"127.0.0.3/8\"]}"
+for n in "${services[@]:1}"; do
+	scaled="$scaled,{\"name\":\"$n\",\"labels\":{\"com.df.notify\":\"true\",\"com.df.servicePath\":\"/$n\",\"com.df.port\":\"$PA\"},\"replicas\":1,\"addresses\":[\"127.0.0.1/8\"]}"
+done
+fake services -d "$scaled]" >/dev/null
+servers_up() { # svc0's servers HAProxy has at a task address, ready (srv_op_state 2)
+	echo "show servers state svc0-be${PA}_0" | socat -t2 - "UNIX-CONNECT:$T/run/stats.sock" |
+		awk 'NR > 2 && $6 == 2 && $5 ~ /^127\.0\.0\.[123]$/' | wc -l
+}
+for _ in $(seq 100); do [ "$(servers_up)" = 3 ] && break; sleep 0.1; done
+is "$(servers_up)" 3 "scaled to three tasks: three servers ready at their addresses"
+is "$(worker_pid)" "$w0" "without a reload (the same worker)"
+fake "mode?m=normal" >/dev/null
 unlike "$(cat "$T/flowproxy.log")" "AddressSanitizer|runtime error" "no sanitizer report"
 
 # HAProxy's master CLI does not answer: the API still does; the reload fails at its deadline
