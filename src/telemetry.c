@@ -53,7 +53,7 @@
  * costs memory (a new worker touches several MB as it starts), so through a burst of reloads
  * they must go within milliseconds, not linger behind our streams.
  */
-#define TELEMETRY_PROBE_MS	   50
+#define TELEMETRY_PROBE_MS	   20
 #define TELEMETRY_DRAIN_MS	   10
 #define TELEMETRY_PROBE_TIMEOUT_MS 1000
 #define TELEMETRY_AVOID_RETRY_MS   5
@@ -697,11 +697,16 @@ void telemetry_on_reload(struct telemetry *t, uint32_t grace_ms, pid_t worker)
 
 	if (!t || !t->started)
 		return;
-	/* Streams demoted on "Proxy x stopped" lines get the caller's grace instead. */
+	/*
+	 * Streams demoted on "Proxy x stopped" lines get the caller's grace instead, unless their
+	 * worker was seen idle already: those close in a few milliseconds (found by bench/stall.py:
+	 * the late announcement gave an idle old worker 30 s).
+	 */
 	for (int i = 0; i < TELEMETRY_STREAMS_MAX; i++)
 		if (t->streams[i].phase != STREAM_FREE && t->streams[i].auto_grace) {
 			t->streams[i].auto_grace = false;
-			t->streams[i].close_at = close_at;
+			if (!t->streams[i].draining)
+				t->streams[i].close_at = close_at;
 		}
 	/* Announced late: the stream already follows the new worker (soft-stop lines moved it). */
 	if (worker > 0 && t->cur >= 0 && t->streams[t->cur].phase == STREAM_EVENTS &&
