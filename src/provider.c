@@ -53,6 +53,7 @@ struct provider {
 	long long fast_until;  /* usec: poll fast until then after a task container event */
 	time_t last_ok;	       /* wall clock of the last successful resync */
 	uint64_t resync_failures;
+	bool failing; /* the last resync failed: log the recovery, not every failure */
 	long long next_resync; /* usec: the next full resync */
 	char **networks;
 	size_t n_networks;
@@ -232,7 +233,12 @@ static void ready(struct provider *p, int r, const char *err)
 static void resync_failed(struct provider *p, const struct docker_result *res)
 {
 	docker_service_list_done(&p->services);
-	log_warn("swarm: resync failed: %s", res->err);
+	/* Once per streak: a stalled engine fails a resync every 10 s. */
+	if (!p->failing)
+		log_warn("swarm: resync failed: %s; retrying", res->err);
+	else
+		log_debug("swarm: resync failed again: %s", res->err);
+	p->failing = true;
 	p->resync_failures++;
 	ready(p, res->r, res->err);
 	schedule(p);
@@ -328,6 +334,9 @@ static void on_tasks(void *userdata, const struct docker_result *res)
 		return;
 	}
 	resync_apply(p, res->tasks);
+	if (p->failing)
+		log_info("swarm: resync succeeded again");
+	p->failing = false;
 	ready(p, 0, "");
 	schedule(p);
 }
