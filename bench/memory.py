@@ -17,7 +17,7 @@ container was restarted, and the HAProxy processes alive at the end of the burst
 later. Traffic goes only to 127.0.0.1; HAProxy reaches the tasks inside the overlay network.
 """
 import concurrent.futures, http.client, json, os, subprocess, sys, threading, time, urllib.parse
-from benchlib import free_port
+from benchlib import free_port, http_get
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
@@ -31,16 +31,6 @@ TAG = str(os.getpid())
 
 def sh(*args, check=True):
     return subprocess.run(args, check=check, capture_output=True, text=True).stdout.strip()
-
-
-def http_get(port, path, timeout=5.0):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request("GET", path)
-        r = c.getresponse()
-        return r.status, r.read()
-    finally:
-        c.close()
 
 
 def wait(pred, seconds, step=0.1):

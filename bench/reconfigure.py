@@ -8,22 +8,12 @@ bare HAProxy with the master CLI `reload`, timed the same way. Prints median and
 their ratio. Also prints flowproxy's RSS with the N services. Only 127.0.0.1 is used.
 """
 import http.client, json, os, signal, socket, statistics, subprocess, sys, tempfile, time
-from benchlib import free_port
+from benchlib import free_port, http_get, master_cmd
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build"))
 CALLS = int(os.environ.get("CALLS", "50"))
 SIZES = [int(x) for x in os.environ.get("SIZES", "1,100,1000").split(",")]
-
-
-def http_get(port, path, timeout=2.0):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request("GET", path)
-        r = c.getresponse()
-        return r.status, r.read()
-    finally:
-        c.close()
 
 
 def wait_route(port, path, deadline_s=10.0):
@@ -37,29 +27,6 @@ def wait_route(port, path, deadline_s=10.0):
             pass
         time.sleep(0.0005)
     return False
-
-
-def master_cmd(sock, cmd):
-    for _ in range(2000):
-        try:
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(sock)
-            break
-        except OSError:
-            time.sleep(0.001)
-    s.sendall(cmd.encode() + b"\n")
-    s.shutdown(socket.SHUT_WR)
-    out = b""
-    while True:
-        try:
-            d = s.recv(65536)
-        except ConnectionResetError:  # the master re-execs on reload
-            break
-        if not d:
-            break
-        out += d
-    s.close()
-    return out.decode()
 
 
 def pct(v, p):
@@ -120,7 +87,11 @@ def run_size(n, backend_port):
         os.rename(cfgpath + ".tmp", cfgpath)
         t0 = time.monotonic()
         master_cmd(msock, "reload")
-        assert wait_route(pport, "/bench-%d" % i)
+        if not wait_route(pport, "/bench-%d" % i, 3.0):
+            # A `reload` that reached a master still busy with the last one is lost: once more
+            # (the time still counts from the first).
+            master_cmd(msock, "reload")
+            assert wait_route(pport, "/bench-%d" % i)
         bare.append((time.monotonic() - t0) * 1000)
     ha.send_signal(signal.SIGUSR1)
     try:

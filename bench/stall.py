@@ -59,6 +59,8 @@ import tempfile
 import threading
 import time
 
+from benchlib import http_get, master_cmd
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = os.environ
 SCENARIO = ENV.get("SCENARIO", "stall")
@@ -103,18 +105,6 @@ def pick_port():
         return p
 
 
-def http_get(port, path, timeout=5.0, source=None):
-    """(status, body) of GET http://127.0.0.1:port/path, a new connection each time."""
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
-                                   source_address=(source, 0) if source else None)
-    try:
-        c.request("GET", path)
-        r = c.getresponse()
-        return r.status, r.read()
-    finally:
-        c.close()
-
-
 def pct(v, p):
     v = sorted(v)
     return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))] if v else float("nan")
@@ -149,36 +139,6 @@ def wait_route(port, path, deadline_s=ROUTE_TIMEOUT, every=0.002):
             pass
         time.sleep(every)
     return None
-
-
-def master_cmd(sock, cmd, timeout=10.0):
-    """One command on an HAProxy master CLI; its output (the master re-execs on reload)."""
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(timeout)
-    try:
-        end = time.monotonic() + timeout
-        while True:
-            try:
-                s.connect(sock)
-                break
-            except OSError:
-                if time.monotonic() > end:
-                    raise
-                time.sleep(0.002)
-        s.sendall(cmd.encode() + b"\n")
-        s.shutdown(socket.SHUT_WR)
-        out = b""
-        while True:
-            try:
-                d = s.recv(65536)
-            except (ConnectionResetError, socket.timeout):
-                break
-            if not d:
-                break
-            out += d
-        return out.decode(errors="replace")
-    finally:
-        s.close()
 
 
 def children(pid):

@@ -32,7 +32,7 @@
  * of the last one is gone within milliseconds.
  */
 #define DAEMON_RELOAD_WAIT_MS 150
-#define DAEMON_RELOAD_POLL_MS 5
+#define DAEMON_RELOAD_POLL_MS 2
 
 struct op {
 	enum daemon_op_kind kind;
@@ -60,6 +60,7 @@ struct batch {
 	bool reloads; /* the step in flight reloads (else: run-time commands only) */
 	long long t0;
 	long long wait_since; /* usec: waiting for the old workers to go, 0 when not */
+	bool rerender;	      /* operations joined while it waited: render the step again */
 };
 
 struct daemon {
@@ -97,15 +98,25 @@ struct daemon {
 };
 
 static void batch_step(struct daemon *d);
+static void batch_launch(struct daemon *d);
 
 static void on_flush(void *userdata)
 {
 	daemon_flush(userdata);
 }
 
+/* The batch in flight waited for an old worker: launch it, or render it again with the
+ * operations it took in meanwhile. */
 static void on_step(void *userdata)
 {
-	batch_step(userdata);
+	struct daemon *d = userdata;
+
+	if (d->cur->rerender) {
+		d->cur->rerender = false;
+		batch_step(d);
+	} else {
+		batch_launch(d);
+	}
 }
 
 int daemon_new(struct loop *loop, const struct config *cfg, struct daemon **ret, char **reterr)
@@ -573,13 +584,30 @@ static void batch_step(struct daemon *d)
 		free(cmds);
 		return;
 	}
+	batch_launch(d);
+}
+
+/*
+ * The reload of the step rendered in b->cfg, once the old worker of the last reload is seen
+ * idle (at most DAEMON_RELOAD_WAIT_MS). Operations that arrive meanwhile join it, and the step is
+ * rendered again with them; otherwise the rendering is kept.
+ */
+static void batch_launch(struct daemon *d)
+{
+	struct batch *b = d->cur;
+	int r;
+
 	if (d->telemetry && telemetry_old_busy(d->telemetry) > 0) {
 		long long now = now_usec();
 
-		if (!b->wait_since)
+		if (!b->wait_since) {
+			/* Ask again now: the old worker is idle by this time, more often than not. */
 			b->wait_since = now;
+			telemetry_probe_old(d->telemetry);
+		}
 		if (now - b->wait_since < DAEMON_RELOAD_WAIT_MS * 1000LL) {
 			/* Not sent yet: what arrives meanwhile can join this reload. */
+			b->rerender |= !b->one_by_one && d->n_pending > 0;
 			if (!b->one_by_one && d->n_pending)
 				batch_absorb(d, b);
 			loop_timer_after(d->step_timer, DAEMON_RELOAD_POLL_MS);

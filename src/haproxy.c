@@ -675,24 +675,36 @@ static void begin_reload(struct haproxy *h)
 	step_next(h);
 }
 
-/* Writes h->cfg (keeping the previous file for a rejection) and reloads. */
-static void write_and_reload(struct haproxy *h)
+/*
+ * Writes h->cfg, if there is one, keeping the previous file in h->prev for a rejection.
+ * Returns false when the operation failed (and has ended).
+ */
+static bool write_cfg(struct haproxy *h)
 {
 	int r;
 
-	if (h->cfg) {
-		r = read_file(h->config_path, HAPROXY_CFG_MAX, &h->prev, &h->prev_len);
-		if (r < 0 && r != -ENOENT) {
-			op_fail(h, r, "cannot read '%s': %s", h->config_path, strerror(-r));
-			return;
-		}
-		r = write_file_atomic(h->config_path, h->cfg, h->cfg_len);
-		if (r < 0) {
-			op_fail(h, r, "cannot write '%s': %s", h->config_path, strerror(-r));
-			return;
-		}
+	if (!h->cfg)
+		return true;
+	free(h->prev);
+	h->prev = NULL;
+	r = read_file(h->config_path, HAPROXY_CFG_MAX, &h->prev, &h->prev_len);
+	if (r < 0 && r != -ENOENT) {
+		op_fail(h, r, "cannot read '%s': %s", h->config_path, strerror(-r));
+		return false;
 	}
-	begin_reload(h);
+	r = write_file_atomic(h->config_path, h->cfg, h->cfg_len);
+	if (r < 0) {
+		op_fail(h, r, "cannot write '%s': %s", h->config_path, strerror(-r));
+		return false;
+	}
+	return true;
+}
+
+/* Writes h->cfg (keeping the previous file for a rejection) and reloads. */
+static void write_and_reload(struct haproxy *h)
+{
+	if (write_cfg(h))
+		begin_reload(h);
 }
 
 /* Spawns a master on h->cfg (or the current file) and waits for its worker. */
@@ -702,20 +714,8 @@ static void spawn_and_wait(struct haproxy *h)
 	struct stat st;
 	int r;
 
-	if (h->cfg) {
-		free(h->prev);
-		h->prev = NULL;
-		r = read_file(h->config_path, HAPROXY_CFG_MAX, &h->prev, &h->prev_len);
-		if (r < 0 && r != -ENOENT) {
-			op_fail(h, r, "cannot read '%s': %s", h->config_path, strerror(-r));
-			return;
-		}
-		r = write_file_atomic(h->config_path, h->cfg, h->cfg_len);
-		if (r < 0) {
-			op_fail(h, r, "cannot write '%s': %s", h->config_path, strerror(-r));
-			return;
-		}
-	}
+	if (!write_cfg(h))
+		return;
 	/* A socket file nobody answers on was left by a dead master; HAProxy binds a new one. */
 	if (lstat(h->master_sock, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(h->master_sock);

@@ -53,7 +53,7 @@ struct provider {
 	long long fast_until;  /* usec: poll fast until then after a task container event */
 	time_t last_ok;	       /* wall clock of the last successful resync */
 	uint64_t resync_failures;
-	bool failing; /* the last resync failed: log the recovery, not every failure */
+	bool failing;	       /* the last resync failed: log the recovery, not every failure */
 	long long next_resync; /* usec: the next full resync */
 	char **networks;
 	size_t n_networks;

@@ -6,17 +6,6 @@
 #include "flowproxy/query.h"
 #include "flowproxy/util.h"
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes q[from..to) into out (cleared first); offsets in messages are q's. */
 static int decode(const char *q, size_t from, size_t to, struct strbuf *out, char **reterr)
 {
@@ -28,8 +17,8 @@ static int decode(const char *q, size_t from, size_t to, struct strbuf *out, cha
 		if (c == '+') {
 			c = ' ';
 		} else if (c == '%') {
-			int hi = i + 1 < to ? hex_value(q[i + 1]) : -1;
-			int lo = i + 2 < to ? hex_value(q[i + 2]) : -1;
+			int hi = i + 1 < to ? hex_digit(q[i + 1]) : -1;
+			int lo = i + 2 < to ? hex_digit(q[i + 2]) : -1;
 
 			if (hi < 0 || lo < 0)
 				return errmsg_set(reterr, -EINVAL,

@@ -721,6 +721,20 @@ void telemetry_on_reload(struct telemetry *t, uint32_t grace_ms, pid_t worker)
 	arm_timer(t);
 }
 
+void telemetry_probe_old(struct telemetry *t)
+{
+	long long now = now_usec();
+
+	for (int i = 0; t && i < TELEMETRY_STREAMS_MAX; i++) {
+		struct stream *s = &t->streams[i];
+
+		if (s->phase == STREAM_EVENTS && s->old && !s->draining && !s->probe)
+			s->probe_at = now;
+	}
+	if (t)
+		arm_timer(t);
+}
+
 unsigned telemetry_old_busy(const struct telemetry *t)
 {
 	unsigned n = 0;

@@ -1025,17 +1025,6 @@ static void mark_restore(struct parser *p, struct mark m)
  * Literals
  */
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Go's strconv.UnquoteChar after a backslash at s[*i - 1]: sets *val, and *byte for \x and octal
  * escapes (a byte, not a rune). Returns 0 or -1. */
 static int unescape(const char *s, size_t n, size_t *i, char quote, uint32_t *val, bool *byte)
@@ -1103,7 +1092,7 @@ static int unescape(const char *s, size_t n, size_t *i, char quote, uint32_t *va
 		return 0;
 	}
 	for (int k = 0; k < len; k++) {
-		if (*i >= n || (d = hexval((unsigned char)s[*i])) < 0)
+		if (*i >= n || (d = hex_digit((unsigned char)s[*i])) < 0)
 			return -1;
 		v = v * 16 + (uint32_t)d;
 		(*i)++;
@@ -1208,7 +1197,7 @@ static int parse_number(struct parser *p, const struct tok *t, int64_t *ret)
 	}
 	limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
 	for (; s < e; s++) {
-		int d = hexval((unsigned char)*s);
+		int d = hex_digit((unsigned char)*s);
 
 		if (*s == '_') {
 			if (!under)

@@ -104,3 +104,5 @@ void telemetry_get_stats(const struct telemetry *t, struct telemetry_stats *ret)
  * keeps its worker alive until it is closed. One seen idle closes within milliseconds.
  */
 unsigned telemetry_old_busy(const struct telemetry *t);
+/* Asks those old workers again now rather than at their next probe (answers come on the loop). */
+void telemetry_probe_old(struct telemetry *t);

@@ -75,6 +75,18 @@ char *strbuf_steal(struct strbuf *b);
 /* Returns the contents, "" when empty; borrowed until the next change. */
 const char *strbuf_str(const struct strbuf *b);
 
+/* The value of a hexadecimal digit (0-9, a-f, A-F), -1 for any other character. */
+static inline int hex_digit(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* True when s is non-NULL and non-empty. */
 static inline bool str_set(const char *s)
 {

@@ -87,25 +87,34 @@ static void fake_send(int fd, const char *s)
 	"{\"Type\":\"service\",\"Action\":\"update\",\"Actor\":{\"ID\":\"svc\",\"Attributes\":{" \
 	"\"name\":\"n\"}},\"time\":" #sec ",\"timeNano\":" #sec #frac "}\n"
 
+/* Accepts one connection and reads its request head into req (NUL-terminated); the fd. */
+static int accept_request(int lfd, char *req, size_t cap)
+{
+	size_t len = 0;
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+	req[0] = '\0';
+	while (fd >= 0 && len < cap - 1 && !strstr(req, "\r\n\r\n")) {
+		ssize_t n = read(fd, req + len, cap - 1 - len);
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		req[len] = '\0';
+	}
+	return fd;
+}
+
 static void *fake_run(void *arg)
 {
 	struct fake *f = arg;
 
 	for (int conn = 0; conn < 4; conn++) {
-		char req[4096] = "";
-		size_t len = 0;
-		int fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+		char req[4096];
+		int fd = accept_request(f->lfd, req, sizeof(req));
 
 		if (fd < 0)
 			return NULL;
-		while (len < sizeof(req) - 1 && !strstr(req, "\r\n\r\n")) {
-			ssize_t n = read(fd, req + len, sizeof(req) - 1 - len);
-
-			if (n <= 0)
-				break;
-			len += (size_t)n;
-			req[len] = '\0';
-		}
 		if (str_startswith(req, "GET /_ping ")) {
 			fake_send(
 				fd,
@@ -238,20 +247,11 @@ static void *stall_run(void *arg)
 	struct stall *f = arg;
 
 	for (;;) {
-		char req[4096] = "";
-		size_t len = 0;
-		int fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+		char req[4096];
+		int fd = accept_request(f->lfd, req, sizeof(req));
 
 		if (fd < 0)
 			return NULL;
-		while (len < sizeof(req) - 1 && !strstr(req, "\r\n\r\n")) {
-			ssize_t n = read(fd, req + len, sizeof(req) - 1 - len);
-
-			if (n <= 0)
-				break;
-			len += (size_t)n;
-			req[len] = '\0';
-		}
 		if (str_startswith(req, "GET /_ping ")) {
 			fake_send(
 				fd,
