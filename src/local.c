@@ -99,14 +99,16 @@ static int parse_entry(const cJSON *o, size_t idx, struct local_entry *e, char *
 			params_add(&e->params, it->string, cJSON_IsTrue(it) ? "true" : "false");
 		} else if (cJSON_IsNumber(it)) {
 			char num[64];
-			if (it->valuedouble != (double)(long long)it->valuedouble) {
+			double v = it->valuedouble;
+			/* In range first: casting a larger double is undefined (found by fuzzing). */
+			if (!(v > -9e18 && v < 9e18) || v != (double)(long long)v) {
 				_cleanup_free_ char *k = key_shown(it->string);
 				return errmsg_set(
 					reterr, -EINVAL,
 					"services file: entry %zu: '%s' must be an integer", idx,
 					k);
 			}
-			snprintf(num, sizeof(num), "%lld", (long long)it->valuedouble);
+			snprintf(num, sizeof(num), "%lld", (long long)v);
 			params_add(&e->params, it->string, num);
 		} else {
 			_cleanup_free_ char *k = key_shown(it->string);

@@ -42,6 +42,9 @@ int main(void)
 		{"[{\"exec\":\"ls\"}]", "\"exec\" must be"},
 		{"[{\"exec\":[1]}]", "\"exec\" must be"},
 		{"[{\"port\":1.5}]", "must be an integer"},
+		/* Beyond long long: refused, not cast (undefined behaviour, found by fuzzing). */
+		{"[{\"port\":1e300}]", "must be an integer"},
+		{"[{\"port\":-1e19}]", "must be an integer"},
 		{"[{\"port\":[1]}]", "must be a string"},
 		/* A key is quoted with its control bytes escaped: the message goes to the log. */
 		{"[{\"a\\nb\":[1]}]", "entry 0: 'a\\x0ab' must be a string"},
