@@ -8,7 +8,7 @@
  */
 #include "flowproxy/render.h"
 #include "flowproxy/slots.h"
-#include "flowproxy/telemetry.h"
+#include "flowproxy/telemetry_parse.h"
 #include "flowproxy/template.h"
 
 #include <strings.h>

@@ -5,7 +5,7 @@
  * columns after a "-" delimiter (reference haproxy-runtime-autoscaling.md §1.2). Pure: no I/O,
  * every size capped; fuzzed (tests/fuzz/fuzz_stats.c).
  */
-#include "flowproxy/stats.h"
+#include "flowproxy/stats_parse.h"
 #include "flowproxy/util.h"
 
 #include <stdint.h>

@@ -3,7 +3,7 @@
  * telemetry_parse: one line of HAProxy's request ring (TELEMETRY_LOG_FORMAT, docs/telemetry.md)
  * into a struct telemetry_line. Pure and allocation-free; fuzzed (tests/fuzz/fuzz_telemetry.c).
  */
-#include "flowproxy/telemetry.h"
+#include "flowproxy/telemetry_parse.h"
 #include "flowproxy/util.h"
 
 #include <stdint.h>

@@ -8,8 +8,8 @@
 #pragma once
 
 #include "flowproxy/histogram.h"
-#include "flowproxy/stats.h"
-#include "flowproxy/telemetry.h"
+#include "flowproxy/stats_parse.h"
+#include "flowproxy/telemetry_parse.h"
 #include "flowproxy/util.h"
 
 struct cJSON;

@@ -3,43 +3,18 @@
  * telemetry: HAProxy's per-request lines. The base template declares a ring and a log line per
  * request (TELEMETRY_LOG_FORMAT); telemetry follows it through the worker's stats socket
  * (`show events <ring> -w`), parses each line and hands it to a callback. Parsing is pure
- * (telemetry_parse_line); the follower is an edge (reference haproxy-runtime-autoscaling.md §1.5:
+ * (telemetry_parse.h); the follower is an edge (reference haproxy-runtime-autoscaling.md §1.5:
  * the stream is pinned to the worker it connected to, so after every reload it connects to the
  * new worker, reads it from its first event, and finishes the old worker's stream after a grace).
  */
 #pragma once
 
+#include "flowproxy/telemetry_parse.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-
-/* The ring name and the log-format the base template must use (docs/telemetry.md). */
-#define TELEMETRY_RING	     "flowproxy"
-#define TELEMETRY_LOG_FORMAT "fp1 %b %s %ST %Tw %Tc %Tr %Ta %bc %bq %tsc"
-
-enum telemetry_kind {
-	TELEMETRY_REQUEST = 0, /* a request line */
-	TELEMETRY_DROPPED,     /* "<N> events dropped": N lines lost in HAProxy's ring */
-	TELEMETRY_OTHER,       /* a known non-request line (e.g. "Proxy x stopped ...") */
-};
-
-struct telemetry_line {
-	enum telemetry_kind kind;
-	char backend[128];
-	char server[128];
-	int status;			      /* %ST, -1 when none */
-	int32_t tw, tc, tr, ta;		      /* ms, -1 when the phase did not happen */
-	int32_t backend_conns, backend_queue; /* %bc, %bq */
-	char term[5];			      /* %tsc, e.g. "----", "sH--" */
-	uint64_t dropped;		      /* TELEMETRY_DROPPED: N */
-};
-
-/*
- * Parses one line (without its '\n'; len bytes, not NUL-terminated). Returns 0 and fills *ret,
- * or -EBADMSG for anything else (a line of a different format, truncated, over-long names).
- */
-int telemetry_parse_line(const char *line, size_t len, struct telemetry_line *ret);
 
 struct telemetry;
 

@@ -4,7 +4,7 @@
  * accepted table has NUL-terminated names within their buffers, and a backend row is exactly a
  * row whose svname is BACKEND.
  */
-#include "flowproxy/stats.h"
+#include "flowproxy/stats_parse.h"
 #include "flowproxy/util.h"
 
 #include <stdint.h>

@@ -5,7 +5,7 @@
  * more, a four-character termination state, and parses to the same values when written out
  * again in TELEMETRY_LOG_FORMAT's order.
  */
-#include "flowproxy/telemetry.h"
+#include "flowproxy/telemetry_parse.h"
 #include "flowproxy/util.h"
 
 #include <stdint.h>

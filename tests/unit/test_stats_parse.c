@@ -4,7 +4,7 @@
  * (tests/fixtures/show-stat.csv, 129 columns) read by column name, reordered and quoted
  * columns, and garbage (no header, malformed counters, over-long names, the row cap).
  */
-#include "flowproxy/stats.h"
+#include "flowproxy/stats_parse.h"
 #include "flowproxy/util.h"
 #include "tap.h"
 

@@ -4,7 +4,7 @@
  * tests/fixtures/telemetry-lines.txt against their expected fields, every truncation of them,
  * and garbage (wrong token counts, non-numeric timers, over-long names, binary bytes).
  */
-#include "flowproxy/telemetry.h"
+#include "flowproxy/telemetry_parse.h"
 #include "flowproxy/util.h"
 #include "tap.h"
 

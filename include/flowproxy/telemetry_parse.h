@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * telemetry_parse: one line of HAProxy's request ring (the log-format the base template
+ * declares, TELEMETRY_LOG_FORMAT) as a struct. Pure and allocation-free.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The ring name and the log-format the base template must use (docs/telemetry.md). */
+#define TELEMETRY_RING	     "flowproxy"
+#define TELEMETRY_LOG_FORMAT "fp1 %b %s %ST %Tw %Tc %Tr %Ta %bc %bq %tsc"
+
+enum telemetry_kind {
+	TELEMETRY_REQUEST = 0, /* a request line */
+	TELEMETRY_DROPPED,     /* "<N> events dropped": N lines lost in HAProxy's ring */
+	TELEMETRY_OTHER,       /* a known non-request line (e.g. "Proxy x stopped ...") */
+};
+
+struct telemetry_line {
+	enum telemetry_kind kind;
+	char backend[128];
+	char server[128];
+	int status;			      /* %ST, -1 when none */
+	int32_t tw, tc, tr, ta;		      /* ms, -1 when the phase did not happen */
+	int32_t backend_conns, backend_queue; /* %bc, %bq */
+	char term[5];			      /* %tsc, e.g. "----", "sH--" */
+	uint64_t dropped;		      /* TELEMETRY_DROPPED: N */
+};
+
+/*
+ * Parses one line (without its '\n'; len bytes, not NUL-terminated). Returns 0 and fills *ret,
+ * or -EBADMSG for anything else (a line of a different format, truncated, over-long names).
+ */
+int telemetry_parse_line(const char *line, size_t len, struct telemetry_line *ret);
