@@ -812,13 +812,3 @@ void autoscale_failed(struct autoscale_state *st, const struct autoscale_decisio
 {
 	autoscale_scaled(st, d, now_ms, true);
 }
-
-void autoscale_remember(struct autoscale_state *st, const struct autoscale_decision *d,
-			uint64_t now_ms)
-{
-	st->last[st->last_i] = *d;
-	st->last_at[st->last_i] = now_ms;
-	st->last_i = (st->last_i + 1) % AUTOSCALE_LAST_DECISIONS;
-	if (st->last_n < AUTOSCALE_LAST_DECISIONS)
-		st->last_n++;
-}

@@ -27,7 +27,6 @@
 #define AUTOSCALE_MAX_TERMS		   8  /* shortcuts in one compound alertIf */
 #define AUTOSCALE_MAX_REPLICAS		   100000
 #define AUTOSCALE_EXPECT_MS		   30000u
-#define AUTOSCALE_LAST_DECISIONS	   8 /* kept per service for the status endpoint */
 
 /* One shortcut of an alertIf. */
 enum autoscale_term_kind {
@@ -168,9 +167,6 @@ struct autoscale_state {
 	long expect_wanted;		   /* the count a scale asked for, until seen (-1: none) */
 	uint64_t expect_until_ms;	   /* ... or until then (the change was overridden) */
 	bool at_limit_up, at_limit_down;   /* an at-limit episode was notified */
-	struct autoscale_decision last[AUTOSCALE_LAST_DECISIONS]; /* ring, newest at last_i-1 */
-	uint64_t last_at[AUTOSCALE_LAST_DECISIONS];
-	size_t last_i, last_n;
 };
 
 void autoscale_state_init(struct autoscale_state *st);
@@ -211,9 +207,6 @@ void autoscale_scaled(struct autoscale_state *st, const struct autoscale_decisio
 /* Records that an UP or DOWN failed at now_ms: it is tried again after its cooldown. */
 void autoscale_failed(struct autoscale_state *st, const struct autoscale_decision *d,
 		      uint64_t now_ms);
-/* Keeps d in the state's last decisions (for the status endpoint). */
-void autoscale_remember(struct autoscale_state *st, const struct autoscale_decision *d,
-			uint64_t now_ms);
 
 /* Names for reports: "ok", "no data", "pending", "firing"; "up", "down", "none"; shortcut names. */
 const char *autoscale_state_name(enum autoscale_state_kind k);

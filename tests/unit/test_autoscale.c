@@ -609,8 +609,6 @@ static void test_alerts_and_reasons(void)
 	k = autoscale_step(&s, &st, &in, d, 3);
 	tap_ok(k == 2 && d[0].action == UP && d[1].action == AUTOSCALE_ACT_ALERT,
 	       "a scale and an alert in one tick: the scale first");
-	autoscale_remember(&st, &d[0], 14000);
-	tap_is_int((long long)st.last_n, 1, "remember: kept");
 	autoscale_state_done(&st);
 	autoscale_spec_done(&s);
 }
