@@ -39,5 +39,39 @@ int main(void)
 		strbuf_done(&out);
 	}
 	free(err);
+	/* The autoscaler's table. */
+	static const char as[] =
+		"{\"mode\":\"dry-run\",\"interval\":1,\"acting\":true,\"services\":[{\"service\":"
+		"\"demo\",\"scaler\":\"local\",\"replicas\":{\"wanted\":3,\"running\":2},\"scaling\":"
+		"true,\"limits\":{\"scaleMin\":2,\"scaleMax\":4},\"policies\":[{\"key\":\"alertIf.2\","
+		"\"direction\":\"up\",\"state\":\"pending\",\"holdingFor\":4,\"terms\":[{\"shortcut\":"
+		"\"resp_time_above\",\"window\":30,\"seconds\":0.1,\"fraction\":0.99,\"value\":0.93,"
+		"\"requests\":1204}]},{\"key\":\"alertIf.3\",\"direction\":\"down\",\"state\":\"no "
+		"data\",\"terms\":[{\"shortcut\":\"resp_time_below\",\"window\":30,\"seconds\":0.025,"
+		"\"fraction\":0.75,\"value\":null,\"requests\":3},{\"op\":\"unless\",\"shortcut\":"
+		"\"resp_time_quantile_above\",\"window\":30,\"seconds\":0.1,\"quantile\":0.9,"
+		"\"value\":null,\"requests\":3}]}],\"decisions\":[{\"at\":\"2026-12-01T10:00:00Z\","
+		"\"action\":\"up\",\"from\":2,\"to\":3,\"reason\":\"alertIf.2: slow\",\"result\":"
+		"\"dry run\"}]}]}";
+	cJSON *aj = cJSON_Parse(as);
+	strbuf_reset(&out);
+	tap_is_int(top_format_autoscale(aj, &out, &err), 0, "formats an autoscale reply");
+	t = strbuf_str(&out);
+	tap_ok(strstr(t, "autoscale dry-run, every 1s") != NULL, "autoscale: the mode");
+	tap_ok(strstr(t, "2/3*") != NULL, "autoscale: running/wanted, scaling");
+	tap_ok(strstr(t, "2..4") != NULL, "autoscale: the limits");
+	tap_ok(strstr(t, "pending 4s") != NULL, "autoscale: a policy's state and since");
+	tap_ok(strstr(t, "0.93 (1204)") != NULL, "autoscale: the value and its requests");
+	tap_ok(strstr(t, "< 0.99 within 0.1s over 30s") != NULL, "autoscale: the threshold");
+	tap_ok(strstr(t, "> 0.75 within 0.025s over 30s unless p90 > 0.1s over 30s") != NULL,
+	       "autoscale: a compound policy");
+	tap_ok(strstr(t, "last: 2026-12-01T10:00:00Z up 2 -> 3, dry run: alertIf.2: slow") != NULL,
+	       "autoscale: the last decision");
+	if (tap_failed)
+		tap_diag("%s", t);
+	cJSON_Delete(aj);
+	aj = cJSON_Parse("{\"services\":5}");
+	tap_is_int(top_format_autoscale(aj, &out, &err), -EBADMSG, "autoscale: a wrong shape");
+	cJSON_Delete(aj);
 	return tap_done();
 }
