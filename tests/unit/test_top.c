@@ -39,6 +39,7 @@ int main(void)
 		strbuf_done(&out);
 	}
 	free(err);
+	err = NULL;
 	/* The autoscaler's table. */
 	static const char as[] =
 		"{\"mode\":\"dry-run\",\"interval\":1,\"acting\":true,\"services\":[{\"service\":"
@@ -73,5 +74,7 @@ int main(void)
 	aj = cJSON_Parse("{\"services\":5}");
 	tap_is_int(top_format_autoscale(aj, &out, &err), -EBADMSG, "autoscale: a wrong shape");
 	cJSON_Delete(aj);
+	free(err);
+	strbuf_done(&out);
 	return tap_done();
 }
