@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <strings.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -59,6 +60,50 @@ static char *key_shown(const char *k)
 			strbuf_putc(&b, (char)c);
 	}
 	return strbuf_steal(&b);
+}
+
+/*
+ * Decides whether entry e runs copies: an "exec" with "replicas" (0..LOCAL_REPLICAS_MAX), or
+ * with {port} in an argument (1 copy). The count is then local's, not a routing parameter:
+ * "replicas" leaves the parameters (DFP reads replicas=0 as "remove the service"). Without
+ * "exec", "replicas" stays what it is in DFP.
+ */
+static int entry_replicas(struct local_entry *e, size_t idx, char **reterr)
+{
+	const char *v = params_get(&e->params, "replicas");
+	const char *name = params_get(&e->params, "serviceName");
+	bool token = false;
+	long n = 1;
+
+	if (!e->argv)
+		return 0;
+	for (char **a = e->argv; *a; a++)
+		token |= strstr(*a, LOCAL_PORT_TOKEN) != NULL;
+	if (!v && !token)
+		return 0;
+	if (!str_set(name))
+		return errmsg_set(reterr, -EINVAL,
+				  "services file: entry %zu: copies of \"exec\" need a serviceName",
+				  idx);
+	if (v && parse_long(v, 0, LOCAL_REPLICAS_MAX, &n) < 0) {
+		_cleanup_free_ char *shown = key_shown(name);
+		_cleanup_free_ char *vs = key_shown(v);
+		return errmsg_set(
+			reterr, -EINVAL,
+			"services file: entry %zu ('%s'): \"replicas\" must be an integer "
+			"from 0 to %d, not '%s'",
+			idx, shown, LOCAL_REPLICAS_MAX, vs);
+	}
+	/* Labels are matched without regard to case: every spelling goes. */
+	for (size_t i = 0; i < e->params.n;) {
+		if (strcasecmp(e->params.v[i].key, "replicas") == 0)
+			params_remove(&e->params, e->params.v[i].key);
+		else
+			i++;
+	}
+	e->replicated = true;
+	e->replicas = n;
+	return 0;
 }
 
 static int parse_entry(const cJSON *o, size_t idx, struct local_entry *e, char **reterr)
@@ -119,7 +164,59 @@ static int parse_entry(const cJSON *o, size_t idx, struct local_entry *e, char *
 				idx, k);
 		}
 	}
+	return entry_replicas(e, idx, reterr);
+}
+
+/* Two entries running copies of one service would fight over its slots: the second is refused. */
+static int check_unique(const struct local_file *f, size_t i, char **reterr)
+{
+	const struct local_entry *e = &f->v[i];
+	const char *name = e->replicated ? params_get(&e->params, "serviceName") : NULL;
+
+	for (size_t k = 0; name && k < i; k++) {
+		const char *other = params_get(&f->v[k].params, "serviceName");
+		if (f->v[k].replicated && streq(other, name)) {
+			_cleanup_free_ char *shown = key_shown(name);
+			return errmsg_set(reterr, -EINVAL,
+					  "services file: entry %zu ('%s'): entry %zu runs copies "
+					  "of this service already",
+					  i, shown, k);
+		}
+	}
 	return 0;
+}
+
+char **local_argv_expand(char *const *argv, int port)
+{
+	size_t argc = 0;
+	char num[16], **v;
+
+	snprintf(num, sizeof(num), "%d", port);
+	while (argv[argc])
+		argc++;
+	v = xcalloc(argc + 1, sizeof(char *));
+	for (size_t i = 0; i < argc; i++) {
+		struct strbuf b;
+		const char *a = argv[i], *t;
+
+		strbuf_init(&b);
+		strbuf_puts(&b, "");
+		while ((t = strstr(a, LOCAL_PORT_TOKEN))) {
+			strbuf_append(&b, a, (size_t)(t - a));
+			strbuf_puts(&b, num);
+			a = t + strlen(LOCAL_PORT_TOKEN);
+		}
+		strbuf_puts(&b, a);
+		v[i] = strbuf_steal(&b);
+	}
+	return v;
+}
+
+void local_argv_free(char **argv)
+{
+	for (char **a = argv; a && *a; a++)
+		free(*a);
+	free(argv);
 }
 
 int local_parse(const char *json, size_t len, struct local_file *ret, char **reterr)
@@ -149,6 +246,9 @@ int local_parse(const char *json, size_t len, struct local_file *ret, char **ret
 	for (size_t i = 0; i < n; i++) {
 		ret->n = i + 1;
 		r = parse_entry(cJSON_GetArrayItem(list, (int)i), i, &ret->v[i], reterr);
+		if (r < 0)
+			break;
+		r = check_unique(ret, i, reterr);
 		if (r < 0)
 			break;
 	}

@@ -9,9 +9,20 @@
 
 #include "flowproxy/service.h"
 
+#define LOCAL_REPLICAS_MAX 1024
+#define LOCAL_PORT_TOKEN   "{port}" /* in "exec" arguments: the port of the copy */
+
 struct local_entry {
-	struct params params;
-	char **argv; /* NULL-terminated, NULL when the entry has no "exec" */
+	struct params params; /* for routing; without "replicas" when the entry is replicated */
+	char **argv;	      /* NULL-terminated, NULL when the entry has no "exec" */
+	/*
+	 * The entry runs copies of argv, each on a port flowproxy picks ({port} in the arguments,
+	 * PORT in the environment), as the servers of its backends: "exec" with "replicas", or
+	 * with {port} in an argument. Otherwise the command (if any) is one process that serves
+	 * at the entry's own port, as the parameters say.
+	 */
+	bool replicated;
+	long replicas; /* when replicated: the copies wanted at start-up, 0..LOCAL_REPLICAS_MAX */
 };
 
 struct local_file {
@@ -22,10 +33,22 @@ struct local_file {
 /*
  * Parses a services file: a JSON array of objects, or {"services": [...]}. Parameter values may
  * be strings, numbers or booleans; "exec" must be an array of strings. At most 10,000 entries.
- * Fails with -EINVAL and a message naming the entry. Caller frees with local_file_done.
+ * An entry with "exec" is replicated when it has "replicas" (an integer 0..LOCAL_REPLICAS_MAX,
+ * as a string or a number; it leaves the parameters) or LOCAL_PORT_TOKEN in an argument (then
+ * 1 copy without "replicas"); a replicated entry needs a serviceName, and at most one entry
+ * replicates a given serviceName. "replicas" without "exec" stays a parameter (DFP's). Fails
+ * with -EINVAL and a message naming the entry. Caller frees with local_file_done.
  */
 int local_parse(const char *json, size_t len, struct local_file *ret, char **reterr);
 void local_file_done(struct local_file *f);
+
+/*
+ * A copy of argv (NULL-terminated) for the copy on port: every LOCAL_PORT_TOKEN, also inside a
+ * longer argument ("--listen=127.0.0.1:{port}"), becomes the port in decimal. Caller frees with
+ * local_argv_free (NULL ok).
+ */
+char **local_argv_expand(char *const *argv, int port);
+void local_argv_free(char **argv);
 
 struct local;
 
