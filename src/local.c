@@ -823,12 +823,23 @@ static void group_reconcile(struct group *g)
 	}
 }
 
+/* How a process ended, for a log line: "status 1", "signal 9". */
+static const char *exit_how(int st, char buf[static 32])
+{
+	if (WIFSIGNALED(st))
+		snprintf(buf, 32, "signal %d", WTERMSIG(st));
+	else
+		snprintf(buf, 32, "status %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	return buf;
+}
+
 /* c's process is gone (status st): stopped as asked, or started again under the policy. */
 static void copy_exited(struct copy *c, int st)
 {
 	struct group *g = c->g;
 	bool was_serving = serving(c);
-	int status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	char how_buf[32];
+	const char *how = exit_how(st, how_buf);
 
 	c->pid = 0;
 	probe_stop(c);
@@ -854,25 +865,24 @@ static void copy_exited(struct copy *c, int st)
 	if (++c->restarts > LOCAL_RESTARTS_MAX) {
 		c->state = COPY_FAILED;
 		if (g->replicated)
-			log_error("service '%s': backend copy %u exited (status %d) too often, not "
+			log_error("service '%s': backend copy %u exited (%s) too often, not "
 				  "restarted",
-				  g->name, c->id, status);
+				  g->name, c->id, how);
 		else
-			log_error("service '%s': backend exited (status %d) too often, not "
-				  "restarted",
-				  g->name, status);
+			log_error("service '%s': backend exited (%s) too often, not restarted",
+				  g->name, how);
 		return;
 	}
 	long long delay = LOCAL_RESTART_MIN_MS << (c->restarts - 1);
 	if (delay > LOCAL_RESTART_MAX_MS)
 		delay = LOCAL_RESTART_MAX_MS;
 	if (g->replicated)
-		log_warn("service '%s': backend copy %u on port %d exited (status %d), restarting "
-			 "in %lld ms",
-			 g->name, c->id, c->port, status, delay);
+		log_warn("service '%s': backend copy %u on port %d exited (%s), restarting in %lld "
+			 "ms",
+			 g->name, c->id, c->port, how, delay);
 	else
-		log_warn("service '%s': backend exited (status %d), restarting in %lld ms", g->name,
-			 status, delay);
+		log_warn("service '%s': backend exited (%s), restarting in %lld ms", g->name, how,
+			 delay);
 	if (c->timer)
 		loop_timer_after(c->timer, delay);
 }

@@ -24,6 +24,16 @@
 #define HAPROXY_BIN "/usr/sbin/haproxy"
 #define SVC	    "r"
 #define MAXC	    8
+/* A copy that accepts on $PORT and ignores SIGTERM; its command line carries this marker. */
+#define STUBBORN                                                     \
+	"#fp-stubborn\\n"                                            \
+	"import os, signal, socket\\n"                               \
+	"signal.signal(signal.SIGTERM, signal.SIG_IGN)\\n"           \
+	"s = socket.socket()\\n"                                     \
+	"s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\\n" \
+	"s.bind(('127.0.0.1', int(os.environ['PORT'])))\\n"          \
+	"s.listen(16)\\n"                                            \
+	"while True: s.accept()[0].close()\\n"
 
 static struct loop *L;
 static struct daemon *D;
@@ -133,6 +143,22 @@ static bool serving_n(long n)
 	return running() == n && (long)applied_ports(ports, MAXC) == n;
 }
 
+static long running_of(const char *service)
+{
+	long run = -1;
+
+	local_replicas(LOC, service, NULL, &run);
+	return run;
+}
+
+/* One copy of SVC runs, in HAProxy, on a port other than old. */
+static bool replaced(long old)
+{
+	int ports[MAXC];
+
+	return serving_n(1) && applied_ports(ports, MAXC) == 1 && ports[0] != old;
+}
+
 /* The pid of the process whose command line is the copy on port (0 if none runs). */
 static pid_t copy_pid(int port)
 {
@@ -156,6 +182,30 @@ static pid_t copy_pid(int port)
 			if (len && strstr(cmd, "testserver") && strstr(cmd, want))
 				pid = (pid_t)strtol(e->d_name, NULL, 10);
 		}
+		free(cmd);
+	}
+	if (d)
+		closedir(d);
+	return pid;
+}
+
+/* The python process of the "stubborn" entry (0 if none runs). */
+static pid_t stubborn_pid(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	pid_t pid = 0;
+
+	while (d && (e = readdir(d)) && !pid) {
+		char p[300], *cmd = NULL;
+		size_t len = 0;
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(p, sizeof(p), "/proc/%s/cmdline", e->d_name);
+		if (read_file(p, 1 << 16, &cmd, &len) == 0 && len &&
+		    memmem(cmd, len, "#fp-stubborn", 12))
+			pid = (pid_t)strtol(e->d_name, NULL, 10);
 		free(cmd);
 	}
 	if (d)
@@ -364,6 +414,36 @@ static int scenario(const char *stats, const char *master)
 	tap_is_int(master_reloads(master), reloads0, "the master did not reload");
 	tap_is_int(haproxy_reload_count(daemon_haproxy(D)), counted0, "no reload by flowproxy");
 
+	/* A copy that dies is started again on a new port, and HAProxy follows. */
+	pid_t kp = copy_pid(kept);
+	tap_ok(kp > 0 && kill(kp, SIGKILL) == 0, "the kept copy killed");
+	tap_ok(run_until(replaced, kept, 10000), "a new copy serves instead, on another port");
+	nl = applied_ports(last, MAXC);
+	kept = nl == 1 ? last[0] : 0;
+	tap_ok(kept > 0 && who_answers(5, ports, MAXC, &bad) == 1 && ports[0] == kept && !bad,
+	       "requests reach the restarted copy");
+	tap_is_int(info_pid(stats), w1, "same worker after the restart");
+	tap_is_int(haproxy_reload_count(daemon_haproxy(D)), counted0, "no reload by flowproxy");
+
+	/* A copy that ignores SIGTERM: killed once the grace is over. */
+	{
+		long long t0 = now_usec();
+		pid_t sp;
+
+		for (long long end = t0 + 10000000; now_usec() < end && running_of("stubborn") < 1;)
+			loop_iterate(L, 20);
+		sp = stubborn_pid();
+		tap_ok(sp > 0 && running_of("stubborn") == 1, "the stubborn copy runs (pid %d)",
+		       (int)sp);
+		t0 = now_usec();
+		tap_is_int(local_scale(LOC, "stubborn", 0, &err), 0, "stubborn: scale to 0");
+		n_gone = 0;
+		gone_pids[n_gone++] = sp;
+		tap_ok(run_until(all_gone, 0, 10000), "the stubborn copy is gone");
+		long long ms = (now_usec() - t0) / 1000;
+		tap_ok(ms >= 1900, "  killed after the grace (%lld ms), not at SIGTERM", ms);
+	}
+
 	free(err);
 	return kept;
 }
@@ -410,11 +490,13 @@ int main(void)
 		"{port} --port {port} >&2\"]},"
 		"{\"serviceName\":\"env\",\"servicePath\":\"/env\",\"port\":8081,"
 		"\"exec\":[\"/bin/sh\",\"-c\",\"exec %s/tests/testserver --name env$PORT-{port} "
-		"--port {port} >&2\"]}]",
+		"--port {port} >&2\"]},"
+		"{\"serviceName\":\"stubborn\",\"servicePath\":\"/s\",\"port\":8082,"
+		"\"replicas\":1,\"exec\":[\"python3\",\"-c\",\"" STUBBORN "\"]}]",
 		build, build);
 	r = local_parse(json, strlen(json), &file, &err);
 	tap_is_int(r, 0, "the services file parses");
-	tap_ok(file.n == 2 && file.v[0].replicated && file.v[0].replicas == 3 &&
+	tap_ok(file.n == 3 && file.v[0].replicated && file.v[0].replicas == 3 &&
 		       file.v[1].replicated && file.v[1].replicas == 1,
 	       "3 copies of r, 1 of env");
 
