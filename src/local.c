@@ -4,8 +4,16 @@
  * of flowproxy; SIGCHLD reaches the loop (loop_signal), and only this module's own pids are
  * reaped (waitpid on each), so that HAProxy's supervision is not disturbed. A backend dies with
  * flowproxy, even a SIGKILLed one (PR_SET_PDEATHSIG): the next flowproxy starts its own on the
- * same ports. A backend that exits is started again after a growing delay (100 ms doubling to
- * 5 s), at most LOCAL_RESTARTS_MAX times a minute.
+ * same ports (copies: on new ones, which it submits). A backend that exits is started again
+ * after a growing delay (100 ms doubling to 5 s), at most LOCAL_RESTARTS_MAX times a minute.
+ *
+ * A replicated entry is a group of copies, each a small state machine on the loop (enum
+ * copy_state) with one timer: started on a port picked here, probed with non-blocking connects
+ * until it accepts, then submitted with the group's other serving copies as the service's
+ * endpoints (daemon_submit_addrs: server slots re-pointed at run time). Scaled away, a copy is
+ * drained: the endpoints without it are submitted, the daemon's registry shows when HAProxy runs
+ * without it, `show stat` (stats_poll) when its sessions there are over; then it is stopped.
+ * Nothing here waits: every step is a timer, a socket event or SIGCHLD.
  */
 #include "flowproxy/local.h"
 #include "flowproxy/daemon.h"
@@ -345,7 +353,9 @@ static bool port_taken(const struct local *l, int port)
 /*
  * A port for a copy: one the kernel finds free on 127.0.0.1 now (bind to port 0, read it,
  * close), and that no copy holds or was given lately: the kernel may offer a port again as soon
- * as it is closed, before the copy it was meant for binds it.
+ * as it is closed, before the copy it was meant for binds it. The port comes from the ephemeral
+ * range, so an outgoing connection may take it before the copy binds: that copy then exits and
+ * is started again on another port (the restart policy).
  */
 static int pick_port(struct local *l)
 {
@@ -371,8 +381,9 @@ static int pick_port(struct local *l)
 	return -EADDRINUSE;
 }
 
-/* The environment of a copy: flowproxy's, with PORT=<port> instead of any PORT of its own.
- * Caller frees the array and its last-but-one string (the PORT entry) with env_free. */
+/* The environment of a copy: flowproxy's, with PORT=<port> instead of any PORT of its own
+ * (flowproxy's PORT is its API's port). The strings are environ's but the last (PORT=): free
+ * with env_free. */
 static char **env_with_port(int port)
 {
 	size_t n = 0, k = 0;
@@ -757,8 +768,8 @@ static void on_copy_timer(void *userdata)
 		log_warn("service '%s': backend copy %u does not accept connections on port %d "
 			 "after %d ms, restarting it",
 			 c->g->name, c->id, c->port, LOCAL_START_TIMEOUT_MS);
-		copy_stop(c);
 		c->restart_after = true;
+		copy_stop(c); /* a starting copy has a process: c stays */
 		break;
 	case COPY_WAITING:
 		copy_start(c);
