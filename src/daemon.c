@@ -265,6 +265,129 @@ void daemon_submit_runtime(struct daemon *d, const char *name, const char *const
 	o->n_commands = n_commands;
 }
 
+static void free_strv(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* The slots for a new or reconfigured service: its endpoints first, then empty slots. */
+static char **initial_slots(const char *const *addrs, size_t n, size_t n_expected, size_t *ret_n)
+{
+	size_t slots = slots_count_for(n > n_expected ? n : n_expected);
+	char **v = xcalloc(slots ? slots : 1, sizeof(char *));
+
+	for (size_t i = 0; i < slots; i++)
+		v[i] = xstrdup(i < n ? addrs[i] : "");
+	*ret_n = slots;
+	return v;
+}
+
+int daemon_submit_service(struct daemon *d, const struct params *p, const char *source,
+			  const char *const *addrs, size_t n_addrs, size_t n_expected)
+{
+	size_t n_slots;
+	char **slots = initial_slots(addrs, n_addrs, n_expected, &n_slots);
+	int r = daemon_submit_params(d, p, source, (const char *const *)slots, n_slots, NULL, NULL,
+				     NULL, NULL, NULL);
+
+	free_strv(slots, n_slots);
+	return r;
+}
+
+/* Whether op o decides the slots of service name: 1 with its slots, -1 when it re-renders it. */
+static int op_slots(const struct op *o, const char *name, const char *const **ret, size_t *ret_n)
+{
+	if (o->kind == DAEMON_OP_RELOAD || !o->name || !streq(o->name, name))
+		return 0;
+	if (o->kind != DAEMON_OP_RUNTIME)
+		return -1;
+	*ret = (const char *const *)o->addrs;
+	*ret_n = o->n_addrs;
+	return 1;
+}
+
+/*
+ * The slots service name will have once what is queued and in flight is applied, so that
+ * endpoint changes submitted in quick succession plan from each other, not from a registry that
+ * has not caught up yet: the last queued or in-flight RUNTIME operation's, else the registry's.
+ * False when an operation queued or in flight re-renders the service (PUT, REMOVE), or when it
+ * is unknown: only a new rendering places the endpoints then.
+ */
+static bool latest_slots(const struct daemon *d, const char *name, const char *const **ret,
+			 size_t *ret_n)
+{
+	int k;
+
+	for (size_t i = d->n_pending; i-- > 0;)
+		if ((k = op_slots(&d->pending[i], name, ret, ret_n)) != 0)
+			return k > 0;
+	for (size_t i = d->cur ? d->cur->n : 0; i-- > 0;)
+		if ((k = op_slots(&d->cur->ops[i], name, ret, ret_n)) != 0)
+			return k > 0;
+	if (!registry_get(&d->reg, name))
+		return false;
+	*ret_n = registry_get_addrs(&d->reg, name, ret);
+	return true;
+}
+
+int daemon_submit_addrs(struct daemon *d, const struct params *p, const char *source,
+			const char *const *addrs, size_t n_addrs, size_t n_expected)
+{
+	/* While HAProxy starts, what it starts with is what the commands will apply to. */
+	const struct render_plan *rp = d->starting ? &d->start_plan : &d->plan;
+	const char *name = params_get(p, "serviceName");
+	const char *const *cur = NULL;
+	size_t n_cur = 0, first = 0, n_be;
+	char **cmds = NULL;
+	size_t n_cmds = 0;
+	struct slots_plan plan = {0};
+	bool reload = false;
+
+	if (!str_set(name) || !latest_slots(d, name, &cur, &n_cur) ||
+	    (n_be = render_plan_service(rp, name, &first)) == 0)
+		return daemon_submit_service(d, p, source, addrs, n_addrs, n_expected);
+	for (size_t j = first; j < first + n_be && !reload; j++) {
+		const struct render_backend *be = &rp->backends[j];
+		_cleanup_free_ char *err = NULL;
+
+		if (be->n_slots != n_cur) {
+			/* Not task slots (DNS, VIP) or not what the registry holds: re-render. */
+			reload = true;
+			break;
+		}
+		struct slots_input in = {be->name, be->service, be->port, n_cur,
+					 cur,	   addrs,	n_addrs};
+		slots_plan_done(&plan);
+		if (n_cur == 0 || slots_plan(&in, &plan, &err) < 0) {
+			if (err)
+				log_warn("%s: service '%s': %s", source, name, err);
+			reload = true;
+			break;
+		}
+		reload = plan.reload;
+		for (size_t k = 0; k < plan.n_commands; k++) {
+			cmds = xrealloc(cmds, (n_cmds + 1) * sizeof(char *));
+			cmds[n_cmds++] = xstrdup(plan.commands[k]);
+		}
+	}
+	int r = 0;
+	if (reload || !plan.assign) {
+		r = daemon_submit_service(d, p, source, addrs, n_addrs, n_expected);
+	} else {
+		char **assign = xcalloc(plan.n_slots ? plan.n_slots : 1, sizeof(char *));
+		for (size_t i = 0; i < plan.n_slots; i++)
+			assign[i] = xstrdup(plan.assign[i] ? plan.assign[i] : "");
+		daemon_submit_runtime(d, name, (const char *const *)assign, plan.n_slots, cmds,
+				      n_cmds);
+		free_strv(assign, plan.n_slots);
+	}
+	slots_plan_done(&plan);
+	free_strv(cmds, n_cmds);
+	return r;
+}
+
 const struct registry *daemon_registry(const struct daemon *d)
 {
 	return &d->reg;

@@ -202,9 +202,11 @@ static int run_server(int argc, char **argv)
 			log_error("%s: %s", cfg.services_file, err);
 			goto out;
 		}
+		/* A replicated entry is local_start's to submit: with slots for its copies. */
 		for (size_t i = 0; i < file.n; i++)
-			submit_params(d, &file.v[i].params, cfg.services_file);
-		r = local_start(loop, &file, &local, &err);
+			if (!file.v[i].replicated)
+				submit_params(d, &file.v[i].params, cfg.services_file);
+		r = local_start(loop, d, &file, cfg.services_file, &local, &err);
 		if (r < 0) {
 			log_error("%s", err);
 			goto out;

@@ -18,8 +18,6 @@
 #include "flowproxy/log.h"
 #include "flowproxy/loop.h"
 #include "flowproxy/notify.h"
-#include "flowproxy/render.h"
-#include "flowproxy/slots.h"
 #include "flowproxy/swarm.h"
 
 #include <cjson/cJSON.h>
@@ -59,18 +57,6 @@ struct provider {
 	size_t n_networks;
 };
 
-/* The slots for a new or reconfigured service: its addresses first, then empty slots. */
-static char **initial_slots(char *const *addrs, size_t n, size_t *ret_n)
-{
-	size_t slots = slots_count_for(n);
-	char **v = xcalloc(slots ? slots : 1, sizeof(char *));
-
-	for (size_t i = 0; i < slots; i++)
-		v[i] = xstrdup(i < n ? addrs[i] : "");
-	*ret_n = slots;
-	return v;
-}
-
 static void free_strv(char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -80,71 +66,15 @@ static void free_strv(char **v, size_t n)
 
 static void submit_put(struct provider *p, const struct swarm_entry *e)
 {
-	size_t n_slots;
-	char **slots = initial_slots(e->addrs, e->n_addrs, &n_slots);
-
-	daemon_submit_params(p->d, &e->params, "swarm", (const char *const *)slots, n_slots, NULL,
-			     NULL, NULL, NULL, NULL);
-	free_strv(slots, n_slots);
+	daemon_submit_service(p->d, &e->params, "swarm", (const char *const *)e->addrs, e->n_addrs,
+			      0);
 }
 
-/*
- * Only the tasks changed: re-point the slots of every backend of the service, as the plan of
- * the running configuration lists them (render.h), or re-render when they do not fit.
- */
+/* Only the tasks changed: re-point the slots at run time, or re-render when they do not fit. */
 static void submit_addrs(struct provider *p, const struct swarm_entry *e)
 {
-	const struct render_plan *rp = daemon_plan(p->d);
-	const char *const *cur = NULL;
-	size_t n_cur, first = 0, n_be;
-	char **cmds = NULL;
-	size_t n_cmds = 0;
-	struct slots_plan plan = {0};
-	bool reload = false;
-
-	n_cur = registry_get_addrs(daemon_registry(p->d), e->name, &cur);
-	n_be = render_plan_service(rp, e->name, &first);
-	if (!registry_get(daemon_registry(p->d), e->name) || n_be == 0) {
-		submit_put(p, e);
-		return;
-	}
-	for (size_t j = first; j < first + n_be && !reload; j++) {
-		const struct render_backend *be = &rp->backends[j];
-		_cleanup_free_ char *err = NULL;
-
-		if (be->n_slots != n_cur) {
-			/* Not task slots (DNS, VIP) or not what the registry holds: re-render. */
-			reload = true;
-			break;
-		}
-		struct slots_input in = {be->name,  be->service, be->port,
-					 n_cur,	    cur,	 (const char *const *)e->addrs,
-					 e->n_addrs};
-		slots_plan_done(&plan);
-		if (n_cur == 0 || slots_plan(&in, &plan, &err) < 0) {
-			if (err)
-				log_warn("swarm: service '%s': %s", e->name, err);
-			reload = true;
-			break;
-		}
-		reload = plan.reload;
-		for (size_t k = 0; k < plan.n_commands; k++) {
-			cmds = xrealloc(cmds, (n_cmds + 1) * sizeof(char *));
-			cmds[n_cmds++] = xstrdup(plan.commands[k]);
-		}
-	}
-	if (reload || !plan.assign) {
-		submit_put(p, e);
-	} else {
-		char **assign = xcalloc(plan.n_slots ? plan.n_slots : 1, sizeof(char *));
-		for (size_t i = 0; i < plan.n_slots; i++)
-			assign[i] = xstrdup(plan.assign[i] ? plan.assign[i] : "");
-		daemon_submit_runtime(p->d, e->name, (const char *const *)assign, plan.n_slots,
-				      cmds, n_cmds);
-		free_strv(assign, plan.n_slots);
-	}
-	slots_plan_done(&plan);
-	free_strv(cmds, n_cmds);
+	daemon_submit_addrs(p->d, &e->params, "swarm", (const char *const *)e->addrs, e->n_addrs,
+			    0);
 }
 
 /* The Listener's notifications: create when a service or its parameters (replicas included)

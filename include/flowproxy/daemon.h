@@ -69,6 +69,29 @@ void daemon_submit_runtime(struct daemon *d, const char *name, const char *const
 			   size_t n_addrs, char *const *commands, size_t n_commands);
 
 /*
+ * A new or reconfigured service p (parsed as daemon_submit_params does, source naming it in
+ * logs) with task server slots: its endpoints addrs (n_addrs, "ip" or "ip:port" as slots.h
+ * says) first, then empty ones, slots_count_for(max(n_addrs, n_expected)) in all, so that the
+ * n_expected endpoints coming (a wanted replica count; 0 when unknown) fit without a reload.
+ * Rendered and reloaded. Returns daemon_submit_params's result (-EINVAL, logged, when p is
+ * rejected). Everything is copied.
+ */
+int daemon_submit_service(struct daemon *d, const struct params *p, const char *source,
+			  const char *const *addrs, size_t n_addrs, size_t n_expected);
+
+/*
+ * "These are service p's endpoints now" (addrs, n_addrs, any order, no duplicates; copied):
+ * when the service's backends in the running configuration have task slots and the new set
+ * fits them, the slots are re-pointed at run time (slots_plan, daemon_submit_runtime: no
+ * reload), planned from what the operations queued or in flight leave, not only from what is
+ * applied; otherwise (an unknown service, a change that does not fit, DNS or VIP discovery, a
+ * re-rendering of the service already queued) daemon_submit_service re-renders it with more
+ * slots. Returns 0, or daemon_submit_service's result.
+ */
+int daemon_submit_addrs(struct daemon *d, const struct params *p, const char *source,
+			const char *const *addrs, size_t n_addrs, size_t n_expected);
+
+/*
  * Applies what is queued now, unless a batch is in flight (then it is the next batch). Before
  * daemon_start the services only go into the registry: they make the first configuration.
  */

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * libFuzzer target for local_parse: the input is a services file. Entries that parse also go
- * through labels_parse, as at start-up; the services accepted must keep the invariants of
- * fuzz_check.h (no control byte in any field, ...), a refused file or entry must say why. A
- * broken invariant traps. Built by meson with -Dfuzz=true (tests/fuzz/meson.build).
+ * through labels_parse, as at start-up. Replicated entries are in range, named, their count no
+ * longer a parameter, and their expanded arguments keep no {port}. The services accepted must
+ * keep the invariants of fuzz_check.h (no control byte in any field, ...), a refused file or
+ * entry must say why. A broken invariant traps. Built by meson with -Dfuzz=true (tests/fuzz/meson.build).
  */
 #include "flowproxy/labels.h"
 #include "flowproxy/local.h"
@@ -26,6 +27,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				FUZZ_CHECK(f.v[i].params.v[k].key && f.v[i].params.v[k].value);
 			/* "exec" is a non-empty array of strings. */
 			FUZZ_CHECK(!f.v[i].argv || f.v[i].argv[0]);
+			/* Copies: of an "exec", in range, named, the count no longer a parameter;
+			 * their arguments keep no token once expanded. */
+			if (f.v[i].replicated) {
+				FUZZ_CHECK(f.v[i].argv && f.v[i].replicas >= 0 &&
+					   f.v[i].replicas <= LOCAL_REPLICAS_MAX);
+				FUZZ_CHECK(str_set(params_get(&f.v[i].params, "serviceName")));
+				FUZZ_CHECK(!params_get(&f.v[i].params, "replicas"));
+				char **a = local_argv_expand(f.v[i].argv, 65535);
+				size_t k = 0;
+				for (; a[k]; k++)
+					FUZZ_CHECK(f.v[i].argv[k] &&
+						   !strstr(a[k], LOCAL_PORT_TOKEN));
+				FUZZ_CHECK(!f.v[i].argv[k]);
+				local_argv_free(a);
+			}
 			fuzz_parse_checked(&f.v[i].params, &ctx);
 		}
 		local_file_done(&f);

@@ -3,6 +3,8 @@
 #include "flowproxy/local.h"
 #include "tap.h"
 
+#include <stdbool.h>
+
 int main(void)
 {
 	struct local_file f;
@@ -32,10 +34,74 @@ int main(void)
 	       "the last exec counts");
 	local_file_done(&f);
 
+	/* Replicated entries: "exec" with "replicas" or {port}. */
+	struct {
+		const char *json;
+		bool replicated;
+		long replicas;
+		const char *replicas_param; /* what stays among the parameters */
+	} rep[] = {
+		{"[{\"serviceName\":\"r\",\"exec\":[\"s\",\"{port}\"],\"replicas\":3}]", true, 3,
+		 NULL},
+		{"[{\"serviceName\":\"r\",\"exec\":[\"s\"],\"replicas\":\"2\"}]", true, 2, NULL},
+		{"[{\"serviceName\":\"r\",\"exec\":[\"s\",\"--l=127.0.0.1:{port}\"]}]", true, 1,
+		 NULL},
+		{"[{\"serviceName\":\"r\",\"exec\":[\"s\"],\"replicas\":0}]", true, 0, NULL},
+		{"[{\"serviceName\":\"r\",\"exec\":[\"s\"],\"replicas\":1024}]", true, 1024, NULL},
+		/* Labels are case-insensitive: any spelling is the count, and leaves the params. */
+		{"[{\"serviceName\":\"r\",\"exec\":[\"s\"],\"Replicas\":4}]", true, 4, NULL},
+		/* Neither: today's meaning, one process at the entry's port. */
+		{"[{\"serviceName\":\"r\",\"exec\":[\"s\",\"9000\"]}]", false, 0, NULL},
+		/* "replicas" without "exec": DFP's parameter, nothing started. */
+		{"[{\"serviceName\":\"r\",\"replicas\":3}]", false, 0, "3"},
+		/* {port} outside "exec" means nothing special. */
+		{"[{\"serviceName\":\"r\",\"servicePath\":\"/{port}\"}]", false, 0, NULL},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(rep); i++) {
+		int r = local_parse(rep[i].json, strlen(rep[i].json), &f, &err);
+		tap_ok(r == 0 && f.n == 1 && f.v[0].replicated == rep[i].replicated &&
+			       (!rep[i].replicated || f.v[0].replicas == rep[i].replicas),
+		       "%s: %s, %ld", rep[i].json,
+		       rep[i].replicated ? "replicated" : "not replicated", rep[i].replicas);
+		if (r == 0)
+			tap_is_str(params_get(&f.v[0].params, "replicas"), rep[i].replicas_param,
+				   "  what stays a parameter");
+		local_file_done(&f);
+	}
+
+	/* {port} substitution: every occurrence, inside longer arguments too. */
+	{
+		char *in[] = {"srv",	      "--port", "{port}", "--listen=127.0.0.1:{port}",
+			      "{port}{port}", "{por}t", "",	  NULL};
+		char **out = local_argv_expand(in, 40123);
+		tap_is_str(out[0], "srv", "expand: other arguments unchanged");
+		tap_is_str(out[2], "40123", "expand: a whole argument");
+		tap_is_str(out[3], "--listen=127.0.0.1:40123", "expand: inside an argument");
+		tap_is_str(out[4], "4012340123", "expand: twice in one argument");
+		tap_is_str(out[5], "{por}t", "expand: only the exact token");
+		tap_is_str(out[6], "", "expand: an empty argument");
+		tap_ok(out[7] == NULL, "expand: NULL-terminated");
+		local_argv_free(out);
+		local_argv_free(NULL);
+	}
+
 	struct {
 		const char *json;
 		const char *msg;
 	} bad[] = {
+		{"[{\"serviceName\":\"r\",\"exec\":[\"s\"],\"replicas\":1025}]",
+		 "entry 0 ('r'): \"replicas\" must be an integer from 0 to 1024, not '1025'"},
+		{"[{\"serviceName\":\"r\",\"exec\":[\"s\"],\"replicas\":-1}]",
+		 "\"replicas\" must be an integer"},
+		{"[{\"serviceName\":\"r\",\"exec\":[\"s\"],\"replicas\":\"two\"}]", "not 'two'"},
+		{"[{\"serviceName\":\"r\",\"exec\":[\"s\"],\"replicas\":true}]", "not 'true'"},
+		{"[{\"serviceName\":\"r\",\"exec\":[\"s\"],\"replicas\":2.5}]",
+		 "'replicas' must be an integer"},
+		{"[{\"exec\":[\"s\",\"{port}\"]}]",
+		 "entry 0: copies of \"exec\" need a serviceName"},
+		{"[{\"serviceName\":\"r\",\"exec\":[\"s\"],\"replicas\":1},{\"serviceName\":\"x\"},"
+		 "{\"serviceName\":\"r\",\"exec\":[\"s\",\"{port}\"]}]",
+		 "entry 2 ('r'): entry 0 runs copies of this service already"},
 		{"{", "not valid JSON"},
 		{"{\"x\":1}", "expected an array"},
 		{"[1]", "entry 0 is not an object"},
