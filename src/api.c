@@ -99,6 +99,9 @@ struct api {
 	struct api_streak full; /* the overall limit reached */
 	bool rerun;		/* a connection closed during MHD_run: run MHD again */
 	unsigned long refused, cut;
+	const char *token;	  /* API_TOKEN (the config's, borrowed), NULL when none */
+	struct api_streak unauth; /* requests refused for want of the token */
+	unsigned long unauthorized;
 };
 
 static void api_run(struct api *a);
@@ -295,7 +298,7 @@ static enum MHD_Result handle_stats(struct api *a, struct req *q, struct MHD_Con
 }
 
 /* GET /v1/flowproxy/status: services, HAProxy's processes, rejected services, the swarm. */
-static enum MHD_Result handle_status(struct api *a, struct MHD_Connection *c)
+static enum MHD_Result handle_status(struct api *a, struct req *q, struct MHD_Connection *c)
 {
 	const struct haproxy *h = daemon_haproxy(a->d);
 	const struct params *rej = daemon_rejected(a->d);
@@ -323,13 +326,15 @@ static enum MHD_Result handle_status(struct api *a, struct MHD_Connection *c)
 	cJSON_AddNumberToObject(ap, "requestTimeout", (double)(a->request_usec / 1000000));
 	cJSON_AddNumberToObject(ap, "refused", (double)a->refused);
 	cJSON_AddNumberToObject(ap, "timedOut", (double)a->cut);
+	cJSON_AddBoolToObject(ap, "token", a->token != NULL);
+	cJSON_AddNumberToObject(ap, "unauthorized", (double)a->unauthorized);
 	char *out = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	return respond(c, 200, "application/json", out);
 }
 
 /* GET /metrics: Prometheus text exposition. */
-static enum MHD_Result handle_metrics(struct api *a, struct MHD_Connection *c)
+static enum MHD_Result handle_metrics(struct api *a, struct req *q, struct MHD_Connection *c)
 {
 	struct metrics *m = daemon_metrics(a->d);
 	struct strbuf b;
@@ -361,11 +366,203 @@ static enum MHD_Result handle_metrics(struct api *a, struct MHD_Connection *c)
 	return respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", strbuf_steal(&b));
 }
 
+static enum MHD_Result handle_ping(struct api *a, struct req *q, struct MHD_Connection *c)
+{
+	return respond_dfp(c, 200, "OK", "", "", NULL);
+}
+
+static enum MHD_Result handle_initreload(struct api *a, struct req *q, struct MHD_Connection *c)
+{
+	return respond(c, daemon_initialized(a->d) ? 200 : 500, "text/plain", xstrdup(""));
+}
+
+static enum MHD_Result handle_listener_services(struct api *a, struct req *q,
+						struct MHD_Connection *c)
+{
+	return respond(c, 200, "application/json", provider_services_json(a->provider));
+}
+
+static enum MHD_Result handle_listener_notify(struct api *a, struct req *q,
+					      struct MHD_Connection *c)
+{
+	provider_notify_all(a->provider);
+	return respond(c, 200, "application/json", xstrdup("{\"Status\":\"OK\"}"));
+}
+
+static enum MHD_Result handle_listener_ping(struct api *a, struct req *q, struct MHD_Connection *c)
+{
+	return respond(c, 200, "application/json", xstrdup("{\"Status\":\"OK\"}"));
+}
+
+static enum MHD_Result handle_test_v1(struct api *a, struct req *q, struct MHD_Connection *c)
+{
+	return respond_dfp(c, 200, "OK", "Test v1", "", NULL);
+}
+
+static enum MHD_Result handle_test_v2(struct api *a, struct req *q, struct MHD_Connection *c)
+{
+	return respond_dfp(c, 200, "OK", "Test v2", "", NULL);
+}
+
+typedef enum MHD_Result (*api_handler_fn)(struct api *a, struct req *q, struct MHD_Connection *c);
+
+/* Route flags. */
+enum {
+	ROUTE_CHANGES = 1 << 0, /* changes state: needs API_TOKEN when one is set */
+	ROUTE_SWARM = 1 << 1,	/* exists in swarm mode only (404 otherwise) */
+};
+
+/*
+ * Every route. An endpoint that changes something (the routing, HAProxy, notifications sent
+ * out) says so here, once, and the token check follows from it; what only reads stays open, so
+ * that health checks and scrapers need no secret.
+ */
+static const struct api_route {
+	const char *path;
+	unsigned flags;
+	api_handler_fn handle;
+} api_routes[] = {
+	{"/v1/docker-flow-proxy/reconfigure", ROUTE_CHANGES, handle_reconfigure},
+	{"/v1/docker-flow-proxy/remove", ROUTE_CHANGES, handle_remove},
+	{"/v1/docker-flow-proxy/reload", ROUTE_CHANGES, handle_reload},
+	{"/v1/docker-flow-proxy/config", 0, handle_config},
+	{"/v1/docker-flow-proxy/ping", 0, handle_ping},
+	{"/v1/docker-flow-proxy/successfulinitreload", 0, handle_initreload},
+	{"/v1/docker-flow-swarm-listener/get-services", ROUTE_SWARM, handle_listener_services},
+	{"/v1/docker-flow-swarm-listener/notify-services", ROUTE_SWARM | ROUTE_CHANGES,
+	 handle_listener_notify},
+	{"/v1/docker-flow-swarm-listener/ping", ROUTE_SWARM, handle_listener_ping},
+	{"/v1/flowproxy/status", 0, handle_status},
+	{"/v1/flowproxy/stats", 0, handle_stats},
+	{"/metrics", 0, handle_metrics},
+	{"/v1/test", 0, handle_test_v1},
+	{"/v2/test", 0, handle_test_v2},
+};
+
+/*
+ * Takes the `token` pairs out of the query (any case, every one of them): the token is the
+ * API's, not a service parameter, so it never reaches the parameter parser, an answer that
+ * echoes parameters or a notification. Returns the first value (caller frees), NULL if none.
+ */
+static char *params_take_token(struct params *p)
+{
+	char *first = NULL;
+
+	for (size_t i = 0; i < p->n;) {
+		if (strcasecmp(p->v[i].key, "token") != 0) {
+			i++;
+			continue;
+		}
+		if (!first)
+			first = TAKE_PTR(p->v[i].value);
+		free(p->v[i].key);
+		free(p->v[i].value);
+		memmove(&p->v[i], &p->v[i + 1], (p->n - i - 1) * sizeof(p->v[0]));
+		p->n--;
+	}
+	return first;
+}
+
+/* got == want, in a time that depends on want's length only, not on where they differ. */
+static bool token_equal(const char *got, const char *want)
+{
+	size_t got_len = strlen(got), want_len = strlen(want);
+	unsigned char d = got_len != want_len;
+
+	for (size_t i = 0; i < want_len; i++)
+		d |= (unsigned char)want[i] ^ (unsigned char)(i < got_len ? got[i] : 0);
+	return d == 0;
+}
+
+/* The token of an "Authorization: Bearer <token>" header (RFC 6750 §2.1; the scheme in any
+ * case), borrowed from h; NULL for another scheme or no header. */
+static const char *bearer_token(const char *h, size_t *ret_len)
+{
+	size_t n;
+
+	if (!h || strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t'))
+		return NULL;
+	h += 6;
+	while (*h == ' ' || *h == '\t')
+		h++;
+	n = strlen(h);
+	while (n && (h[n - 1] == ' ' || h[n - 1] == '\t'))
+		n--;
+	*ret_len = n;
+	return h;
+}
+
+/*
+ * Whether a request to a route that changes state may go on: no API_TOKEN is set, or the
+ * request carries it as a Bearer token or as ?token= (query: its value, taken out of the query).
+ * *ret_offered says whether it carried one at all. Both are compared, always.
+ */
+static bool authorized(const struct api *a, struct MHD_Connection *c, const char *query,
+		       bool *ret_offered)
+{
+	const char *h =
+		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	size_t n = 0;
+	const char *bearer = bearer_token(h, &n);
+	_cleanup_free_ char *b = bearer ? xstrndup(bearer, n) : NULL;
+	bool ok = false;
+
+	*ret_offered = b || query;
+	if (!a->token)
+		return true;
+	if (b)
+		ok |= token_equal(b, a->token);
+	if (query)
+		ok |= token_equal(query, a->token);
+	return ok;
+}
+
+static const char *addr_text(uint32_t addr, char buf[static INET_ADDRSTRLEN]);
+static bool streak_hit(struct api_streak *st, long long now);
+static void sweep_arm(struct api *a);
+
+/* 401 with a JSON message and the challenge of RFC 6750 §3; nothing else is done. */
+static enum MHD_Result respond_unauthorized(struct api *a, struct req *q, struct MHD_Connection *c,
+					    const char *path, bool offered)
+{
+	const char *msg = offered ? "The API token is wrong"
+				  : "This endpoint needs the API token (API_TOKEN): send "
+				    "'Authorization: Bearer <token>' or add 'token=<token>' to the "
+				    "query";
+	cJSON *o = cJSON_CreateObject();
+	char *body, ip[INET_ADDRSTRLEN];
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	a->unauthorized++;
+	if (streak_hit(&a->unauth, now_usec()))
+		log_warn("API: %s from %s refused (401): %s; later refusals are counted, not "
+			 "logged",
+			 path,
+			 q->sock && q->sock->client ? addr_text(q->sock->client->addr, ip) : "?",
+			 offered ? "a wrong API token" : "no API token");
+	sweep_arm(a);
+	cJSON_AddStringToObject(o, "Status", "NOK");
+	cJSON_AddStringToObject(o, "Message", msg);
+	body = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				offered ? "Bearer realm=\"flowproxy\", error=\"invalid_token\""
+					: "Bearer realm=\"flowproxy\"");
+	ret = MHD_queue_response(c, MHD_HTTP_UNAUTHORIZED, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static enum MHD_Result route(struct api *a, struct req *q, struct MHD_Connection *c,
 			     const char *url)
 {
+	_cleanup_free_ char *token = params_take_token(&q->params);
 	char path[256];
 	size_t n = strlen(url);
+	bool offered;
 
 	if (n >= sizeof(path))
 		return respond(c, 404, "text/plain; charset=utf-8",
@@ -374,40 +571,15 @@ static enum MHD_Result route(struct api *a, struct req *q, struct MHD_Connection
 	while (n > 1 && path[n - 1] == '/')
 		path[--n] = '\0';
 
-	if (streq(path, "/v1/docker-flow-proxy/reconfigure"))
-		return handle_reconfigure(a, q, c);
-	if (streq(path, "/v1/docker-flow-proxy/remove"))
-		return handle_remove(a, q, c);
-	if (streq(path, "/v1/docker-flow-proxy/reload"))
-		return handle_reload(a, q, c);
-	if (streq(path, "/v1/docker-flow-proxy/config"))
-		return handle_config(a, q, c);
-	if (streq(path, "/v1/docker-flow-proxy/ping"))
-		return respond_dfp(c, 200, "OK", "", "", NULL);
-	if (streq(path, "/v1/docker-flow-proxy/successfulinitreload"))
-		return respond(c, daemon_initialized(a->d) ? 200 : 500, "text/plain", xstrdup(""));
-	if (str_startswith(path, "/v1/docker-flow-swarm-listener/") && a->provider) {
-		const char *what = path + strlen("/v1/docker-flow-swarm-listener/");
-		if (streq(what, "get-services"))
-			return respond(c, 200, "application/json",
-				       provider_services_json(a->provider));
-		if (streq(what, "notify-services")) {
-			provider_notify_all(a->provider);
-			return respond(c, 200, "application/json", xstrdup("{\"Status\":\"OK\"}"));
-		}
-		if (streq(what, "ping"))
-			return respond(c, 200, "application/json", xstrdup("{\"Status\":\"OK\"}"));
+	for (size_t i = 0; i < ARRAY_SIZE(api_routes); i++) {
+		const struct api_route *r = &api_routes[i];
+
+		if (!streq(path, r->path) || ((r->flags & ROUTE_SWARM) && !a->provider))
+			continue;
+		if ((r->flags & ROUTE_CHANGES) && !authorized(a, c, token, &offered))
+			return respond_unauthorized(a, q, c, r->path, offered);
+		return r->handle(a, q, c);
 	}
-	if (streq(path, "/v1/flowproxy/status"))
-		return handle_status(a, c);
-	if (streq(path, "/v1/flowproxy/stats"))
-		return handle_stats(a, q, c);
-	if (streq(path, "/metrics"))
-		return handle_metrics(a, c);
-	if (streq(path, "/v1/test"))
-		return respond_dfp(c, 200, "OK", "Test v1", "", NULL);
-	if (streq(path, "/v2/test"))
-		return respond_dfp(c, 200, "OK", "Test v2", "", NULL);
 	return respond(c, 404, "text/plain; charset=utf-8", xstrdup("404 page not found\n"));
 }
 
@@ -476,7 +648,7 @@ static bool streak_over(const struct api_streak *st, long long now)
 
 static void sweep_arm(struct api *a)
 {
-	if (!loop_timer_armed(a->sweep) && (a->conns || a->n_clients || a->full.n))
+	if (!loop_timer_armed(a->sweep) && (a->conns || a->n_clients || a->full.n || a->unauth.n))
 		loop_timer_after(a->sweep, API_SWEEP_MS);
 }
 
@@ -630,6 +802,13 @@ static void on_sweep(void *userdata)
 			 API_STREAK_QUIET / 1000000, a->full.n,
 			 (a->full.last - a->full.first) / 1000000);
 		a->full = (struct api_streak){0};
+	}
+	if (streak_over(&a->unauth, now)) {
+		log_info("API: %lu requests refused without the right API token in %lld s; none "
+			 "since %lld s",
+			 a->unauth.n, (a->unauth.last - a->unauth.first) / 1000000,
+			 API_STREAK_QUIET / 1000000);
+		a->unauth = (struct api_streak){0};
 	}
 	sweep_arm(a);
 }
@@ -788,6 +967,7 @@ int api_new(struct loop *loop, struct daemon *d, struct provider *p, struct api 
 	a->per_client = (unsigned)cfg->api_conn_per_client;
 	a->conn_max = conn_max_for(cfg->api_conn_max);
 	a->request_usec = cfg->api_request_timeout * 1000000LL;
+	a->token = str_set(cfg->api_token) ? cfg->api_token : NULL;
 	/* The sweep may run from the first accepted connection on, which MHD_start_daemon can
 	 * not have yet; the timer exists before. */
 	a->sweep = loop_timer_new(loop, on_sweep, a);
@@ -817,6 +997,8 @@ int api_new(struct loop *loop, struct daemon *d, struct provider *p, struct api 
 		api_free(a);
 		return errmsg_set(reterr, -EIO, "cannot watch the API's sockets");
 	}
+	if (a->token)
+		log_info("API: the endpoints that change state need the API token (API_TOKEN)");
 	*ret = a;
 	return 0;
 }

@@ -37,6 +37,8 @@ static const struct opt opts[] = {
 	 "API connections in all (lowered to what the open-files limit allows)"},
 	{"api-request-timeout", 0, "API_REQUEST_TIMEOUT", "10", L(api_request_timeout, 1, 3600),
 	 false, "seconds a client has to send a whole request, headers and body"},
+	{"api-token", 0, "API_TOKEN", "", S(api_token), true,
+	 "token the endpoints that change state require (Bearer or ?token=; empty: none)"},
 	{"configs-path", 'c', "CONFIGS_PATH", "/cfg", S(configs_path), false,
 	 "directory of the generated haproxy.cfg"},
 	{"templates-path", 't', "TEMPLATES_PATH", FLOWPROXY_TEMPLATES_DIR, S(templates_path), false,

@@ -8,61 +8,14 @@
  * never leaves this file. The follower logs where it handles an error, once per failure streak.
  */
 #include "flowproxy/docker.h"
+#include "flowproxy/curl_dl.h"
 #include "flowproxy/log.h"
 #include "flowproxy/loop.h"
 #include "flowproxy/util.h"
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
-#include <dlfcn.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <time.h>
-
-/*
- * libcurl is loaded with dlopen by the first docker_new: it brings about twenty shared libraries
- * (TLS, LDAP, Kerberos, ...) whose pages would count in the daemon's memory even when it never
- * talks to Docker. The names below are the calls of this file, redirected to the loaded ones
- * (curl.h's type-checking macros are dropped for them).
- */
-static struct {
-	CURLcode (*global_init)(long);
-	CURL *(*easy_init)(void);
-	void (*easy_cleanup)(CURL *);
-	char *(*easy_escape)(CURL *, const char *, int);
-	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
-	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
-	const char *(*easy_strerror)(CURLcode);
-	void (*free_)(void *);
-	CURLMcode (*multi_add_handle)(CURLM *, CURL *);
-	CURLMcode (*multi_assign)(CURLM *, curl_socket_t, void *);
-	CURLMcode (*multi_cleanup)(CURLM *);
-	CURLMsg *(*multi_info_read)(CURLM *, int *);
-	CURLM *(*multi_init)(void);
-	CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
-	CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
-	CURLMcode (*multi_socket_action)(CURLM *, curl_socket_t, int, int *);
-} curl_api;
-static bool curl_api_ok;
-
-#undef curl_easy_setopt
-#undef curl_easy_getinfo
-#undef curl_multi_setopt
-#define curl_easy_init		 curl_api.easy_init
-#define curl_easy_cleanup	 curl_api.easy_cleanup
-#define curl_easy_escape	 curl_api.easy_escape
-#define curl_easy_getinfo	 curl_api.easy_getinfo
-#define curl_easy_setopt	 curl_api.easy_setopt
-#define curl_easy_strerror	 curl_api.easy_strerror
-#define curl_free		 curl_api.free_
-#define curl_multi_add_handle	 curl_api.multi_add_handle
-#define curl_multi_assign	 curl_api.multi_assign
-#define curl_multi_cleanup	 curl_api.multi_cleanup
-#define curl_multi_info_read	 curl_api.multi_info_read
-#define curl_multi_init		 curl_api.multi_init
-#define curl_multi_remove_handle curl_api.multi_remove_handle
-#define curl_multi_setopt	 curl_api.multi_setopt
-#define curl_multi_socket_action curl_api.multi_socket_action
 
 /* ---- transport --------------------------------------------------------------------------- */
 
@@ -85,58 +38,15 @@ struct docker {
 	bool in_action; /* inside curl_multi_socket_action: results are collected after it */
 };
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static char curl_load_error[256];
-
-/* dlopen libcurl and resolve every function this file uses (see the table at the top). */
-static void curl_init_once(void)
-{
-	void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-	const char *missing = NULL;
-
-	if (!h) {
-		snprintf(curl_load_error, sizeof(curl_load_error), "%s", dlerror());
-		return;
-	}
-#define CURL_SYM(field, name)                               \
-	do {                                                \
-		*(void **)&curl_api.field = dlsym(h, name); \
-		if (!curl_api.field && !missing)            \
-			missing = name;                     \
-	} while (0)
-	CURL_SYM(global_init, "curl_global_init");
-	CURL_SYM(easy_init, "curl_easy_init");
-	CURL_SYM(easy_cleanup, "curl_easy_cleanup");
-	CURL_SYM(easy_escape, "curl_easy_escape");
-	CURL_SYM(easy_getinfo, "curl_easy_getinfo");
-	CURL_SYM(easy_setopt, "curl_easy_setopt");
-	CURL_SYM(easy_strerror, "curl_easy_strerror");
-	CURL_SYM(free_, "curl_free");
-	CURL_SYM(multi_add_handle, "curl_multi_add_handle");
-	CURL_SYM(multi_assign, "curl_multi_assign");
-	CURL_SYM(multi_cleanup, "curl_multi_cleanup");
-	CURL_SYM(multi_info_read, "curl_multi_info_read");
-	CURL_SYM(multi_init, "curl_multi_init");
-	CURL_SYM(multi_remove_handle, "curl_multi_remove_handle");
-	CURL_SYM(multi_setopt, "curl_multi_setopt");
-	CURL_SYM(multi_socket_action, "curl_multi_socket_action");
-#undef CURL_SYM
-	if (missing) {
-		snprintf(curl_load_error, sizeof(curl_load_error), "libcurl.so.4 lacks %s",
-			 missing);
-		return;
-	}
-	curl_api.global_init(CURL_GLOBAL_DEFAULT);
-	curl_api_ok = true;
-}
-
 static void on_curl_timer(void *userdata);
 static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp);
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp);
 
 int docker_new(struct loop *loop, const char *host, struct docker **ret, char **reterr)
 {
+	_cleanup_free_ char *err = NULL;
 	struct docker *d;
+	int r;
 
 	if (!ret || !loop)
 		return -EINVAL;
@@ -168,13 +78,12 @@ int docker_new(struct loop *loop, const char *host, struct docker **ret, char **
 		return errmsg_set(reterr, -EINVAL,
 				  "docker host '%s': want unix:///path or tcp://host:port", host);
 	}
-	pthread_once(&curl_once, curl_init_once);
-	if (!curl_api_ok) {
+	/* libcurl is loaded by the first client (curl_dl.h says why). */
+	if ((r = curl_dl_load(&err)) < 0) {
 		free(d->unix_path);
 		free(d->base);
 		free(d);
-		return errmsg_set(reterr, -ENOENT, "docker: cannot load libcurl: %s",
-				  curl_load_error);
+		return errmsg_set(reterr, r, "docker: %s", err);
 	}
 	d->multi = curl_multi_init();
 	if (!d->multi) {

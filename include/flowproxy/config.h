@@ -18,6 +18,9 @@ struct config {
 	long api_conn_per_client; /* 0: no per-client limit */
 	long api_conn_max;
 	long api_request_timeout;
+	/* API_TOKEN (--api-token, secret dfp_api_token): what the endpoints that change state
+	 * require, as a Bearer token or ?token= (docs/api.md "Token"); "" for none. */
+	char *api_token;
 	/* Paths */
 	char *configs_path;	 /* -c/--configs-path: haproxy.cfg is written here */
 	char *templates_path;	 /* -t/--templates-path: base template and fragments */

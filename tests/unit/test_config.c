@@ -21,7 +21,22 @@ int main(void)
 	tap_is_int(c.api_conn_per_client, 64, "API_CONN_PER_CLIENT default");
 	tap_is_int(c.api_conn_max, 4096, "API_CONN_MAX default");
 	tap_is_int(c.api_request_timeout, 10, "API_REQUEST_TIMEOUT default");
+	tap_is_str(c.api_token, "", "API_TOKEN default: none");
 	config_done(&c);
+	char *env_tok[] = {"API_TOKEN=from-env", NULL};
+	tap_is_int(config_load(&c, 0, NULL, env_tok, &err), 0, "API_TOKEN loads");
+	tap_is_str(c.api_token, "from-env", "API_TOKEN from the environment");
+	config_done(&c);
+	char *argv_tok[] = {"--api-token", "from-flag"};
+	tap_is_int(config_load(&c, 2, argv_tok, env_tok, &err), 0, "--api-token loads");
+	tap_is_str(c.api_token, "from-flag", "--api-token wins over the environment");
+	config_done(&c);
+	char *env_tok_bad[] = {"API_TOKEN=abc\x01"
+			       "def",
+			       NULL};
+	tap_is_int(config_load(&c, 0, NULL, env_tok_bad, &err), -EINVAL,
+		   "API_TOKEN with a control byte is refused");
+	tap_ok(err && !strstr(err, "abc"), "and the message does not show it: %s", err);
 	char *env_api[] = {"API_CONN_PER_CLIENT=0", "API_REQUEST_TIMEOUT=3", NULL};
 	char *argv_api[] = {"--api-conn-max", "100"};
 	tap_is_int(config_load(&c, 2, argv_api, env_api, &err), 0, "API limits load");
@@ -40,16 +55,23 @@ int main(void)
 	tap_ok(mkdtemp(dir) != NULL, "secrets dir");
 	char *sec = xasprintf("%s/dfp_users", dir);
 	write_file_atomic(sec, "admin:fromsecret\n", 17);
+	char *sec_tok = xasprintf("%s/dfp_api_token", dir);
+	write_file_atomic(sec_tok, "s3cret-from-file\n", 17);
 	char *secdir = xasprintf("FLOWPROXY_SECRETS_DIR=%s", dir);
-	char *env1[] = {
-		"PORT=9000", "HTTPS_ONLY=true", "USERS=admin:fromenv", "TIMEOUT_SERVER=7", secdir,
-		NULL};
+	char *env1[] = {"PORT=9000",
+			"HTTPS_ONLY=true",
+			"USERS=admin:fromenv",
+			"TIMEOUT_SERVER=7",
+			"API_TOKEN=fromenv",
+			secdir,
+			NULL};
 	char *argv1[] = {"--port", "9100", "-c", "/tmp/x", "--bind-address=127.0.0.1"};
 	tap_is_int(config_load(&c, 5, argv1, env1, &err), 0, "env + flags load");
 	tap_is_int(c.port, 9100, "a flag wins over the environment");
 	tap_ok(c.https_only, "HTTPS_ONLY=true parsed");
 	tap_is_int(c.timeout_server, 7, "TIMEOUT_SERVER from the environment");
 	tap_is_str(c.users, "admin:fromsecret", "a dfp_ secret wins over the environment");
+	tap_is_str(c.api_token, "s3cret-from-file", "API_TOKEN from the secret dfp_api_token");
 	tap_is_str(c.configs_path, "/tmp/x", "short flag -c");
 	tap_is_str(c.bind_address, "127.0.0.1", "--name=value form");
 	config_done(&c);
@@ -83,8 +105,10 @@ int main(void)
 
 	free(err);
 	unlink(sec);
+	unlink(sec_tok);
 	rmdir(dir);
 	free(sec);
+	free(sec_tok);
 	free(secdir);
 	return tap_done();
 }
