@@ -6,6 +6,8 @@
  * Finished transfers are collected after each socket action and reported to their callers from
  * there, outside curl's own callbacks, so a callback may start or cancel other calls. CURLcode
  * never leaves this file. The follower logs where it handles an error, once per failure streak.
+ * A scale is one call of several transfers (GET, POST, and again after a version conflict) on
+ * the same handle, under one deadline.
  */
 #include "flowproxy/docker.h"
 #include "flowproxy/curl_dl.h"
@@ -192,7 +194,20 @@ enum req_kind {
 	REQ_SERVICES,
 	REQ_TASKS,
 	REQ_SERVICE,
-	REQ_NETWORKS
+	REQ_NETWORKS,
+	REQ_SCALE_GET,
+	REQ_SCALE_POST,
+};
+
+/* The state of a docker_scale_service across its transfers. */
+struct scale_op {
+	char *id;
+	long delta, min, max;
+	long long deadline; /* now_usec() at which the whole call ends */
+	long want;	    /* the count the update in flight asks for */
+	char *spec;	    /* the body of the update in flight (CURLOPT_POSTFIELDS) */
+	bool read;	    /* a GET was read: res is worth reporting */
+	struct docker_scale res;
 };
 
 struct docker_req {
@@ -200,7 +215,9 @@ struct docker_req {
 	struct docker *d;
 	enum req_kind kind;
 	CURL *easy;
-	char *path; /* for messages */
+	const char *method; /* "GET" or "POST", for messages */
+	char *path;	    /* for messages */
+	struct scale_op *scale;
 	struct body b;
 	char errbuf[CURL_ERROR_SIZE];
 	docker_done_fn cb;
@@ -233,6 +250,12 @@ static void req_free(struct docker_req *q)
 	strbuf_done(&q->b.b);
 	free(q->path);
 	free(q->early_err);
+	if (q->scale) {
+		free(q->scale->id);
+		free(q->scale->spec);
+		free(q->scale->res.warnings);
+		free(q->scale);
+	}
 	free(q);
 }
 
@@ -290,21 +313,31 @@ static struct docker_req *req_fail_later(struct docker_req *q, int r, char *err)
 	return q;
 }
 
-/* Starts GET path (with query) on the daemon, prefixed with the negotiated version when
- * versioned. */
-static struct docker_req *req_start(struct docker_req *q, const char *path, bool versioned,
-				    size_t max)
+/*
+ * The headers of a request with a JSON body; "Expect:" keeps curl from waiting for a
+ * "100 Continue" before sending a large one. curl only reads the list (CURLOPT_HTTPHEADER), so
+ * it is built here rather than with curl_slist_append.
+ */
+static char hdr_json[] = "Content-Type: application/json", hdr_expect[] = "Expect:";
+static struct curl_slist json_headers[] = {{hdr_json, &json_headers[1]}, {hdr_expect, NULL}};
+
+/*
+ * Starts method path (with query) on the daemon, under /v<version> unless version is NULL, with
+ * body (len bytes, borrowed until the transfer ends; NULL for none) as application/json, ending
+ * after timeout_ms.
+ */
+static struct docker_req *req_start_http(struct docker_req *q, const char *method,
+					 const char *version, const char *path, const char *body,
+					 size_t len, size_t max, long timeout_ms)
 {
 	struct docker *d = q->d;
 	_cleanup_free_ char *url = NULL;
 
 	free(q->path);
 	q->path = xstrdup(path);
-	if (versioned && !d->api)
-		return req_fail_later(q, -ENOTCONN,
-				      xasprintf("docker: GET %s before docker_ping", path));
-	url = versioned ? xasprintf("%s/v%s%s", d->base, d->api_str, path)
-			: xasprintf("%s%s", d->base, path);
+	q->method = method;
+	url = version ? xasprintf("%s/v%s%s", d->base, version, path)
+		      : xasprintf("%s%s", d->base, path);
 	strbuf_reset(&q->b.b);
 	q->b.max = max;
 	q->b.over = false;
@@ -313,8 +346,15 @@ static struct docker_req *req_start(struct docker_req *q, const char *path, bool
 	if (!q->easy)
 		abort(); /* out of memory, like xmalloc */
 	setup_handle(d, q->easy, url, q);
-	curl_easy_setopt(q->easy, CURLOPT_HTTPGET, 1L);
-	curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS, DOCKER_CALL_TIMEOUT_MS);
+	if (body) {
+		curl_easy_setopt(q->easy, CURLOPT_POST, 1L);
+		curl_easy_setopt(q->easy, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(q->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+		curl_easy_setopt(q->easy, CURLOPT_HTTPHEADER, json_headers);
+	} else {
+		curl_easy_setopt(q->easy, CURLOPT_HTTPGET, 1L);
+	}
+	curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(q->easy, CURLOPT_WRITEFUNCTION, body_write);
 	curl_easy_setopt(q->easy, CURLOPT_WRITEDATA, &q->b);
 	curl_easy_setopt(q->easy, CURLOPT_ERRORBUFFER, q->errbuf);
@@ -323,6 +363,18 @@ static struct docker_req *req_start(struct docker_req *q, const char *path, bool
 	if (curl_multi_add_handle(d->multi, q->easy) != CURLM_OK)
 		abort();
 	return q;
+}
+
+/* Starts GET path (with query) on the daemon, prefixed with the negotiated version when
+ * versioned. */
+static struct docker_req *req_start(struct docker_req *q, const char *path, bool versioned,
+				    size_t max)
+{
+	if (versioned && !q->d->api)
+		return req_fail_later(q, -ENOTCONN,
+				      xasprintf("docker: GET %s before docker_ping", path));
+	return req_start_http(q, "GET", versioned ? q->d->api_str : NULL, path, NULL, 0, max,
+			      DOCKER_CALL_TIMEOUT_MS);
 }
 
 /* path + "?filters=" + the URL-encoded filters JSON + extra (e.g. "&status=true"). Caller frees. */
@@ -352,6 +404,8 @@ static char *object_path(const char *prefix, const char *id, const char *suffix)
 }
 
 /* A finished transfer of q: the HTTP outcome, then the parse its kind calls for. */
+static void scale_done(struct docker_req *q, int r, const char *err, long status);
+
 static void req_done(struct docker_req *q, CURLcode c)
 {
 	struct docker *d = q->d;
@@ -368,20 +422,25 @@ static void req_done(struct docker_req *q, CURLcode c)
 		const char *why = q->errbuf[0] ? q->errbuf : curl_easy_strerror(c);
 
 		if (q->b.over)
-			r = errmsg_set(&err, -EMSGSIZE, "docker: GET %s: reply over %zu bytes",
-				       q->path, q->b.max);
+			r = errmsg_set(&err, -EMSGSIZE, "docker: %s %s: reply over %zu bytes",
+				       q->method, q->path, q->b.max);
 		else if (c == CURLE_COULDNT_CONNECT || c == CURLE_COULDNT_RESOLVE_HOST)
 			r = errmsg_set(&err, -ECONNREFUSED, "docker: cannot connect to %s: %s",
 				       d->unix_path ? d->unix_path : d->base, why);
 		else if (c == CURLE_OPERATION_TIMEDOUT)
-			r = errmsg_set(&err, -ETIMEDOUT, "docker: GET %s: %s", q->path, why);
+			r = errmsg_set(&err, -ETIMEDOUT, "docker: %s %s: %s", q->method, q->path,
+				       why);
 		else
-			r = errmsg_set(&err, -EIO, "docker: GET %s: %s", q->path, why);
+			r = errmsg_set(&err, -EIO, "docker: %s %s: %s", q->method, q->path, why);
 	} else if (status < 200 || status > 299) {
 		_cleanup_free_ char *m = error_message(q->b.b.s, q->b.b.len);
 
-		r = errmsg_set(&err, status_errno(status), "docker: GET %s: HTTP %ld: %s", q->path,
-			       status, m);
+		r = errmsg_set(&err, status_errno(status), "docker: %s %s: HTTP %ld: %s", q->method,
+			       q->path, status, m);
+	}
+	if (q->kind == REQ_SCALE_GET || q->kind == REQ_SCALE_POST) {
+		scale_done(q, r, err, status);
+		return;
 	}
 	if (r < 0) {
 		report_error(q, r, err);
@@ -433,6 +492,8 @@ static void req_done(struct docker_req *q, CURLcode c)
 		res.networks = &networks;
 		break;
 	case REQ_RAW:
+	case REQ_SCALE_GET:
+	case REQ_SCALE_POST:
 		break;
 	}
 	if (r < 0) {
@@ -506,6 +567,179 @@ struct docker_req *docker_container_networks(struct docker *d, const char *id, d
 		return req_fail_later(q, -EINVAL, xstrdup("docker: inspect without a container"));
 	path = object_path("/containers/", id, "/json");
 	return req_start(q, path, true, DOCKER_REPLY_MAX);
+}
+
+/* ---- scaling ------------------------------------------------------------------------------ */
+
+static void scale_report(struct docker_req *q, int r, const char *err)
+{
+	struct docker_result res = {.r = r, .err = err ? err : "", .body = ""};
+
+	if (r >= 0) {
+		res.body = strbuf_str(&q->b.b);
+		res.len = q->b.b.len;
+	}
+	res.scale = q->scale->read ? &q->scale->res : NULL;
+	report(q, &res);
+}
+
+/* The next transfer of a scale, within what is left of its deadline. */
+static void scale_start(struct docker_req *q, const char *method, const char *path,
+			const char *body, size_t len)
+{
+	struct scale_op *op = q->scale;
+	long long left_ms = (op->deadline - now_usec()) / 1000;
+	char version[16];
+
+	if (left_ms <= 0) {
+		_cleanup_free_ char *err =
+			xasprintf("docker: service '%s': not scaled within %ld ms", op->id,
+				  DOCKER_SCALE_TIMEOUT_MS);
+
+		scale_report(q, -ETIMEDOUT, err);
+		return;
+	}
+	/* The daemon's own version: an older one would drop the newer fields of the spec on the
+	 * update (§4.0), and reading at the same version sees all of them. */
+	snprintf(version, sizeof(version), "%d.%d", q->d->daemon_api / 100, q->d->daemon_api % 100);
+	req_start_http(q, method, version, path, body, len, DOCKER_REPLY_MAX,
+		       left_ms < DOCKER_CALL_TIMEOUT_MS ? (long)left_ms : DOCKER_CALL_TIMEOUT_MS);
+}
+
+static void scale_get(struct docker_req *q)
+{
+	_cleanup_free_ char *path =
+		object_path("/services/", q->scale->id, "?insertDefaults=false");
+
+	q->kind = REQ_SCALE_GET;
+	scale_start(q, "GET", path, NULL, 0);
+}
+
+static long clamp(long v, long lo, long hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* The service was read: at a limit, report; else send the update. */
+static void scale_got(struct docker_req *q)
+{
+	struct scale_op *op = q->scale;
+	_cleanup_free_ char *err = NULL, *path = NULL, *m = NULL, *query = NULL;
+	long cur;
+	uint64_t ver;
+	size_t len = 0;
+	int r;
+
+	r = docker_spec_scale(q->b.b.s, q->b.b.len, 0, NULL, NULL, &cur, &ver, &err);
+	if (r < 0) {
+		m = xasprintf("docker: cannot scale '%s': %s", op->id, err);
+		scale_report(q, r, m);
+		return;
+	}
+	op->read = true;
+	op->res.old_replicas = op->res.new_replicas = cur;
+	op->res.version = ver;
+	op->want = clamp(cur + op->delta, op->min, op->max);
+	if (op->want == cur) {
+		if (op->delta > 0)
+			m = xasprintf(
+				"docker: service '%s' is already at its maximum of %ld replicas",
+				op->id, op->max);
+		else if (op->delta < 0)
+			m = xasprintf(
+				"docker: service '%s' is already at its minimum of %ld replicas",
+				op->id, op->min);
+		else
+			m = xasprintf(
+				"docker: service '%s' already has %ld replicas, within %ld-%ld",
+				op->id, cur, op->min, op->max);
+		scale_report(q, -ERANGE, m);
+		return;
+	}
+	free(op->spec);
+	op->spec = NULL;
+	r = docker_spec_scale(q->b.b.s, q->b.b.len, op->want, &op->spec, &len, NULL, NULL, &err);
+	if (r < 0) { /* read once already: not expected */
+		m = xasprintf("docker: cannot scale '%s': %s", op->id, err);
+		scale_report(q, r, m);
+		return;
+	}
+	query = xasprintf("/update?version=%" PRIu64, ver);
+	path = object_path("/services/", op->id, query);
+	op->res.attempts++;
+	q->kind = REQ_SCALE_POST;
+	scale_start(q, "POST", path, op->spec, len);
+}
+
+/* A transfer of a scale ended: r and err as req_done made them. */
+static void scale_done(struct docker_req *q, int r, const char *err, long status)
+{
+	struct scale_op *op = q->scale;
+	_cleanup_free_ char *m = NULL, *perr = NULL;
+
+	if (r < 0 && q->kind == REQ_SCALE_POST && status == 500) {
+		_cleanup_free_ char *why = error_message(q->b.b.s, q->b.b.len);
+
+		/* swarmkit's ErrSequenceConflict, unwrapped, so a 500 (§4.3). */
+		if (strstr(why, "update out of sequence")) {
+			if (op->res.attempts >= DOCKER_SCALE_ATTEMPTS) {
+				m = xasprintf("docker: service '%s' not scaled: update out of "
+					      "sequence %d times in a row (another writer keeps "
+					      "changing it)",
+					      op->id, op->res.attempts);
+				scale_report(q, -EBUSY, m);
+				return;
+			}
+			log_debug("docker: service '%s': update out of sequence, reading it again "
+				  "(%d of %d)",
+				  op->id, op->res.attempts, DOCKER_SCALE_ATTEMPTS);
+			scale_get(q);
+			return;
+		}
+	}
+	if (r < 0) {
+		if (q->kind == REQ_SCALE_POST && (r == -ETIMEDOUT || r == -EIO))
+			m = xasprintf("%s (the update may or may not have been applied)", err);
+		scale_report(q, r, m ? m : err);
+		return;
+	}
+	if (q->kind == REQ_SCALE_GET) {
+		scale_got(q);
+		return;
+	}
+	if (docker_parse_update_reply(q->b.b.s, q->b.b.len, &op->res.warnings, &perr) < 0)
+		op->res.warnings = xasprintf("the reply to the update did not parse: %s", perr);
+	op->res.new_replicas = op->want;
+	scale_report(q, 0, NULL);
+}
+
+struct docker_req *docker_scale_service(struct docker *d, const char *id, long delta, long min,
+					long max, docker_done_fn cb, void *userdata)
+{
+	struct docker_req *q = req_new(d, REQ_SCALE_GET, cb, userdata);
+
+	q->scale = xcalloc(1, sizeof(*q->scale));
+	q->scale->id = xstrdup(id ? id : "");
+	q->scale->delta = delta;
+	q->scale->min = min;
+	q->scale->max = max;
+	q->scale->deadline = now_usec() + DOCKER_SCALE_TIMEOUT_MS * 1000;
+	if (!str_set(id))
+		return req_fail_later(q, -EINVAL, xstrdup("docker: scale without a service"));
+	if (min < 0 || max > DOCKER_REPLICAS_MAX || min > max)
+		return req_fail_later(
+			q, -EINVAL,
+			xasprintf("docker: scale '%s': bounds [%ld, %ld] are not within "
+				  "0 <= min <= max <= %ld",
+				  id, min, max, DOCKER_REPLICAS_MAX));
+	if (delta < -DOCKER_REPLICAS_MAX || delta > DOCKER_REPLICAS_MAX)
+		return req_fail_later(q, -EINVAL,
+				      xasprintf("docker: scale '%s' by %ld: too far", id, delta));
+	if (!d->daemon_api)
+		return req_fail_later(q, -ENOTCONN,
+				      xasprintf("docker: scale '%s' before docker_ping", id));
+	scale_get(q);
+	return q;
 }
 
 /* ---- events follower --------------------------------------------------------------------- */

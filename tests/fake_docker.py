@@ -21,6 +21,19 @@ below is one of those with its identifying fields replaced):
     GET /v1.NN/events                a chunked stream that stays open; events since `since=`
                                      are replayed, then new ones sent as they happen
     GET /v1.NN/containers/<id>/json  404 {"message":"No such container: <id>"}
+    POST /v1.NN/services/<id|name>/update?version=N
+                                     the engine's checks, in its order: 400 for a body that is
+                                     not a JSON object (or not application/json) and for a
+                                     version that is not a number, 404 for an unknown service,
+                                     501 for a change of Name or mode, 500 "update out of
+                                     sequence" when N is not the service's Version.Index (or a
+                                     conflict is injected, see /_fake/conflicts); else the body
+                                     becomes the Spec (a replace, as in the engine),
+                                     Version.Index moves, the tasks follow the new count (tasks
+                                     in slots that remain keep their IDs), an update event with
+                                     replicas.old/new is sent and the answer is
+                                     {"Warnings":null}. The last body that reached the service
+                                     check is kept (GET /_fake/mode shows it as last_update).
     anything else                    404 {"message":"page not found"}
 
 The services are, by default, N (--services, 1) services svc0 … svc<N-1> labelled
@@ -46,6 +59,9 @@ Control (on PORT, and on --control-port when given; never subject to the mode):
     POST /_fake/mode?m=stall|slow|drop|garbage|500|normal[&delay=MS][&events=0|1][&match=RE]
          match: the mode applies only to paths matching the regular expression RE
     GET  /_fake/mode                 the mode and request counters (JSON)
+    POST /_fake/conflicts?n=N        the next N updates (-1: all, 0: none) answer 500 "update
+                                     out of sequence" whatever their version, as when another
+                                     client keeps updating the service
     POST /_fake/services             body: a --spec list; replaces the services and sends
                                      service create/update/remove events on open streams
 
@@ -115,7 +131,10 @@ class Engine:
         self.lock = threading.Condition()
         self.mode = {"m": "normal", "delay": 0, "events": False, "match": None}
         self.generation = 0  # bumped at every mode change: held requests wake up
-        self.counts = {"requests": 0, "held": 0, "answered": 0, "client_gone": 0}
+        self.counts = {"requests": 0, "held": 0, "answered": 0, "client_gone": 0,
+                       "updates": 0, "conflicts": 0}
+        self.conflicts = 0  # updates still to answer "out of sequence"; -1: all
+        self.last_update = None  # the body of the last update received
         self.events = []  # (timeNano, line)
         self.index = 100
         self.svc_tpl = next(s for s in fixture("services.json")
@@ -197,11 +216,11 @@ class Engine:
                 if sid not in after:
                     self.emit("service", "remove", sid, s["Spec"]["Name"])
 
-    def emit(self, typ, action, actor, name):
+    def emit(self, typ, action, actor, name, attrs=None):
         """Appends an event (events.jsonl's shape) and wakes the streams. Lock held."""
         tn = time.time_ns()
         line = json.dumps({"Type": typ, "Action": action,
-                           "Actor": {"ID": actor, "Attributes": {"name": name}},
+                           "Actor": {"ID": actor, "Attributes": dict(attrs or {}, name=name)},
                            "scope": "swarm", "time": tn // 10**9, "timeNano": tn},
                           separators=(",", ":"))
         self.events.append((tn, line))
@@ -225,6 +244,84 @@ class Engine:
                 return "normal", 0, gen
             return mo["m"], mo["delay"], gen
 
+    def update(self, key, query, body, ctype):
+        """POST /services/<key>/update (reference §4.3, §4.8): (status, answer object), with
+        the engine's checks in its order (router: body, version; swarmkit: service, name,
+        mode, then the version compared as the store writes it)."""
+        if ctype and ctype.split(";")[0].strip() != "application/json":
+            return 400, {"message": "unsupported Content-Type header (%s): must be "
+                         "'application/json'" % ctype}
+        try:
+            spec = json.loads(body)
+            if not isinstance(spec, dict):
+                raise ValueError("not an object")
+        except ValueError as x:
+            return 400, {"message": "invalid JSON: %s" % x}
+        raw = query.get("version", [""])[0]
+        if not raw.isdigit():
+            return 400, {"message": "invalid service version '%s'" % raw}
+        with self.lock:
+            self.counts["updates"] += 1
+            self.last_update = body.decode("utf-8", "replace")
+            s = next((x for x in self.services if key in (x["ID"], x["Spec"]["Name"])), None)
+            if s is None:
+                return 404, {"message": "service %s not found" % key}
+            old_mode, mode = s["Spec"].get("Mode") or {}, spec.get("Mode") or {}
+            if spec.get("Name") != s["Spec"]["Name"]:
+                return 501, {"message": "rpc error: code = Unimplemented desc = renaming "
+                             "services is not supported"}
+            if set(old_mode) != set(mode):
+                return 501, {"message": "rpc error: code = Unimplemented desc = service mode "
+                             "change is not allowed"}
+            if self.conflicts != 0 or int(raw) != s["Version"]["Index"]:
+                if self.conflicts > 0:
+                    self.conflicts -= 1
+                self.counts["conflicts"] += 1
+                return 500, {"message": "rpc error: code = Unknown desc = update out of "
+                             "sequence"}
+            replicated = "Replicated" in mode
+            # An absent or null count is 1 to the engine.
+            before = (old_mode.get("Replicated") or {}).get("Replicas")
+            after = (mode.get("Replicated") or {}).get("Replicas")
+            before = 1 if before is None else before
+            after = 1 if after is None else after
+            s = copy.deepcopy(s)
+            s["PreviousSpec"] = s["Spec"]
+            s["Spec"] = spec
+            self.index += 1
+            s["Version"] = {"Index": self.index}
+            s["UpdatedAt"] = stamp()
+            if replicated:
+                s["ServiceStatus"] = {"RunningTasks": after, "DesiredTasks": after,
+                                      "CompletedTasks": 0}
+                # Tasks in the slots that remain are kept; new slots get new tasks.
+                mine = sorted((t for t in self.tasks if t["ServiceID"] == s["ID"]),
+                              key=lambda t: t["Slot"])
+                kept = [t for t in mine if t["Slot"] <= after]
+                for slot in range(len(kept) + 1, after + 1):
+                    t = copy.deepcopy(mine[-1] if mine else self.task_tpl)
+                    if not mine:
+                        att = t["NetworksAttachments"][0]
+                        att["Network"]["Spec"]["Name"] = self.args.network
+                        att["Addresses"] = [self.args.addr]
+                        t["NetworksAttachments"] = [att]
+                    t["ID"] = swarm_id("task:%s:%d:%d" % (s["ID"], self.index, slot))
+                    t["ServiceID"] = s["ID"]
+                    t["Slot"] = slot
+                    t["Version"] = {"Index": self.index}
+                    t["CreatedAt"] = t["UpdatedAt"] = t["Status"]["Timestamp"] = s["UpdatedAt"]
+                    t["DesiredState"] = "running"
+                    t["Status"]["State"] = "running"
+                    t["Status"]["ContainerStatus"]["ContainerID"] = (t["ID"] * 3)[:64]
+                    kept.append(t)
+                self.tasks = [t for t in self.tasks if t["ServiceID"] != s["ID"]] + kept
+            self.services = [s if x["ID"] == s["ID"] else x for x in self.services]
+            attrs = {}
+            if replicated and before != after:
+                attrs = {"replicas.old": str(before), "replicas.new": str(after)}
+            self.emit("service", "update", s["ID"], spec["Name"], attrs)
+            return 200, {"Warnings": None}
+
     # ---- answers ---------------------------------------------------------------------------
 
     @staticmethod
@@ -242,12 +339,15 @@ class Engine:
             out[k] = list(v.keys()) if isinstance(v, dict) else list(v)
         return out
 
-    def answer(self, path, query):
+    def answer(self, path, query, method="GET", body=b"", ctype=None):
         """(status, content type, body bytes) of a normal answer."""
         def js(status, obj):
             return status, "application/json", (json.dumps(obj, separators=(",", ":")) +
                                                 "\n").encode()
 
+        m = re.match(r"^/services/([^/]+)/update$", path)
+        if m and method == "POST":
+            return js(*self.update(urllib.parse.unquote(m.group(1)), query, body, ctype))
         if path == "/_ping":
             return 200, "text/plain; charset=utf-8", b"OK"
         if path == "/version":
@@ -380,6 +480,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.reply(400, "application/json", json.dumps(
                     {"message": "client version %d.%d is too new. Maximum supported API "
                      "version is %s" % (ver + (e.args.api_version,))}).encode() + b"\n", req, t0)
+        body = b""
+        if self.command == "POST":
+            n = int(self.headers.get("Content-Length") or 0)
+            if n > BODY_MAX:
+                return self.reply(413, "application/json", b'{"message":"body too large"}\n',
+                                  req, t0)
+            body = self.rfile.read(n) if n else b""
         with e.lock:
             e.counts["requests"] += 1
         mode, delay, gen = e.mode_for(path)
@@ -414,7 +521,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if mode == "500":
             return self.reply(500, "application/json",
                               b'{"message":"fake_docker: injected error (mode 500)"}\n', req, t0)
-        status, ctype, body = e.answer(path, query)
+        status, ctype, body = e.answer(path, query, self.command, body,
+                                       self.headers.get("Content-Type"))
         if mode == "garbage":
             status, ctype = 200, "application/json"
             body = b"<html><body>fake_docker: garbage, this is not JSON {\"ID\": \x01</body>"
@@ -523,12 +631,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except (ValueError, KeyError, TypeError) as x:
                 return self.reply(400, "application/json", json.dumps(
                     {"message": "bad spec: %s" % x}).encode() + b"\n", req, t0)
+        elif path == "/_fake/conflicts" and self.command == "POST":
+            try:
+                n = int(query.get("n", [""])[0])
+            except ValueError:
+                return self.reply(400, "application/json", b'{"message":"n must be a number"}\n',
+                                  req, t0)
+            with e.lock:
+                e.conflicts = max(n, -1)
+            log("conflicts %d" % n)
         elif path != "/_fake/mode":
             return self.reply(404, "application/json", b'{"message":"page not found"}\n', req,
                               t0)
         with e.lock:
             out = dict(e.mode, counts=dict(e.counts), services=len(e.services),
-                       tasks=len(e.tasks), event_log=len(e.events))
+                       tasks=len(e.tasks), event_log=len(e.events), conflicts=e.conflicts,
+                       last_update=e.last_update)
         self.reply(200, "application/json", json.dumps(out).encode() + b"\n", req, t0)
 
 

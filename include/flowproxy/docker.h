@@ -5,8 +5,9 @@
  * DOCKER_HOST=tcp://host:port), driven by the loop's sockets and timers: every call returns at
  * once and its result comes back as a callback on the loop, within its deadline, and any call
  * can be cancelled. It negotiates the API version once (docker_ping) and follows GET /events,
- * reconnecting with since= after errors. The replies are parsed by docker_parse.h. libcurl's
- * types and codes never leave docker.c.
+ * reconnecting with since= after errors. It scales a replicated service (docker_scale_service:
+ * read, change the count only, update, retry when another writer came between). The replies are
+ * parsed by docker_parse.h. libcurl's types and codes never leave docker.c.
  */
 #pragma once
 
@@ -15,6 +16,8 @@
 #define DOCKER_HOST_DEFAULT	  "unix:///var/run/docker.sock"
 #define DOCKER_CONNECT_TIMEOUT_MS 5000L
 #define DOCKER_CALL_TIMEOUT_MS	  10000L /* any one call, connect included */
+#define DOCKER_SCALE_TIMEOUT_MS	  30000L /* docker_scale_service, every retry included */
+#define DOCKER_SCALE_ATTEMPTS	  5	 /* updates sent while the engine says "out of sequence" */
 
 struct docker;
 struct docker_req;
@@ -47,6 +50,16 @@ struct docker_result {
 	struct docker_task_list *tasks;	      /* docker_list_tasks */
 	struct docker_service *service;	      /* docker_inspect_service (body: the raw spec) */
 	struct strv *networks;		      /* docker_container_networks */
+	struct docker_scale *scale;	      /* docker_scale_service, once a GET was read */
+};
+
+/* What docker_scale_service read and wrote. */
+struct docker_scale {
+	long old_replicas; /* the count the last GET read */
+	long new_replicas; /* the count the engine accepted; old_replicas when none was */
+	uint64_t version;  /* the Version.Index of the last GET, the one an update was sent for */
+	int attempts;	   /* updates sent, 0 when none was needed */
+	char *warnings;	   /* the accepted update's Warnings joined with "; ", NULL when none */
 };
 
 typedef void (*docker_done_fn)(void *userdata, const struct docker_result *res);
@@ -77,6 +90,30 @@ struct docker_req *docker_inspect_service(struct docker *d, const char *id, dock
  * container). */
 struct docker_req *docker_container_networks(struct docker *d, const char *id, docker_done_fn cb,
 					     void *userdata);
+
+/*
+ * Scales the replicated service id (a name or an ID) by delta, kept within [min, max] (§4.2,
+ * §4.3, reference §3.4): GET /services/{id}, then new = clamp(current + delta, min, max), so a
+ * count already outside the bounds is brought inside them whatever delta says. When new equals
+ * current no update is sent and r is -ERANGE ("service 'web' is already at its maximum of 4
+ * replicas"). Otherwise POST /services/{id}/update?version=<Version.Index> with the spec as
+ * read, only its count changed (docker_spec_scale), as application/json. Both calls are made at
+ * the daemon's own API version (docker_daemon_api_version), so neither side drops a field the
+ * other knows (§4.0 update trap). On HTTP 500 "update out of sequence" (someone updated the
+ * service in between, §4.3) it reads the service again and applies delta to the fresh count,
+ * clamped again, for DOCKER_SCALE_ATTEMPTS updates in all; then -EBUSY.
+ *
+ * Also fails with: -EINVAL (no id; min > max or bounds outside [0, DOCKER_REPLICAS_MAX]; |delta|
+ * over DOCKER_REPLICAS_MAX), -ENOTCONN (before docker_ping), -ENOTSUP (a global service or a
+ * job), -ENOENT (no such service), -EBADMSG (a service object that does not parse), -ETIMEDOUT
+ * (DOCKER_SCALE_TIMEOUT_MS passed; an update then in flight may or may not have been applied),
+ * and the other errors of struct docker_result. res->scale is set once a GET was read (success,
+ * -ERANGE, -EBUSY and any later failure), NULL before. A reply to the update that does not parse
+ * is still success (the engine said 200); it is named in warnings. docker_cancel stops it at any
+ * step, without a callback; an update already sent may still be applied.
+ */
+struct docker_req *docker_scale_service(struct docker *d, const char *id, long delta, long min,
+					long max, docker_done_fn cb, void *userdata);
 
 void docker_cancel(struct docker_req *q);
 

@@ -3,7 +3,8 @@
  * docker_parse: the Docker Engine API's replies (reference swarm-listener-monitor-docker-api.md
  * §4) as structs. Pure parsers turn reply bodies (services, tasks, inspect, /version, event
  * lines, a container's networks) into structs; they do no I/O, cap every size and reject
- * anything malformed with -EBADMSG and a message.
+ * anything malformed with -EBADMSG and a message. docker_spec_scale makes the body of a scaling
+ * update from an inspect reply, every byte of the spec but the replica count passed through.
  */
 #pragma once
 
@@ -18,6 +19,9 @@
 #define DOCKER_LABELS_MAX     512	  /* Spec.Labels / Actor.Attributes entries */
 #define DOCKER_ADDRS_MAX      64	  /* addresses of one task, all networks */
 #define DOCKER_EVENT_LINE_MAX (64u << 10) /* one line of the events stream */
+#define DOCKER_REPLICAS_MAX   2147483647L /* a replica count, as docker_parse_service caps it */
+#define DOCKER_JSON_DEPTH_MAX 100	  /* nesting of a service object read byte by byte */
+#define DOCKER_WARNINGS_MAX   4096	  /* the Warnings of an update reply, joined */
 
 enum docker_mode {
 	DOCKER_MODE_REPLICATED = 0,
@@ -140,3 +144,39 @@ int docker_negotiate_version(int daemon_api, int daemon_min);
  * without NetworkSettings.Networks is -EBADMSG. Caller frees *ret with strv_done.
  */
 int docker_parse_container_networks(const char *body, size_t len, struct strv *ret, char **reterr);
+
+/*
+ * The body of POST /services/{id}/update (§4.3) that sets the replica count of a replicated
+ * service to replicas, from body, the whole reply of GET /services/{id} (len bytes, need not be
+ * NUL-terminated): the bytes of its Spec object exactly as received, with only the value of
+ * Spec.Mode.Replicated.Replicas replaced by the decimal digits of replicas. The spec is never
+ * re-printed, so fields this code does not know, their order, spacing and escapes reach the
+ * engine as it sent them (§4.0 update trap, §5 complaint 3). The object is read with a scanner
+ * that checks the whole of it is JSON and follows only the keys on the way (ID, Version.Index,
+ * Spec.Name, Spec.Mode.*), so a "Replicas" anywhere else (labels, env, PreviousSpec) is left
+ * alone. A Replicated object without Replicas, or with "Replicas":null, is what the engine runs
+ * as 1 replica (it fills in 1 on create and update, checked on dockerd 20.10): the current count
+ * is then 1 and the key is written (replaced, or inserted first in the object).
+ *
+ * *ret_current gets the current count and *ret_version Version.Index (either may be NULL).
+ * ret_spec NULL only reads them (replicas is then not used); else *ret_spec gets the new spec,
+ * NUL-terminated, *ret_len its length (caller frees). Nothing is set on failure.
+ *
+ * Rejects: replicas outside [0, DOCKER_REPLICAS_MAX] (-EINVAL); a body over DOCKER_REPLY_MAX
+ * (-EMSGSIZE); a global service or a job (-ENOTSUP: they have no replica count); anything that
+ * is not one JSON object, nesting deeper than DOCKER_JSON_DEPTH_MAX, a missing or non-object
+ * Spec or Spec.Mode, no mode or more than one, a Replicas that is not a whole number in
+ * [0, DOCKER_REPLICAS_MAX], a missing Version.Index, and, on the keys it follows, a key given
+ * twice or spelt other than the engine prints it but matching it without regard to case (Go's
+ * decoder would take either, so which one counts would be a guess) (-EBADMSG).
+ */
+int docker_spec_scale(const char *body, size_t len, long replicas, char **ret_spec, size_t *ret_len,
+		      long *ret_current, uint64_t *ret_version, char **reterr);
+
+/*
+ * The reply of a successful POST /services/{id}/update, {"Warnings":[...]} or
+ * {"Warnings":null}: *ret gets the warnings joined with "; " (caller frees), cut at
+ * DOCKER_WARNINGS_MAX bytes, or NULL when there are none. -EBADMSG for a body that is not such
+ * an object, -EMSGSIZE over DOCKER_REPLY_MAX.
+ */
+int docker_parse_update_reply(const char *body, size_t len, char **ret, char **reterr);

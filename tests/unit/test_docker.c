@@ -3,7 +3,11 @@
  * The docker module against the real dockerd in swarm mode: version negotiation, a labelled
  * service from flowproxy-testserver:local (scripts/build-test-image) seen by docker_list_services,
  * its running tasks and addresses, inspect with the raw JSON, and the events follower delivering
- * create, update (scale) and remove. Only the API is read: no traffic goes to the containers.
+ * create, update (scale) and remove. Then docker_scale_service: up and down by one, the spec
+ * after each byte for byte what it was but for the count, Version.Index moved, the running
+ * tasks at the new count and none of the earlier ones restarted; at its limit nothing is sent;
+ * two scales at once and a label added by the docker CLI all land, a version conflict among
+ * them retried. Only the API is read: no traffic goes to the containers.
  * Prints "1..0 # SKIP" when there is no /var/run/docker.sock (scripts/run-tests counts that as a
  * failure); a socket that does not answer is a failure. The parts that need no engine (bad
  * hosts, the events follower against a fake daemon) are the unit test test_docker_fake.c.
@@ -13,8 +17,13 @@
 
 #include "tap.h"
 
+#include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+extern char **environ;
 
 static char svc_name[64], net_name[64];
 static struct loop *L;
@@ -236,6 +245,230 @@ static size_t count_running(const struct docker_task_list *l, const char *net)
 	return n;
 }
 
+/* A scale's report, copied. */
+struct scaled {
+	bool done;
+	int r;
+	char *err;
+	struct docker_scale sc; /* warnings owned here */
+};
+
+static void on_scaled(void *userdata, const struct docker_result *res)
+{
+	struct scaled *c = userdata;
+
+	c->done = true;
+	c->r = res->r;
+	c->err = xstrdup(res->err);
+	if (res->scale) {
+		c->sc = *res->scale;
+		res->scale->warnings = NULL;
+	}
+}
+
+static void scaled_done(struct scaled *c)
+{
+	free(c->err);
+	free(c->sc.warnings);
+	*c = (struct scaled){0};
+}
+
+static int sync_scale(struct docker *d, const char *id, long delta, long min, long max,
+		      struct scaled *c)
+{
+	long long end = now_usec() + 40000000;
+
+	*c = (struct scaled){0};
+	docker_scale_service(d, id, delta, min, max, on_scaled, c);
+	while (!c->done && now_usec() < end)
+		loop_iterate(L, 100);
+	if (c->done && c->r < 0)
+		tap_diag("scale: %s", c->err);
+	return c->done ? c->r : -ETIMEDOUT;
+}
+
+/* The Spec of an inspect reply without Spec.Mode.Replicated.Replicas, as cJSON prints it. */
+static char *spec_but_count(const char *raw)
+{
+	cJSON *root = raw ? cJSON_Parse(raw) : NULL;
+	cJSON *spec = cJSON_GetObjectItemCaseSensitive(root, "Spec");
+	cJSON *rep = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(spec, "Mode"), "Replicated");
+	char *out;
+
+	if (!rep || !cJSON_GetObjectItemCaseSensitive(rep, "Replicas")) {
+		cJSON_Delete(root);
+		return NULL;
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(rep, "Replicas");
+	out = cJSON_PrintUnformatted(spec);
+	cJSON_Delete(root);
+	return out;
+}
+
+/* The Spec's own bytes with the count set to n (docker_spec_scale used to cut them out). */
+static char *spec_bytes(const char *raw, long n)
+{
+	char *out = NULL;
+	size_t len;
+
+	if (!raw || docker_spec_scale(raw, strlen(raw), n, &out, &len, NULL, NULL, NULL) < 0)
+		return NULL;
+	return out;
+}
+
+/* The IDs of the service's running tasks. */
+static void running_ids(struct docker *d, const char *svc, struct strv *ret)
+{
+	struct docker_task_list tl = {0};
+	_cleanup_free_ char *err = NULL;
+
+	if (sync_list_tasks(d, svc, &tl, &err) < 0)
+		tap_diag("tasks: %s", err);
+	for (size_t i = 0; i < tl.n; i++)
+		if (streq(tl.v[i].state, "running"))
+			strv_add(ret, tl.v[i].id);
+	docker_task_list_done(&tl);
+}
+
+static bool strv_has(const struct strv *v, const char *s)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (streq(v->v[i], s))
+			return true;
+	return false;
+}
+
+/* Every task of before still runs, under its own ID, and n run in all. */
+static bool tasks_kept(const struct strv *before, const struct strv *after, size_t n)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < before->n; i++)
+		if (strv_has(after, before->v[i]))
+			kept++;
+	if (kept != before->n || after->n != n)
+		tap_diag("tasks: %zu of %zu kept, %zu running, want %zu", kept, before->n, after->n,
+			 n);
+	return kept == before->n && after->n == n;
+}
+
+/*
+ * One scale by delta from `from`, checked against the engine: the result, the spec after it
+ * (cJSON's view and the raw bytes) what it was but for the count, Version.Index moved, the tasks
+ * reaching the count with the ones that were running kept (up) or a subset of them (down).
+ */
+static void check_scale(struct docker *d, struct docker_events *ev, const char *id, long from,
+			long delta)
+{
+	long to = from + delta;
+	struct docker_service before = {0}, after = {0}, listed = {0};
+	struct strv t0 = {0}, t1 = {0};
+	struct scaled c;
+	_cleanup_free_ char *err = NULL, *raw0 = NULL, *raw1 = NULL, *a = NULL, *b = NULL,
+			    *x = NULL, *y = NULL;
+
+	running_ids(d, id, &t0);
+	sync_inspect(d, id, &before, &raw0, &err);
+	tap_is_int(sync_scale(d, id, delta, 1, 10, &c), 0, delta > 0 ? "scale +1" : "scale -1");
+	tap_ok(c.sc.old_replicas == from && c.sc.new_replicas == to && c.sc.attempts >= 1,
+	       "  %ld -> %ld in %d update(s)", c.sc.old_replicas, c.sc.new_replicas, c.sc.attempts);
+	tap_is_int((long long)c.sc.version, (long long)before.version,
+		   "  updated at the version read");
+	sync_inspect(d, id, &after, &raw1, &err);
+	tap_is_int(after.replicas, to, "  inspect: the new count");
+	tap_ok(after.version > before.version, "  Version.Index moved (%" PRIu64 " -> %" PRIu64 ")",
+	       before.version, after.version);
+	a = spec_but_count(raw0);
+	b = spec_but_count(raw1);
+	tap_ok(a && b && streq(a, b), "  the spec is what it was but for the count (cJSON)");
+	x = spec_bytes(raw0, to);
+	y = spec_bytes(raw1, to);
+	if (!tap_ok(x && y && streq(x, y), "  the spec's bytes as printed are too"))
+		tap_diag("before: %s\nafter:  %s", x ? x : "", y ? y : "");
+	if (tap_ok(wait_service(d, ev, svc_name, to, &listed), "  %ld tasks running", to)) {
+		running_ids(d, id, &t1);
+		/* Up: the earlier tasks among the new; down: the remaining among the earlier. */
+		tap_ok(delta > 0 ? tasks_kept(&t0, &t1, (size_t)to)
+				 : tasks_kept(&t1, &t0, t0.n) && t1.n == (size_t)to,
+		       "  no task that was running was restarted");
+	}
+	docker_service_done(&listed);
+	docker_service_done(&before);
+	docker_service_done(&after);
+	strv_done(&t0);
+	strv_done(&t1);
+	scaled_done(&c);
+}
+
+/*
+ * Two scales by +1 started together, and the docker CLI adding a label at the same time (it
+ * retries on its own conflicts): both scales land, so one of them met "update out of sequence"
+ * and applied its delta to the count the other wrote; the label is there; the tasks that ran
+ * before still run.
+ */
+static void check_concurrent(struct docker *d, struct docker_events *ev, const char *id, long from)
+{
+	struct scaled c1 = {0}, c2 = {0};
+	struct docker_service after = {0}, listed = {0};
+	struct strv t0 = {0}, t1 = {0};
+	_cleanup_free_ char *err = NULL, *script = NULL;
+	char *argv[] = {"sh", "-c", NULL, NULL};
+	long long end = now_usec() + 60000000;
+	int status = -1;
+	pid_t pid = -1;
+
+	running_ids(d, id, &t0);
+	script = xasprintf("for i in 1 2 3 4 5 6 7 8 9 10; do docker service update -d -q "
+			   "--label-add fp.test.concurrent=y %s >/dev/null 2>&1 && exit 0; "
+			   "sleep 0.2; done; exit 1",
+			   svc_name);
+	argv[2] = script;
+	if (posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ) != 0)
+		pid = -1;
+	docker_scale_service(d, id, 1, 1, 10, on_scaled, &c1);
+	docker_scale_service(d, id, 1, 1, 10, on_scaled, &c2);
+	while ((!c1.done || !c2.done || pid > 0) && now_usec() < end) {
+		loop_iterate(L, 50);
+		if (pid > 0 && waitpid(pid, &status, WNOHANG) == pid)
+			pid = 0;
+	}
+	tap_ok(pid == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	       "concurrent: docker service update --label-add succeeded");
+	tap_ok(c1.done && c2.done && c1.r == 0 && c2.r == 0, "concurrent: both scales succeeded");
+	if (c1.r < 0 || c2.r < 0)
+		tap_diag("%s / %s", c1.err ? c1.err : "", c2.err ? c2.err : "");
+	tap_ok(c1.sc.attempts + c2.sc.attempts >= 3,
+	       "concurrent: a version conflict happened and was retried (%d + %d updates)",
+	       c1.sc.attempts, c2.sc.attempts);
+	tap_ok((c1.sc.new_replicas == from + 1 && c2.sc.new_replicas == from + 2) ||
+		       (c2.sc.new_replicas == from + 1 && c1.sc.new_replicas == from + 2),
+	       "concurrent: one wrote %ld, the other %ld on top of it (%ld, %ld)", from + 1,
+	       from + 2, c1.sc.new_replicas, c2.sc.new_replicas);
+	sync_inspect(d, id, &after, NULL, &err);
+	tap_is_int(after.replicas, from + 2, "concurrent: inspect: both deltas applied");
+	tap_is_str(params_get(&after.labels, "fp.test.concurrent"), "y",
+		   "concurrent: and the CLI's label is there");
+	tap_is_str(params_get(&after.labels, "com.df.servicePath"), "/x",
+		   "concurrent: the other labels too");
+	if (tap_ok(wait_service(d, ev, svc_name, from + 2, &listed), "concurrent: %ld running",
+		   from + 2)) {
+		running_ids(d, id, &t1);
+		tap_ok(tasks_kept(&t0, &t1, (size_t)(from + 2)),
+		       "concurrent: no task that was running was restarted");
+	}
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	docker_service_done(&listed);
+	docker_service_done(&after);
+	strv_done(&t0);
+	strv_done(&t1);
+	scaled_done(&c1);
+	scaled_done(&c2);
+}
+
 int main(void)
 {
 	const char *src = getenv("FLOWPROXY_SOURCE_ROOT"), *bld = getenv("FLOWPROXY_BUILD_ROOT");
@@ -363,6 +596,24 @@ int main(void)
 	r = sync_list_tasks(d, id, &tl, &err);
 	tap_is_int((long long)count_running(&tl, net_name), 2, "two running tasks by ID");
 	docker_task_list_done(&tl);
+
+	/* docker_scale_service: up, down, at the limit, and under concurrent writers. */
+	check_scale(d, ev, id, 2, 1);
+	check_scale(d, ev, id, 3, -1);
+	{
+		struct scaled c;
+
+		tap_is_int(sync_scale(d, svc_name, 1, 1, 2, &c), -ERANGE,
+			   "scale at the maximum (by name): -ERANGE");
+		tap_ok(c.sc.attempts == 0 && c.sc.old_replicas == 2 && c.err &&
+			       strstr(c.err, "already at its maximum of 2 replicas"),
+		       "  no update sent: %s", c.err ? c.err : "");
+		scaled_done(&c);
+		tap_is_int(sync_scale(d, "fp-no-such-service", 1, 1, 2, &c), -ENOENT,
+			   "scale an unknown service: -ENOENT");
+		scaled_done(&c);
+	}
+	check_concurrent(d, ev, id, 2);
 
 	free(cmd);
 	cmd = xasprintf("docker service rm %s >/dev/null 2>&1", svc_name);

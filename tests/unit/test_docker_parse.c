@@ -1,12 +1,18 @@
 // SPDX-License-Identifier: MIT
 /*
  * Unit tests for docker's pure parsers: replies captured from a real dockerd 20.10 in swarm mode
- * (tests/fixtures/docker/), then tables of malformed input that must fail cleanly.
+ * (tests/fixtures/docker/), then tables of malformed input that must fail cleanly. The spec of a
+ * scaling update is checked byte for byte against the captured services (a spec with "Replicas"
+ * in labels, env and container labels, escapes and non-ASCII text; a PreviousSpec; 0 replicas;
+ * global services and jobs) and a table of hand-made objects.
  */
 #include "flowproxy/docker.h"
 
 #include "tap.h"
 #include "testlib.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
 
 /* A reply captured from the real Docker Engine (tests/fixtures/docker/). */
 static char *fixture(const char *name, size_t *len)
@@ -464,6 +470,400 @@ static void test_caps(void)
 	}
 }
 
+/*
+ * What docker_spec_scale must send for a compact engine reply, worked out from the text alone:
+ * the engine prints ID, Version, CreatedAt, UpdatedAt, then "Spec":{...}, followed by
+ * PreviousSpec or Endpoint; inside it, Mode is {"Replicated":{"Replicas":N}} once. Caller frees.
+ */
+static char *expected_spec(const char *body, long from, long to)
+{
+	const char *s = strstr(body, "\"Spec\":"), *e;
+	_cleanup_free_ char *mode = xasprintf("\"Mode\":{\"Replicated\":{\"Replicas\":%ld}}", from);
+	_cleanup_free_ char *spec = NULL;
+	struct strbuf b;
+	const char *m;
+
+	if (!s)
+		return NULL;
+	s += strlen("\"Spec\":");
+	e = strstr(s, ",\"PreviousSpec\":");
+	if (!e)
+		e = strstr(s, ",\"Endpoint\":");
+	if (!e)
+		return NULL;
+	spec = xstrndup(s, (size_t)(e - s));
+	m = strstr(spec, mode);
+	if (!m || strstr(m + 1, mode))
+		return NULL;
+	strbuf_init(&b);
+	strbuf_append(&b, spec, (size_t)(m - spec));
+	strbuf_printf(&b, "\"Mode\":{\"Replicated\":{\"Replicas\":%ld}}", to);
+	strbuf_puts(&b, m + strlen(mode));
+	return strbuf_steal(&b);
+}
+
+/* The Spec of body with Replicas set to n, as cJSON prints it (a second opinion). */
+static char *cjson_spec(const char *body, size_t len, long n, bool whole_is_spec)
+{
+	cJSON *root = cJSON_ParseWithLength(body, len);
+	cJSON *spec = whole_is_spec ? root : cJSON_GetObjectItemCaseSensitive(root, "Spec");
+	cJSON *rep = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(spec, "Mode"),
+						 "Replicated"),
+		"Replicas");
+	char *out = NULL;
+
+	if (rep && n >= 0)
+		cJSON_SetNumberValue(rep, (double)n);
+	if (spec)
+		out = cJSON_PrintUnformatted(spec);
+	cJSON_Delete(root);
+	return out;
+}
+
+static void test_spec_fixtures(void)
+{
+	static const struct {
+		const char *file;
+		long replicas;
+		uint64_t version;
+	} cases[] = {
+		{"service-inspect.json", 3, 32},
+		{"service-inspect-zero.json", 0, 7524},
+		{"service-inspect-rich.json", 0, 7554},
+	};
+	static const struct {
+		const char *file, *says;
+	} refused[] = {
+		{"service-inspect-global.json", "is global"},
+		{"service-inspect-job.json", "is a replicated job"},
+		{"service-inspect-global-job.json", "is a global job"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		size_t len, out_len = 0;
+		_cleanup_free_ char *body = fixture(cases[i].file, &len);
+		_cleanup_free_ char *err = NULL, *out = NULL, *want = NULL, *a = NULL, *b = NULL;
+		long cur = -1;
+		uint64_t ver = 0;
+		int r;
+
+		r = docker_spec_scale(body, len, 0, NULL, NULL, &cur, &ver, &err);
+		tap_is_int(r, 0, cases[i].file);
+		tap_is_int(cur, cases[i].replicas, "  current count read");
+		tap_is_int((long long)ver, (long long)cases[i].version, "  Version.Index read");
+		r = docker_spec_scale(body, len, 5, &out, &out_len, &cur, &ver, &err);
+		want = expected_spec(body, cases[i].replicas, 5);
+		tap_ok(r == 0 && want, "  scaled to 5 (%s)", err ? err : "");
+		tap_is_str(out, want, "  the Spec's bytes, only the count changed");
+		tap_is_int((long long)out_len, out ? (long long)strlen(out) : -1, "  length");
+		a = cjson_spec(body, len, 5, false);
+		b = out ? cjson_spec(out, out_len, -1, true) : NULL;
+		tap_ok(a && b && streq(a, b), "  cJSON reads the same spec with 5 replicas");
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+		size_t len;
+		_cleanup_free_ char *body = fixture(refused[i].file, &len);
+		_cleanup_free_ char *err = NULL, *out = NULL;
+		size_t out_len = 0;
+
+		tap_is_int(docker_spec_scale(body, len, 2, &out, &out_len, NULL, NULL, &err),
+			   -ENOTSUP, refused[i].file);
+		tap_ok(!out && err && strstr(err, refused[i].says) &&
+			       strstr(err, "no replica count"),
+		       "  refused with a message: %s", err ? err : "");
+	}
+}
+
+#define SCALE_SVC(ver, spec) "{\"ID\":\"x\",\"Version\":{\"Index\":" #ver "},\"Spec\":" spec "}"
+#define REP(n)		     "{\"Mode\":{\"Replicated\":{\"Replicas\":" #n "}}}"
+
+static void test_spec_table(void)
+{
+	static const struct {
+		const char *what, *body;
+		long replicas;
+		int want;
+		const char *spec; /* the expected update body */
+		long current;
+		uint64_t version;
+	} cases[] = {
+		{"minimal", SCALE_SVC(7, REP(2)), 5, 0, REP(5), 2, 7},
+		{"zero to one", SCALE_SVC(7, REP(0)), 1, 0, REP(1), 0, 7},
+		{"down to zero", SCALE_SVC(7, REP(3)), 0, 0, REP(0), 3, 7},
+		{"largest count", SCALE_SVC(7, REP(2147483647)), 2147483647, 0, REP(2147483647),
+		 2147483647, 7},
+		{"largest Version.Index", SCALE_SVC(18446744073709551615, REP(1)), 2, 0, REP(2), 1,
+		 UINT64_MAX},
+		{"Version after Spec", "{\"Spec\":" REP(4) ",\"Version\":{\"Index\":9}}", 3, 0,
+		 REP(3), 4, 9},
+		{"whitespace everywhere",
+		 " {\n\t\"Version\" : { \"Index\" : 7 } ,\r\n \"Spec\" : { \"Name\" : \"w\" , \"Mode\" "
+		 ": { \"Replicated\" : { \"Replicas\" : 2 } } } } \n",
+		 10, 0,
+		 "{ \"Name\" : \"w\" , \"Mode\" : { \"Replicated\" : { \"Replicas\" : 10 } } }", 2,
+		 7},
+		{"Replicas elsewhere",
+		 "{\"Replicas\":1,\"Version\":{\"Index\":3,\"Replicas\":2},\"Spec\":{\"Replicas\":4,"
+		 "\"Labels\":{\"Replicas\":\"9\"},\"TaskTemplate\":{\"Mode\":{\"Replicated\":{"
+		 "\"Replicas\":8}}},\"Mode\":{\"Replicated\":{\"Replicas\":6,\"X\":{\"Replicas\":7}}}"
+		 ",\"After\":{\"Replicas\":5}},\"PreviousSpec\":{\"Mode\":{\"Replicated\":{"
+		 "\"Replicas\":5}}}}",
+		 1, 0,
+		 "{\"Replicas\":4,\"Labels\":{\"Replicas\":\"9\"},\"TaskTemplate\":{\"Mode\":{"
+		 "\"Replicated\":{\"Replicas\":8}}},\"Mode\":{\"Replicated\":{\"Replicas\":1,\"X\":{"
+		 "\"Replicas\":7}}},\"After\":{\"Replicas\":5}}",
+		 6, 3},
+		{"strings with escapes and quotes",
+		 SCALE_SVC(
+			 4,
+			 "{\"Name\":\"a\\\"Replicas\\\":3,\\\\\",\"Env\":[\"\\u0041\\n\\\"}\",\"\\ud83d"
+			 "\\ude00 é\"],\"Mode\":{\"Replicated\":{\"Replicas\":2}}}"),
+		 3, 0,
+		 "{\"Name\":\"a\\\"Replicas\\\":3,\\\\\",\"Env\":[\"\\u0041\\n\\\"}\",\"\\ud83d"
+		 "\\ude00 é\"],\"Mode\":{\"Replicated\":{\"Replicas\":3}}}",
+		 2, 4},
+		{"numbers and literals passed through",
+		 SCALE_SVC(
+			 4,
+			 "{\"A\":[-0,1.5e+3,2E-2,0.25,true,false,null,{},[]],\"Mode\":{\"Replicated\":{"
+			 "\"Replicas\":1}}}"),
+		 2, 0,
+		 "{\"A\":[-0,1.5e+3,2E-2,0.25,true,false,null,{},[]],\"Mode\":{\"Replicated\":{"
+		 "\"Replicas\":2}}}",
+		 1, 4},
+		{"Replicas absent: 1, inserted", SCALE_SVC(4, "{\"Mode\":{\"Replicated\":{}}}"), 3,
+		 0, REP(3), 1, 4},
+		{"Replicas absent, spaces", SCALE_SVC(4, "{\"Mode\":{\"Replicated\":{ }}}"), 3, 0,
+		 "{\"Mode\":{\"Replicated\":{\"Replicas\":3 }}}", 1, 4},
+		{"Replicas absent, other keys",
+		 SCALE_SVC(4, "{\"Mode\":{\"Replicated\":{\"Y\":1}}}"), 3, 0,
+		 "{\"Mode\":{\"Replicated\":{\"Replicas\":3,\"Y\":1}}}", 1, 4},
+		{"Replicas null: 1, replaced",
+		 SCALE_SVC(4, "{\"Mode\":{\"Replicated\":{\"Replicas\":null}}}"), 0, 0, REP(0), 1,
+		 4},
+		{"a null mode is no mode",
+		 SCALE_SVC(4, "{\"Mode\":{\"Global\":null,\"Replicated\":{\"Replicas\":2}}}"), 1, 0,
+		 "{\"Mode\":{\"Global\":null,\"Replicated\":{\"Replicas\":1}}}", 2, 4},
+		{"keys not followed may repeat",
+		 "{\"Version\":{\"Index\":1},\"PreviousSpec\":{\"Mode\":1,\"Mode\":2},\"Spec\":{\"L\":"
+		 "{\"a\":1,\"a\":2},\"Mode\":{\"Replicated\":{\"Replicas\":1}}}}",
+		 2, 0, "{\"L\":{\"a\":1,\"a\":2},\"Mode\":{\"Replicated\":{\"Replicas\":2}}}", 1,
+		 1},
+		{"mode and Mode (Go reads both as Mode)",
+		 SCALE_SVC(4, "{\"mode\":{\"x\":1},\"Mode\":{\"Replicated\":{\"Replicas\":2}}}"), 1,
+		 -EBADMSG, NULL, 0, 0},
+
+		{"global", SCALE_SVC(4, "{\"Mode\":{\"Global\":{}}}"), 1, -ENOTSUP, NULL, 0, 0},
+		{"replicated job",
+		 SCALE_SVC(
+			 4,
+			 "{\"Mode\":{\"ReplicatedJob\":{\"MaxConcurrent\":1,\"TotalCompletions\":2}}}"),
+		 1, -ENOTSUP, NULL, 0, 0},
+		{"global job", SCALE_SVC(4, "{\"Mode\":{\"GlobalJob\":{}}}"), 1, -ENOTSUP, NULL, 0,
+		 0},
+		{"two modes",
+		 SCALE_SVC(4, "{\"Mode\":{\"Global\":{},\"Replicated\":{\"Replicas\":1}}}"), 1,
+		 -EBADMSG, NULL, 0, 0},
+		{"no mode", SCALE_SVC(4, "{\"Mode\":{}}"), 1, -EBADMSG, NULL, 0, 0},
+		{"an unknown mode only", SCALE_SVC(4, "{\"Mode\":{\"Other\":{}}}"), 1, -EBADMSG,
+		 NULL, 0, 0},
+		{"Mode null", SCALE_SVC(4, "{\"Mode\":null}"), 1, -EBADMSG, NULL, 0, 0},
+		{"no Mode", SCALE_SVC(4, "{\"Name\":\"x\"}"), 1, -EBADMSG, NULL, 0, 0},
+		{"Replicated an array", SCALE_SVC(4, "{\"Mode\":{\"Replicated\":[1]}}"), 1,
+		 -EBADMSG, NULL, 0, 0},
+		{"Replicas negative", SCALE_SVC(4, REP(-1)), 1, -EBADMSG, NULL, 0, 0},
+		{"Replicas a fraction", SCALE_SVC(4, REP(3.0)), 1, -EBADMSG, NULL, 0, 0},
+		{"Replicas an exponent", SCALE_SVC(4, REP(1e2)), 1, -EBADMSG, NULL, 0, 0},
+		{"Replicas a string", SCALE_SVC(4, REP("3")), 1, -EBADMSG, NULL, 0, 0},
+		{"Replicas true", SCALE_SVC(4, REP(true)), 1, -EBADMSG, NULL, 0, 0},
+		{"Replicas over the cap", SCALE_SVC(4, REP(2147483648)), 1, -EBADMSG, NULL, 0, 0},
+		{"Replicas twice",
+		 SCALE_SVC(4, "{\"Mode\":{\"Replicated\":{\"Replicas\":1,\"Replicas\":2}}}"), 1,
+		 -EBADMSG, NULL, 0, 0},
+		{"Replicas and replicas",
+		 SCALE_SVC(4, "{\"Mode\":{\"Replicated\":{\"Replicas\":1,\"replicas\":2}}}"), 1,
+		 -EBADMSG, NULL, 0, 0},
+		{"replicas in lower case",
+		 SCALE_SVC(4, "{\"Mode\":{\"Replicated\":{\"replicas\":2}}}"), 1, -EBADMSG, NULL, 0,
+		 0},
+		{"Replicas with an escape",
+		 SCALE_SVC(4, "{\"Mode\":{\"Replicated\":{\"Repl\\u0069cas\":2}}}"), 1, -EBADMSG,
+		 NULL, 0, 0},
+		{"Replicas with a long s (folds to S in Go)",
+		 SCALE_SVC(4, "{\"Mode\":{\"Replicated\":{\"Replica\xc5\xbf\":2}}}"), 1, -EBADMSG,
+		 NULL, 0, 0},
+		{"MODE in upper case", SCALE_SVC(4, "{\"MODE\":{\"Replicated\":{\"Replicas\":2}}}"),
+		 1, -EBADMSG, NULL, 0, 0},
+		{"Mode twice", SCALE_SVC(4, "{\"Mode\":{\"Global\":{}},\"Mode\":" REP(1) "}"), 1,
+		 -EBADMSG, NULL, 0, 0},
+		{"Spec twice",
+		 "{\"Version\":{\"Index\":1},\"Spec\":" REP(1) ",\"Spec\":" REP(2) "}", 1, -EBADMSG,
+		 NULL, 0, 0},
+		{"no Spec", "{\"Version\":{\"Index\":1}}", 1, -EBADMSG, NULL, 0, 0},
+		{"Spec null", "{\"Version\":{\"Index\":1},\"Spec\":null}", 1, -EBADMSG, NULL, 0, 0},
+		{"Spec an array", "{\"Version\":{\"Index\":1},\"Spec\":[]}", 1, -EBADMSG, NULL, 0,
+		 0},
+		{"no Version", "{\"Spec\":" REP(1) "}", 1, -EBADMSG, NULL, 0, 0},
+		{"Index over 64 bits", SCALE_SVC(18446744073709551616, REP(1)), 1, -EBADMSG, NULL,
+		 0, 0},
+		{"Index negative", SCALE_SVC(-1, REP(1)), 1, -EBADMSG, NULL, 0, 0},
+		{"Index a string", SCALE_SVC("1", REP(1)), 1, -EBADMSG, NULL, 0, 0},
+
+		{"empty", "", 1, -EBADMSG, NULL, 0, 0},
+		{"blank", " \n", 1, -EBADMSG, NULL, 0, 0},
+		{"an array", "[" SCALE_SVC(1, REP(1)) "]", 1, -EBADMSG, NULL, 0, 0},
+		{"a byte order mark", "\xef\xbb\xbf" SCALE_SVC(1, REP(1)), 1, -EBADMSG, NULL, 0, 0},
+		{"cut short", "{\"Version\":{\"Index\":1},\"Spec\":{\"Mode\":{\"Replicated\":{", 1,
+		 -EBADMSG, NULL, 0, 0},
+		{"more after the object", SCALE_SVC(1, REP(1)) "x", 1, -EBADMSG, NULL, 0, 0},
+		{"two objects", SCALE_SVC(1, REP(1)) SCALE_SVC(1, REP(1)), 1, -EBADMSG, NULL, 0, 0},
+		{"trailing comma", SCALE_SVC(1, "{\"Mode\":{\"Replicated\":{\"Replicas\":1}},}"), 1,
+		 -EBADMSG, NULL, 0, 0},
+		{"missing colon", SCALE_SVC(1, "{\"Mode\"{\"Replicated\":{\"Replicas\":1}}}"), 1,
+		 -EBADMSG, NULL, 0, 0},
+		{"single quotes", SCALE_SVC(1, "{'Mode':1}"), 1, -EBADMSG, NULL, 0, 0},
+		{"unterminated string", SCALE_SVC(1, "{\"Name\":\"abc}"), 1, -EBADMSG, NULL, 0, 0},
+		{"a raw newline in a string", SCALE_SVC(1, "{\"Name\":\"a\nb\"," REP(1) "}"), 1,
+		 -EBADMSG, NULL, 0, 0},
+		{"a bad escape", SCALE_SVC(1, "{\"Name\":\"a\\xb\"}"), 1, -EBADMSG, NULL, 0, 0},
+		{"a short \\u escape", SCALE_SVC(1, "{\"Name\":\"a\\u12\"}"), 1, -EBADMSG, NULL, 0,
+		 0},
+		{"a leading zero",
+		 SCALE_SVC(1, "{\"N\":01,\"Mode\":{\"Replicated\":{\"Replicas\":1}}}"), 1, -EBADMSG,
+		 NULL, 0, 0},
+		{"a bare dot",
+		 SCALE_SVC(1, "{\"N\":1.,\"Mode\":{\"Replicated\":{\"Replicas\":1}}}"), 1, -EBADMSG,
+		 NULL, 0, 0},
+		{"a plus sign",
+		 SCALE_SVC(1, "{\"N\":+1,\"Mode\":{\"Replicated\":{\"Replicas\":1}}}"), 1, -EBADMSG,
+		 NULL, 0, 0},
+		{"a bare minus",
+		 SCALE_SVC(1, "{\"N\":-,\"Mode\":{\"Replicated\":{\"Replicas\":1}}}"), 1, -EBADMSG,
+		 NULL, 0, 0},
+		{"NaN", SCALE_SVC(1, "{\"N\":NaN,\"Mode\":{\"Replicated\":{\"Replicas\":1}}}"), 1,
+		 -EBADMSG, NULL, 0, 0},
+		{"tru", SCALE_SVC(1, "{\"N\":tru,\"Mode\":{\"Replicated\":{\"Replicas\":1}}}"), 1,
+		 -EBADMSG, NULL, 0, 0},
+
+		{"a negative count asked", SCALE_SVC(1, REP(1)), -1, -EINVAL, NULL, 0, 0},
+		{"a count over the cap asked", SCALE_SVC(1, REP(1)), DOCKER_REPLICAS_MAX + 1,
+		 -EINVAL, NULL, 0, 0},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		size_t len = strlen(cases[i].body), out_len = 0;
+		/* Exactly len bytes, no NUL after them: a read past the end is an ASan error. */
+		_cleanup_free_ char *body = xmalloc(len ? len : 1);
+		_cleanup_free_ char *err = NULL, *out = NULL;
+		long cur = -7;
+		uint64_t ver = 0;
+		int r;
+
+		memcpy(body, cases[i].body, len);
+		r = docker_spec_scale(body, len, cases[i].replicas, &out, &out_len, &cur, &ver,
+				      &err);
+		if (!tap_is_int(r, cases[i].want, cases[i].what))
+			tap_diag("message: %s", err ? err : "(none)");
+		if (cases[i].want < 0) {
+			tap_ok(!out && cur == -7 && str_set(err), "  refused with a message: %s",
+			       err ? err : "(none)");
+			continue;
+		}
+		tap_is_str(out, cases[i].spec, "  the update body");
+		tap_ok(cur == cases[i].current && ver == cases[i].version,
+		       "  current %ld, version %" PRIu64, cur, ver);
+		tap_is_int((long long)out_len, out ? (long long)strlen(out) : -1, "  length");
+	}
+}
+
+static void test_spec_limits(void)
+{
+	struct strbuf b;
+	_cleanup_free_ char *err = NULL, *out = NULL;
+	size_t out_len;
+	long cur = -1;
+	static const char body[] = SCALE_SVC(5, REP(2));
+
+	/* Nesting: DOCKER_JSON_DEPTH_MAX levels in all pass, one more does not. */
+	for (int extra = 0; extra < 2; extra++) {
+		int levels = DOCKER_JSON_DEPTH_MAX - 2 + extra; /* root and Spec: 2 levels */
+
+		strbuf_init(&b);
+		strbuf_puts(&b, "{\"Version\":{\"Index\":1},\"Spec\":{\"L\":");
+		for (int i = 0; i < levels; i++)
+			strbuf_puts(&b, "[");
+		for (int i = 0; i < levels; i++)
+			strbuf_puts(&b, "]");
+		strbuf_puts(&b, ",\"Mode\":{\"Replicated\":{\"Replicas\":1}}}}");
+		tap_is_int(docker_spec_scale(b.s, b.len, 2, &out, &out_len, NULL, NULL, &err),
+			   extra ? -EBADMSG : 0,
+			   extra ? "one level deeper than DOCKER_JSON_DEPTH_MAX refused"
+				 : "DOCKER_JSON_DEPTH_MAX levels accepted");
+		free(TAKE_PTR(out));
+		strbuf_done(&b);
+	}
+	tap_ok(err && strstr(err, "nested deeper"), "message: %s", err ? err : "");
+	tap_is_int(
+		docker_spec_scale(body, DOCKER_REPLY_MAX + 1, 2, &out, &out_len, NULL, NULL, &err),
+		-EMSGSIZE, "a body over DOCKER_REPLY_MAX refused before reading");
+	tap_is_int(docker_spec_scale(NULL, 0, 2, &out, &out_len, NULL, NULL, &err), -EINVAL,
+		   "NULL body");
+	tap_is_int(docker_spec_scale(body, strlen(body), -1, NULL, NULL, &cur, NULL, &err), 0,
+		   "reading only: the count asked is not used");
+	tap_is_int(cur, 2, "  current 2");
+	tap_is_int(docker_spec_scale(body, strlen(body) - 1, 2, &out, &out_len, NULL, NULL, &err),
+		   -EBADMSG, "the last byte missing");
+	tap_ok(err && strstr(err, "not JSON") && strstr(err, "byte"),
+	       "  the message says where: %s", err ? err : "");
+}
+
+static void test_update_reply(void)
+{
+	static const struct {
+		const char *what, *body;
+		int want;
+		const char *warnings;
+	} cases[] = {
+		{"no warnings, null", "{\"Warnings\":null}\n", 0, NULL},
+		{"no Warnings key", "{}", 0, NULL},
+		{"empty list", "{\"Warnings\":[]}", 0, NULL},
+		{"two", "{\"Warnings\":[\"image has no digest\",\"b\"]}", 0,
+		 "image has no digest; b"},
+		{"Warnings a string", "{\"Warnings\":\"x\"}", -EBADMSG, NULL},
+		{"a warning a number", "{\"Warnings\":[1]}", -EBADMSG, NULL},
+		{"an array", "[]", -EBADMSG, NULL},
+		{"not JSON", "<html>", -EBADMSG, NULL},
+	};
+	size_t len;
+	_cleanup_free_ char *ok = fixture("update-ok.json", &len);
+	_cleanup_free_ char *w = NULL, *err = NULL;
+	struct strbuf big;
+
+	tap_is_int(docker_parse_update_reply(ok, len, &w, &err), 0, "update-ok.json parses");
+	tap_ok(w == NULL, "  no warnings");
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		_cleanup_free_ char *got = NULL, *e = NULL;
+		int r = docker_parse_update_reply(cases[i].body, strlen(cases[i].body), &got, &e);
+
+		tap_ok(r == cases[i].want && (r < 0 ? e != NULL : true), "update reply: %s",
+		       cases[i].what);
+		if (r == 0)
+			tap_is_str(got, cases[i].warnings, "  warnings");
+	}
+	strbuf_init(&big);
+	strbuf_puts(&big, "{\"Warnings\":[");
+	for (int i = 0; i < 2000; i++)
+		strbuf_printf(&big, "%s\"w\\u00e9%d\"", i ? "," : "", i);
+	strbuf_puts(&big, "]}");
+	tap_is_int(docker_parse_update_reply(big.s, big.len, &w, &err), 0, "2000 warnings");
+	tap_ok(w && strlen(w) <= DOCKER_WARNINGS_MAX && strlen(w) > DOCKER_WARNINGS_MAX - 16 &&
+		       ((unsigned char)w[strlen(w) - 1] & 0xc0) != 0xc0,
+	       "  cut at DOCKER_WARNINGS_MAX, not inside a character (%zu bytes)",
+	       w ? strlen(w) : 0);
+	strbuf_done(&big);
+}
+
 int main(void)
 {
 	test_fixture_services();
@@ -474,5 +874,9 @@ int main(void)
 	test_version();
 	test_garbage();
 	test_caps();
+	test_spec_fixtures();
+	test_spec_table();
+	test_spec_limits();
+	test_update_reply();
 	return tap_done();
 }
