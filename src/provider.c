@@ -55,7 +55,69 @@ struct provider {
 	long long next_resync; /* usec: the next full resync */
 	char **networks;
 	size_t n_networks;
+	struct provider_count *counts; /* the last resync's replica counts, sorted by name */
+	size_t n_counts;
 };
+
+struct provider_count {
+	char *name;
+	long wanted, running;
+};
+
+static int count_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct provider_count *)a)->name,
+		      ((const struct provider_count *)b)->name);
+}
+
+static void counts_free(struct provider_count *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+}
+
+/* A global service or a job is listed too, with its task counts: scaling it is refused by
+ * docker_scale_service with a message that says why. */
+static void counts_update(struct provider *p, const struct docker_service_list *services)
+{
+	struct provider_count *v = xcalloc(services->n + 1, sizeof(*v));
+	size_t n = 0;
+
+	for (size_t i = 0; i < services->n; i++) {
+		const struct docker_service *s = &services->v[i];
+		bool replicated = s->mode == DOCKER_MODE_REPLICATED;
+		v[n].name = xstrdup(s->name);
+		v[n].wanted = replicated ? s->replicas : s->desired_tasks;
+		v[n].running = s->has_status ? s->running_tasks : v[n].wanted;
+		n++;
+	}
+	qsort(v, n, sizeof(*v), count_cmp);
+	counts_free(p->counts, p->n_counts);
+	p->counts = v;
+	p->n_counts = n;
+}
+
+int provider_replicas(const struct provider *p, const char *service, long *ret_wanted,
+		      long *ret_running)
+{
+	struct provider_count key = {.name = (char *)service};
+	const struct provider_count *c =
+		p->n_counts ? bsearch(&key, p->counts, p->n_counts, sizeof(key), count_cmp) : NULL;
+
+	if (!c)
+		return -ENOENT;
+	if (ret_wanted)
+		*ret_wanted = c->wanted;
+	if (ret_running)
+		*ret_running = c->running;
+	return 0;
+}
+
+struct docker *provider_docker(const struct provider *p)
+{
+	return p->docker;
+}
 
 static void free_strv(char **v, size_t n)
 {
@@ -184,6 +246,7 @@ static void resync_apply(struct provider *p, const struct docker_task_list *task
 	size_t n_diff = 0;
 
 	p->services = (struct docker_service_list){0};
+	counts_update(p, &services);
 	struct swarm_snapshot full;
 	bool converging = false;
 	swarm_snapshot_init(&cur);
@@ -478,6 +541,7 @@ void provider_free(struct provider *p)
 	swarm_snapshot_done(&p->snap);
 	swarm_snapshot_done(&p->full);
 	free_strv(p->networks, p->n_networks);
+	counts_free(p->counts, p->n_counts);
 	loop_timer_free(p->timer);
 	free(p);
 }

@@ -42,5 +42,16 @@ char *provider_services_json(const struct provider *p);
  */
 struct cJSON;
 void provider_status_json(const struct provider *p, struct cJSON *o);
+/*
+ * The replica count of a labelled service, as the last resync read it: wanted
+ * (Spec.Mode.Replicated.Replicas; DesiredTasks for a global service or a job) and running
+ * (ServiceStatus.RunningTasks). Either pointer may be NULL. -ENOENT for a service not labelled
+ * com.df.notify=true.
+ */
+int provider_replicas(const struct provider *p, const char *service, long *ret_wanted,
+		      long *ret_running);
+/* The provider's Docker client, for the docker scaler (borrowed for p's life). */
+struct docker;
+struct docker *provider_docker(const struct provider *p);
 /* The Listener's notify-services: sends every service's create notification again. */
 void provider_notify_all(struct provider *p);
