@@ -17,6 +17,8 @@
  * ours, kept per connection (MHD's socket context) and enforced by a sweep once a second.
  */
 #include "flowproxy/api.h"
+#include "flowproxy/alertmanager.h"
+#include "flowproxy/autoscaler.h"
 #include "flowproxy/haproxy.h"
 #include "flowproxy/labels.h"
 #include "flowproxy/log.h"
@@ -25,6 +27,7 @@
 #include "flowproxy/provider.h"
 #include "flowproxy/query.h"
 #include "flowproxy/telemetry.h"
+#include "flowproxy/webhook.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -102,6 +105,8 @@ struct api {
 	const char *token;	  /* API_TOKEN (the config's, borrowed), NULL when none */
 	struct api_streak unauth; /* requests refused for want of the token */
 	unsigned long unauthorized;
+	struct autoscaler *autoscaler; /* api_attach; NULL: the autoscale endpoints answer 404 */
+	struct webhook *webhook;       /* api_attach; its counters go to /metrics */
 };
 
 static void api_run(struct api *a);
@@ -118,6 +123,10 @@ struct req {
 	enum req_state state;
 	size_t body_len;
 	bool too_big;
+	bool post;	    /* the method is POST */
+	bool keep_body;	    /* the route reads the body (in) */
+	struct strbuf in;   /* the body, when kept */
+	struct am_call *am; /* the Alertmanager receiver's actions in flight */
 	/* Result of a suspended operation. */
 	int status;
 	char *body;
@@ -184,6 +193,20 @@ static void op_done(void *userdata, int status, const char *message, bool found)
 		free(q->body);
 		q->body = dfp_response("NOK", message, "", NULL);
 	}
+	if (q->sock)
+		q->sock->waiting = NULL;
+	MHD_resume_connection(q->conn);
+}
+
+/* The answer of a suspended request is ready (body taken over): resume it. */
+static void req_finish(struct req *q, int status, char *body)
+{
+	q->status = status;
+	q->state = REQ_DONE;
+	free(q->body);
+	q->body = body;
+	q->ctype = "application/json";
+	loop_timer_after(q->api->timer, 0);
 	if (q->sock)
 		q->sock->waiting = NULL;
 	MHD_resume_connection(q->conn);
@@ -358,6 +381,10 @@ static enum MHD_Result handle_metrics(struct api *a, struct req *q, struct MHD_C
 			(unsigned long long)ts.lines, (unsigned long long)ts.bad_lines,
 			(unsigned long long)ts.dropped);
 	}
+	if (a->autoscaler)
+		autoscaler_prometheus(a->autoscaler, &b);
+	if (a->webhook)
+		webhook_prometheus(a->webhook, "flowproxy", &b);
 	strbuf_printf(&b,
 		      "# HELP flowproxy_services Services routed.\n"
 		      "# TYPE flowproxy_services gauge\n"
@@ -404,6 +431,177 @@ static enum MHD_Result handle_test_v2(struct api *a, struct req *q, struct MHD_C
 	return respond_dfp(c, 200, "OK", "Test v2", "", NULL);
 }
 
+/* ---- autoscaling (docs/autoscaling.md "Endpoints") ---------------------------------------- */
+
+static enum MHD_Result respond_status(struct MHD_Connection *c, unsigned status,
+				      const char *message)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "status", status == 200 ? "OK" : "NOK");
+	cJSON_AddStringToObject(o, "message", message);
+	char *out = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return respond(c, status, "application/json", out);
+}
+
+/* GET /v1/flowproxy/autoscale */
+static enum MHD_Result handle_autoscale(struct api *a, struct req *q, struct MHD_Connection *c)
+{
+	if (!a->autoscaler)
+		return respond_status(c, 404, "the autoscaler is not running");
+	cJSON *o = autoscaler_json(a->autoscaler);
+	char *out = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return respond(c, 200, "application/json", out);
+}
+
+static void scale_done(void *userdata, int status, const char *message, long from, long to)
+{
+	struct req *q = userdata;
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "status", status == 200 ? "OK" : "NOK");
+	cJSON_AddStringToObject(o, "message", message);
+	cJSON_AddStringToObject(o, "service", params_get(&q->params, "service"));
+	cJSON_AddNumberToObject(o, "from", (double)from);
+	cJSON_AddNumberToObject(o, "to", (double)to);
+	char *out = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	req_finish(q, status, out);
+}
+
+/*
+ * GET|POST /v1/flowproxy/scale?service=S&scale=±N: the Jenkins service-scale job's parameters.
+ * Answered once the scaler is done.
+ */
+static enum MHD_Result handle_scale(struct api *a, struct req *q, struct MHD_Connection *c)
+{
+	const char *svc = params_get(&q->params, "service");
+	const char *scale = params_get(&q->params, "scale");
+	long delta = 0;
+
+	if (!a->autoscaler)
+		return respond_status(c, 404, "the autoscaler is not running");
+	if (!str_set(svc))
+		return respond_status(c, 400, "the service query is mandatory");
+	if (!str_set(scale) ||
+	    parse_long(scale[0] == '+' ? scale + 1 : scale, -1000, 1000, &delta) < 0 ||
+	    delta == 0) {
+		_cleanup_free_ char *msg = xasprintf(
+			"scale must be a non-zero whole number of replicas within -1000..1000, "
+			"such as 1 or -1 (got '%s')",
+			scale ? scale : "");
+		log_warn("API: scale of service '%s' refused: %s", svc, msg);
+		return respond_status(c, 400, msg);
+	}
+	if (autoscaler_scale(a->autoscaler, svc, delta, "scale endpoint", scale_done, q) < 0)
+		return respond_status(c, 400, "the scale could not be started");
+	suspend(q, c);
+	return MHD_YES;
+}
+
+/* One Alertmanager call: its actions, answered together once every one is done. */
+struct am_call {
+	struct req *q;
+	cJSON *actions; /* one object per action, filled as they end */
+	size_t pending;
+	size_t ignored;
+};
+
+struct am_action {
+	struct am_call *call;
+	cJSON *o;
+};
+
+static void am_finish(struct am_call *m)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "status", "OK");
+	cJSON_AddItemToObject(o, "actions", m->actions);
+	cJSON_AddNumberToObject(o, "ignored", (double)m->ignored);
+	char *out = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	m->q->am = NULL;
+	req_finish(m->q, 200, out);
+	free(m);
+}
+
+static void am_done(void *userdata, int status, const char *message, long from, long to)
+{
+	struct am_action *x = userdata;
+	struct am_call *m = x->call;
+
+	cJSON_AddNumberToObject(x->o, "status", status);
+	cJSON_AddStringToObject(x->o, "message", message);
+	cJSON_AddNumberToObject(x->o, "from", (double)from);
+	cJSON_AddNumberToObject(x->o, "to", (double)to);
+	free(x);
+	if (--m->pending == 0)
+		am_finish(m);
+}
+
+/*
+ * POST /v1/flowproxy/alertmanager: an Alertmanager webhook receiver. Each firing alert with the
+ * labels service and scale=up|down scales that service by its own step, limits applied. It
+ * answers 200 with each action's outcome (an error answer would make Alertmanager resend).
+ */
+static enum MHD_Result handle_alertmanager(struct api *a, struct req *q, struct MHD_Connection *c)
+{
+	struct alertmanager_request r = {0};
+	_cleanup_free_ char *err = NULL;
+
+	if (!a->autoscaler)
+		return respond_status(c, 404, "the autoscaler is not running");
+	if (!q->post)
+		return respond_status(c, 405, "the Alertmanager receiver takes a POST");
+	if (alertmanager_parse(strbuf_str(&q->in), q->in.len, &r, &err) < 0) {
+		log_warn("API: Alertmanager call refused: %s", err);
+		return respond_status(c, 400, err);
+	}
+	struct am_call *m = xcalloc(1, sizeof(*m));
+	m->q = q;
+	m->actions = cJSON_CreateArray();
+	m->ignored = r.ignored;
+	m->pending = 1; /* held until every action is started */
+	q->am = m;
+	for (size_t i = 0; i < r.n; i++) {
+		const struct alertmanager_action *ac = &r.v[i];
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "service", ac->service);
+		cJSON_AddStringToObject(o, "scale", ac->dir == AUTOSCALE_UP ? "up" : "down");
+		cJSON_AddItemToArray(m->actions, o);
+		long step = autoscaler_step_of(a->autoscaler, ac->service, ac->dir);
+		if (step == 0) {
+			cJSON_AddNumberToObject(o, "status", 404);
+			_cleanup_free_ char *msg =
+				xasprintf("service '%s' is not known or its limits do not parse",
+					  ac->service);
+			cJSON_AddStringToObject(o, "message", msg);
+			log_warn("API: Alertmanager: %s", msg);
+			continue;
+		}
+		struct am_action *x = xcalloc(1, sizeof(*x));
+		x->call = m;
+		x->o = o;
+		m->pending++;
+		if (autoscaler_scale(a->autoscaler, ac->service, step, "alertmanager", am_done, x) <
+		    0) {
+			m->pending--;
+			free(x);
+			cJSON_AddNumberToObject(o, "status", 400);
+			cJSON_AddStringToObject(o, "message", "the scale could not be started");
+		}
+	}
+	alertmanager_done(&r);
+	suspend(q, c);
+	/* Every callback comes from the loop, later: the last one answers. */
+	if (--m->pending == 0)
+		am_finish(m);
+	return MHD_YES;
+}
+
 typedef enum MHD_Result (*api_handler_fn)(struct api *a, struct req *q, struct MHD_Connection *c);
 
 /* Route flags. */
@@ -433,6 +631,9 @@ static const struct api_route {
 	 handle_listener_notify},
 	{"/v1/docker-flow-swarm-listener/ping", ROUTE_SWARM, handle_listener_ping},
 	{"/v1/flowproxy/status", 0, handle_status},
+	{"/v1/flowproxy/autoscale", 0, handle_autoscale},
+	{"/v1/flowproxy/scale", ROUTE_CHANGES, handle_scale},
+	{"/v1/flowproxy/alertmanager", ROUTE_CHANGES, handle_alertmanager},
 	{"/v1/flowproxy/stats", 0, handle_stats},
 	{"/metrics", 0, handle_metrics},
 	{"/v1/test", 0, handle_test_v1},
@@ -554,6 +755,18 @@ static enum MHD_Result respond_unauthorized(struct api *a, struct req *q, struct
 	ret = MHD_queue_response(c, MHD_HTTP_UNAUTHORIZED, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+/* url names route (trailing slashes aside). */
+static bool path_is(const char *url, const char *route)
+{
+	size_t n = strlen(route);
+
+	if (strncmp(url, route, n) != 0)
+		return false;
+	while (url[n] == '/')
+		n++;
+	return url[n] == '\0';
 }
 
 static enum MHD_Result route(struct api *a, struct req *q, struct MHD_Connection *c,
@@ -823,12 +1036,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	/* The first call has the headers only: wait for the body (on_uri made q). */
 	if (!q->headers_seen) {
 		q->headers_seen = true;
+		q->post = streq(method, "POST");
+		q->keep_body = path_is(url, "/v1/flowproxy/alertmanager");
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
-		/* Bodies are not used by these endpoints; cap and discard them. */
+		/* Only the Alertmanager receiver reads its body; the others are capped and
+		 * discarded. */
 		q->body_len += *upload_data_size;
-		q->too_big |= q->body_len > API_BODY_MAX;
+		q->too_big |= q->body_len > (q->keep_body ? ALERTMANAGER_BODY_MAX : API_BODY_MAX);
+		if (q->keep_body && !q->too_big)
+			strbuf_append(&q->in, upload_data, *upload_data_size);
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
@@ -867,6 +1085,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	q->conn = c;
 	q->sock = conn_of(c);
 	params_init(&q->params);
+	strbuf_init(&q->in);
 	q->query = xstrndup(qm ? qm + 1 : "", QUERY_LEN_MAX + 1);
 	return q;
 }
@@ -885,6 +1104,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		return;
 	free(q->body);
 	free(q->query);
+	strbuf_done(&q->in);
 	params_done(&q->params);
 	free(q);
 	*con_cls = NULL;
@@ -1001,6 +1221,12 @@ int api_new(struct loop *loop, struct daemon *d, struct provider *p, struct api 
 		log_info("API: the endpoints that change state need the API token (API_TOKEN)");
 	*ret = a;
 	return 0;
+}
+
+void api_attach(struct api *a, struct autoscaler *as, struct webhook *w)
+{
+	a->autoscaler = as;
+	a->webhook = w;
 }
 
 void api_free(struct api *a)

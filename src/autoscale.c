@@ -582,7 +582,7 @@ static bool evaluate(const struct autoscale_policy *pol, const struct autoscale_
 	return result || product;
 }
 
-/* "0.93 of 1204 requests within 0.1s over 30s < 0.99" for term j of pol. */
+/* "93.02% of 1204 requests within 0.1s over 30s < 99%" for term j of pol. */
 static void describe_term(char *buf, size_t size, const struct autoscale_term *t, double v,
 			  uint64_t count, uint32_t window_ms)
 {
@@ -598,9 +598,9 @@ static void describe_term(char *buf, size_t size, const struct autoscale_term *t
 	switch (t->kind) {
 	case AUTOSCALE_RESP_TIME_ABOVE:
 	case AUTOSCALE_RESP_TIME_BELOW:
-		snprintf(buf, size, "%s: %.4g of %llu requests within %gs over %s %s %g",
-			 autoscale_term_name(t->kind), v, n, t->threshold_s, w,
-			 t->kind == AUTOSCALE_RESP_TIME_ABOVE ? "<" : ">", t->fraction);
+		snprintf(buf, size, "%s: %.4g%% of %llu requests within %gs over %s %s %g%%",
+			 autoscale_term_name(t->kind), v * 100, n, t->threshold_s, w,
+			 t->kind == AUTOSCALE_RESP_TIME_ABOVE ? "<" : ">", t->fraction * 100);
 		break;
 	case AUTOSCALE_RESP_TIME_QUANTILE_ABOVE:
 	case AUTOSCALE_RESP_TIME_QUANTILE_BELOW:
@@ -609,8 +609,8 @@ static void describe_term(char *buf, size_t size, const struct autoscale_term *t
 			 t->kind == AUTOSCALE_RESP_TIME_QUANTILE_ABOVE ? ">" : "<", t->threshold_s);
 		break;
 	case AUTOSCALE_RESP_TIME_SERVER_ERROR:
-		snprintf(buf, size, "%s: %.4g of %llu requests failed over %s > %g",
-			 autoscale_term_name(t->kind), v, n, w, t->fraction);
+		snprintf(buf, size, "%s: %.4g%% of %llu requests failed over %s > %g%%",
+			 autoscale_term_name(t->kind), v * 100, n, w, t->fraction * 100);
 		break;
 	}
 }

@@ -5,11 +5,15 @@
  * that flags win over the environment and the environment over defaults.
  */
 #include "flowproxy/config.h"
+#include "flowproxy/autoscale.h"
 
+#include <limits.h>
 #include <stddef.h>
 #include <strings.h>
 
-enum opt_type { OPT_STR = 0, OPT_LONG, OPT_BOOL };
+/* OPT_MS: a duration (500ms, 1s, 2m; a bare number is seconds) stored as ms in a long. OPT_CHOICE:
+ * a string that must be one of the words of help's leading "a|b|c:". */
+enum opt_type { OPT_STR = 0, OPT_LONG, OPT_BOOL, OPT_MS, OPT_CHOICE };
 
 struct opt {
 	const char *flag; /* long flag without "--", NULL if none */
@@ -23,9 +27,11 @@ struct opt {
 	const char *help;
 };
 
-#define S(f)	     OPT_STR, offsetof(struct config, f), 0, 0
-#define L(f, lo, hi) OPT_LONG, offsetof(struct config, f), lo, hi
-#define B(f)	     OPT_BOOL, offsetof(struct config, f), 0, 0
+#define S(f)	      OPT_STR, offsetof(struct config, f), 0, 0
+#define L(f, lo, hi)  OPT_LONG, offsetof(struct config, f), lo, hi
+#define B(f)	      OPT_BOOL, offsetof(struct config, f), 0, 0
+#define MS(f, lo, hi) OPT_MS, offsetof(struct config, f), lo, hi
+#define C(f)	      OPT_CHOICE, offsetof(struct config, f), 0, 0
 
 /* Defaults are those of Docker Flow Proxy's image where DFP has the variable. */
 static const struct opt opts[] = {
@@ -118,6 +124,30 @@ static const struct opt opts[] = {
 	 false, "longest an old worker is followed after a reload (it is let go once idle)"},
 	{"stats-interval", 0, "STATS_INTERVAL", "2", L(stats_interval, 0, 3600), false,
 	 "seconds between show stat polls (0: never)"},
+	{"autoscale", 0, "AUTOSCALE", "on", C(autoscale), false,
+	 "on|dry-run|off: scale services from their alertIf policies; dry-run decides, reports "
+	 "and notifies but scales nothing (docs/autoscaling.md)"},
+	{"autoscale-interval", 0, "AUTOSCALE_INTERVAL", "1s",
+	 MS(autoscale_interval_ms, 10, 3600000), false,
+	 "how often every policy is evaluated (500ms, 1s, 1m)"},
+	{"autoscale-min-requests", 0, "AUTOSCALE_MIN_REQUESTS", "20",
+	 L(autoscale_min_requests, 1, 1000000000), false,
+	 "requests a policy's window needs before it decides anything"},
+	{"notify-webhook-url", 0, "NOTIFY_WEBHOOK_URL", "", S(notify_webhook_url), true,
+	 "URLs (comma-separated) that get a Slack-style POST for every scale, limit, failure and "
+	 "alert"},
+	{"scale-webhook-url", 0, "SCALE_WEBHOOK_URL", "", S(scale_webhook_url), true,
+	 "URL called with service=<name>&scale=<+-N> to scale a service with a replicas "
+	 "parameter"},
+	{"demo-load", 0, "DEMO_LOAD", "", S(demo_load), false,
+	 "local demo: path on the first DEFAULT_PORTS port that gets a load of fast, then slow, "
+	 "then fast responses on 127.0.0.1 (empty: none)"},
+	{"demo-load-rate", 0, "DEMO_LOAD_RATE", "25", L(demo_load_rate, 1, 1000), false,
+	 "requests per second of the demo load"},
+	{"demo-load-phase", 0, "DEMO_LOAD_PHASE", "40", L(demo_load_phase, 1, 3600), false,
+	 "seconds of each fast or slow phase of the demo load"},
+	{"demo-load-duration", 0, "DEMO_LOAD_DURATION", "600", L(demo_load_duration, 1, 86400),
+	 false, "seconds after which the demo load stops"},
 	{"swarm", 0, "SWARM", "false", B(swarm), false,
 	 "route the swarm's services labelled com.df.notify=true"},
 	{"docker-host", 0, "DOCKER_HOST", "", S(docker_host), false,
@@ -189,6 +219,36 @@ static int opt_set(struct config *c, const struct opt *o, const char *v, const c
 		if (parse_bool_text(v, field) < 0)
 			return errmsg_set(reterr, -EINVAL, "%s: '%s' is not a boolean", source, v);
 		return 0;
+	case OPT_MS: {
+		long n;
+		uint32_t ms = 0;
+		if (parse_long(v, 0, LONG_MAX / 1000, &n) == 0 && n <= UINT32_MAX / 1000)
+			ms = (uint32_t)n * 1000;
+		else if (autoscale_parse_duration(v, &ms) < 0)
+			return errmsg_set(reterr, -EINVAL,
+					  "%s: '%s' is not a duration (500ms, 1s, 2m)", source, v);
+		if ((long)ms < o->min || (long)ms > o->max)
+			return errmsg_set(reterr, -EINVAL, "%s: '%s' is not between %ldms and %lds",
+					  source, v, o->min, o->max / 1000);
+		*(long *)field = (long)ms;
+		return 0;
+	}
+	case OPT_CHOICE: {
+		size_t words = strcspn(o->help, ":");
+		size_t n = strlen(v);
+		for (const char *w = o->help; w < o->help + words;) {
+			size_t k = strcspn(w, "|:");
+			if (k == n && strncmp(w, v, n) == 0) {
+				char **s = field;
+				free(*s);
+				*s = xstrdup(v);
+				return 0;
+			}
+			w += k + 1;
+		}
+		return errmsg_set(reterr, -EINVAL, "%s: '%s' is not one of %.*s", source, v,
+				  (int)words, o->help);
+	}
 	}
 	return -EINVAL;
 }
@@ -226,7 +286,7 @@ void config_done(struct config *c)
 	if (!c)
 		return;
 	for (size_t i = 0; i < ARRAY_SIZE(opts); i++)
-		if (opts[i].type == OPT_STR) {
+		if (opts[i].type == OPT_STR || opts[i].type == OPT_CHOICE) {
 			char **s = (char **)((char *)c + opts[i].offset);
 			free(*s);
 			*s = NULL;

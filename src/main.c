@@ -5,14 +5,18 @@
  * server`) it takes Docker Flow Proxy's flags and environment and behaves as DFP.
  */
 #include "flowproxy/api.h"
+#include "flowproxy/autoscaler.h"
 #include "flowproxy/config.h"
 #include "flowproxy/daemon.h"
+#include "flowproxy/demoload.h"
 #include "flowproxy/labels.h"
 #include "flowproxy/local.h"
 #include "flowproxy/log.h"
 #include "flowproxy/loop.h"
 #include "flowproxy/provider.h"
+#include "flowproxy/scalers.h"
 #include "flowproxy/top.h"
+#include "flowproxy/webhook.h"
 
 #include <libgen.h>
 #include <signal.h>
@@ -127,9 +131,125 @@ static void on_provider_ready(void *userdata, int r, const char *err)
 	start_haproxy(st);
 }
 
+/* The autoscaler's notifications go to NOTIFY_WEBHOOK_URL. */
+struct notify_sink {
+	struct webhook *w;
+	const char *urls;
+};
+
+static void on_notify(void *userdata, const char *text)
+{
+	struct notify_sink *n = userdata;
+	_cleanup_free_ char *err = NULL;
+
+	if (webhook_notify(n->w, n->urls, text, &err) < 0)
+		log_warn("NOTIFY_WEBHOOK_URL: %s", err);
+}
+
+/* The first port of DEFAULT_PORTS: where the demo load sends its requests. */
+static int first_port(const char *ports)
+{
+	long p = strtol(ports, NULL, 10);
+
+	return p > 0 && p < 65536 ? (int)p : 80;
+}
+
 static void on_hup(void *userdata)
 {
 	daemon_submit(userdata, DAEMON_OP_RELOAD, NULL, NULL, 0, "", NULL, NULL);
+}
+
+/* Autoscaling's parts, made after the API and freed around it (autoscaling_stop). */
+struct autoscaling {
+	struct webhook *webhook; /* notifications and the scale webhook */
+	struct scalers *scalers;
+	struct autoscaler *autoscaler;
+	struct demoload *demo;
+	struct notify_sink sink;
+};
+
+/* Every URL of a comma-separated list, checked now: a bad one stops flowproxy at start. */
+static int check_urls(const char *name, const char *list, char **reterr)
+{
+	_cleanup_free_ char *urls = xstrdup(list);
+	_cleanup_free_ char *err = NULL;
+
+	for (char *save = NULL, *u = strtok_r(urls, ",", &save); u;
+	     u = strtok_r(NULL, ",", &save)) {
+		while (*u == ' ')
+			u++;
+		size_t n = strlen(u);
+		while (n && u[n - 1] == ' ')
+			u[--n] = '\0';
+		if (*u && webhook_url_check(u, &err) < 0)
+			return errmsg_set(reterr, -EINVAL, "%s: %s", name, err);
+	}
+	return 0;
+}
+
+/* The scalers (local, webhook, docker), the notifications, the autoscaler and the demo load. */
+static int autoscaling_start(struct autoscaling *as, struct loop *loop, struct daemon *d,
+			     struct local *local, struct provider *provider, struct api *api,
+			     char **reterr)
+{
+	const struct config *cfg = daemon_config(d);
+	enum autoscaler_mode mode = AUTOSCALER_ON;
+	int r;
+
+	autoscaler_parse_mode(cfg->autoscale, &mode); /* config_load checked the word */
+	if (str_set(cfg->notify_webhook_url) &&
+	    (r = check_urls("NOTIFY_WEBHOOK_URL", cfg->notify_webhook_url, reterr)) < 0)
+		return r;
+	if ((r = webhook_new(loop, NULL, &as->webhook, reterr)) < 0)
+		return r;
+	struct scalers_options so = {local, d, as->webhook, cfg->scale_webhook_url, provider};
+	if ((r = scalers_new(loop, &so, &as->scalers, reterr)) < 0)
+		return r;
+	as->sink = (struct notify_sink){as->webhook, cfg->notify_webhook_url};
+	struct autoscaler_options ao = {
+		mode, cfg->autoscale_interval_ms, (uint64_t)cfg->autoscale_min_requests,
+		str_set(cfg->notify_webhook_url) ? on_notify : NULL, &as->sink};
+	if ((r = autoscaler_new(loop, d, scalers_set(as->scalers), &ao, &as->autoscaler, reterr)) <
+	    0)
+		return r;
+	api_attach(api, as->autoscaler, as->webhook);
+	log_info("autoscale: %s, every %ld ms, at least %ld requests per window%s%s",
+		 autoscaler_mode_name(mode), cfg->autoscale_interval_ms,
+		 cfg->autoscale_min_requests,
+		 str_set(cfg->notify_webhook_url) ? ", notifications on" : "",
+		 str_set(cfg->scale_webhook_url) ? ", scale webhook on" : "");
+	if (str_set(cfg->demo_load)) {
+		struct demoload_options dl = {
+			.addr = "127.0.0.1",
+			.port = first_port(cfg->default_ports),
+			.path = cfg->demo_load,
+			.rate = cfg->demo_load_rate,
+			.concurrency = 64,
+			.phase_s = cfg->demo_load_phase,
+			.fast_ms = 5,
+			.slow_ms = 150,
+			.duration_s = cfg->demo_load_duration,
+		};
+		if ((r = demoload_new(loop, &dl, &as->demo, reterr)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Before the API: the autoscaler answers its pending scales (503) while the API can send them. */
+static void autoscaling_stop(struct autoscaling *as)
+{
+	demoload_free(as->demo);
+	as->demo = NULL;
+	autoscaler_free(as->autoscaler);
+	as->autoscaler = NULL;
+}
+
+/* After the API, before the provider and local mode the scalers use. */
+static void autoscaling_free(struct autoscaling *as)
+{
+	scalers_free(as->scalers);
+	webhook_free(as->webhook);
 }
 
 /*
@@ -147,6 +267,7 @@ static int run_server(int argc, char **argv)
 	struct local *local = NULL;
 	struct provider *provider = NULL;
 	struct local_file file = {0};
+	struct autoscaling as = {0};
 	_cleanup_free_ char *err = NULL;
 	int r;
 
@@ -236,6 +357,12 @@ static int run_server(int argc, char **argv)
 		goto out;
 	}
 	log_info("API listening on %s:%ld", cfg.ip, cfg.port);
+
+	r = autoscaling_start(&as, loop, d, local, provider, api, &err);
+	if (r < 0) {
+		log_error("%s", err);
+		goto out;
+	}
 	if ((r = loop_signal(loop, SIGTERM, on_sigterm, loop)) < 0 ||
 	    (r = loop_signal(loop, SIGINT, on_sigint, loop)) < 0 ||
 	    (r = loop_signal(loop, SIGHUP, on_hup, d)) < 0) {
@@ -246,8 +373,11 @@ static int run_server(int argc, char **argv)
 	if (r >= 0 && st.failed)
 		r = -EIO;
 out:
-	/* HAProxy drains (daemon_free) before the backends it sends to go (local_free). */
+	/* The autoscaler answers its pending scales (503) while the API is there to send them;
+	 * HAProxy drains (daemon_free) before the backends it sends to go (local_free). */
+	autoscaling_stop(&as);
 	api_free(api);
+	autoscaling_free(&as);
 	provider_free(provider);
 	daemon_free(d);
 	local_free(local);

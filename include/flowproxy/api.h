@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * api: Docker Flow Proxy's HTTP API (/v1/docker-flow-proxy/reconfigure, remove, reload, config,
- * ping, successfulinitreload, /v1/test, /v2/test) and flowproxy's own (status, stats, /metrics)
+ * ping, successfulinitreload, /v1/test, /v2/test) and flowproxy's own (status, stats, autoscale,
+ * scale, alertmanager, /metrics)
  * on libmicrohttpd, run inside the loop (MHD's epoll fd, no thread of its own). A request that changes the routing is parsed here,
  * handed to the daemon as an operation, and its connection is suspended until the batch that
  * carries it is applied; the answer then says what HAProxy did with it. Connections are
@@ -23,4 +24,12 @@ struct provider;
  */
 int api_new(struct loop *loop, struct daemon *d, struct provider *p, struct api **ret,
 	    char **reterr);
+/*
+ * The autoscaler behind /v1/flowproxy/autoscale, /scale and /alertmanager, and the sender whose
+ * counters /metrics shows (either NULL: those endpoints answer 404, no counters). Borrowed: the
+ * autoscaler must be freed first (its pending scales answer 503), then the api.
+ */
+struct autoscaler;
+struct webhook;
+void api_attach(struct api *a, struct autoscaler *as, struct webhook *w);
 void api_free(struct api *a);

@@ -67,6 +67,15 @@ struct config {
 	long telemetry_ring_size; /* bytes of HAProxy's ring */
 	long telemetry_grace_ms;  /* how long the old worker's stream is read after a reload */
 	long stats_interval;	  /* seconds between `show stat` polls, 0: never */
+	/* Autoscaler (docs/autoscaling.md) */
+	char *autoscale; /* "on", "dry-run", "off" */
+	long autoscale_interval_ms;
+	long autoscale_min_requests;
+	char *notify_webhook_url; /* comma-separated, "" for none */
+	char *scale_webhook_url;  /* the webhook scaler, "" for none */
+	/* The local demo's load (DEMO_LOAD: a path, "" for none) */
+	char *demo_load;
+	long demo_load_rate, demo_load_phase, demo_load_duration;
 	/* Swarm provider */
 	bool swarm;
 	char *docker_host;

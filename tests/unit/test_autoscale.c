@@ -587,8 +587,8 @@ static void test_alerts_and_reasons(void)
 	tap_ok(k == 1 && d[0].action == AUTOSCALE_ACT_ALERT && d[0].policy == 0,
 	       "alert: fires after alertFor, as an alert, no scaling");
 	tap_is_str(d[0].reason,
-		   "errors (alertIf): resp_time_server_error: 0.05 of 200 requests failed over 1m "
-		   "> 0.01, for 5s",
+		   "errors (alertIf): resp_time_server_error: 5% of 200 requests failed over 1m "
+		   "> 1%, for 5s",
 		   "alert: the reason names the policy, the value and the threshold");
 	in.now_ms = 7000;
 	tap_is_int((long long)autoscale_step(&s, &st, &in, d, 3), 0, "alert: once per episode");
