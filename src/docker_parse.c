@@ -233,6 +233,7 @@ void docker_task_done(struct docker_task *t)
 	free(t->node_id);
 	free(t->state);
 	free(t->desired_state);
+	free(t->container_id);
 	for (size_t i = 0; i < t->n_addrs; i++) {
 		free(t->addrs[i].network);
 		free(t->addrs[i].addr);
@@ -273,7 +274,7 @@ static char *cidr_addr(const char *cidr)
 
 static int parse_task_obj(const cJSON *it, struct docker_task *t, char **reterr)
 {
-	const cJSON *na, *att, *slot;
+	const cJSON *na, *att, *slot, *cid;
 	const char *id, *sid, *state, *desired;
 	uint64_t u;
 
@@ -299,6 +300,17 @@ static int parse_task_obj(const cJSON *it, struct docker_task *t, char **reterr)
 		if (!json_uint(slot, INT32_MAX, &u))
 			return errmsg_set(reterr, -EBADMSG, "task '%s': Slot is not a count", id);
 		t->slot = (long)u;
+	}
+	/* A task has a container once the node created it (state "created" and later); before,
+	 * ContainerStatus is absent or empty. */
+	cid = cJSON_GetObjectItemCaseSensitive(json_obj(json_obj(it, "Status"), "ContainerStatus"),
+					       "ContainerID");
+	if (cid && !cJSON_IsNull(cid)) {
+		if (!cJSON_IsString(cid))
+			return errmsg_set(reterr, -EBADMSG,
+					  "task '%s': ContainerID is not a string", id);
+		if (str_set(cid->valuestring))
+			t->container_id = xstrdup(cid->valuestring);
 	}
 
 	na = cJSON_GetObjectItemCaseSensitive(it, "NetworksAttachments");

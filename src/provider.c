@@ -11,8 +11,13 @@
  * long as a labelled service runs fewer or more tasks than it wants (up to PROVIDER_CONVERGE_MS
  * after the last event). The timer is one-shot, set to the next of these times: idle, flowproxy
  * wakes up only for the periodic resync.
+ *
+ * Each resync ends with one more call, GET /tasks of flowproxy's own service (SERVICE_NAME), to
+ * decide whether this replica acts (acting.h). Its failure fails no resync: the last decision
+ * stands until a later resync can list them again.
  */
 #include "flowproxy/provider.h"
+#include "flowproxy/acting.h"
 #include "flowproxy/docker.h"
 #include "flowproxy/labels.h"
 #include "flowproxy/log.h"
@@ -37,7 +42,8 @@ struct provider {
 	void *ready_userdata;
 	bool ready;
 	struct docker *docker;
-	struct docker_req *req; /* the Docker call in flight: ping, networks, services or tasks */
+	struct docker_req *req; /* the Docker call in flight: ping, networks, services, tasks, or
+				 * the own service's tasks */
 	struct docker_service_list services; /* a resync's first half, waiting for the tasks */
 	struct docker_events *events;
 	struct swarm_snapshot snap; /* routing: parameters without replicas, and addresses */
@@ -57,6 +63,14 @@ struct provider {
 	size_t n_networks;
 	struct provider_count *counts; /* the last resync's replica counts, sorted by name */
 	size_t n_counts;
+	char hostname[256]; /* a task container's: its container ID's first 12 digits */
+	provider_acting_fn acting_cb;
+	void *acting_userdata;
+	bool acting_known;   /* a decision was made: acting and acting_who hold it */
+	bool acting;	     /* this replica acts */
+	char *acting_who;    /* the task that acts instead, NULL when none or this one */
+	bool was_task;	     /* a decision found this replica among its service's tasks */
+	bool acting_failing; /* the last listing of the own tasks failed: log once per streak */
 };
 
 struct provider_count {
@@ -317,9 +331,82 @@ static void resync_apply(struct provider *p, const struct docker_task_list *task
 	docker_service_list_done(&services);
 }
 
+void provider_set_acting_cb(struct provider *p, provider_acting_fn cb, void *userdata)
+{
+	p->acting_cb = cb;
+	p->acting_userdata = userdata;
+	if (cb && p->acting_known)
+		cb(userdata, p->acting, p->acting_who);
+}
+
+static bool str_eq_null(const char *a, const char *b)
+{
+	return a && b ? streq(a, b) : a == b;
+}
+
+/* A new decision from the own service's tasks (none when it has none): logged and reported when
+ * it differs from the last one. */
+static void acting_update(struct provider *p, const struct docker_task *tasks, size_t n)
+{
+	const char *name = daemon_config(p->d)->service_name;
+	_cleanup_free_ char *who = NULL;
+	bool acting;
+	int r;
+
+	r = acting_choose(tasks, n, NULL, name, p->hostname, p->was_task, &acting, &who);
+	if (r < 0)
+		return;
+	p->was_task |= r > 0;
+	if (p->acting_known && acting == p->acting && str_eq_null(who, p->acting_who))
+		return;
+	if (acting && r > 0)
+		log_info("swarm: this replica acts: the running task of '%s' with the lowest slot",
+			 name);
+	else if (acting)
+		log_info("swarm: not a task of '%s' (hostname '%s'): acting alone", name,
+			 p->hostname);
+	else if (who)
+		log_info("swarm: '%s' acts; this replica evaluates and reports", who);
+	else
+		log_info("swarm: this replica is leaving '%s': it no longer acts", name);
+	p->acting_known = true;
+	p->acting = acting;
+	free(p->acting_who);
+	p->acting_who = TAKE_PTR(who);
+	if (p->acting_cb)
+		p->acting_cb(p->acting_userdata, p->acting, p->acting_who);
+}
+
+/* The resync's last step: whether this replica acts. */
+static void on_own_tasks(void *userdata, const struct docker_result *res)
+{
+	struct provider *p = userdata;
+	const char *name = daemon_config(p->d)->service_name;
+
+	p->req = NULL;
+	if (res->r >= 0 || res->r == -ENOENT) {
+		/* -ENOENT: no service of that name (the engine resolves the filter's name, 404). */
+		if (p->acting_failing)
+			log_info("swarm: the tasks of '%s' are listed again", name);
+		p->acting_failing = false;
+		acting_update(p, res->r >= 0 ? res->tasks->v : NULL,
+			      res->r >= 0 ? res->tasks->n : 0);
+	} else if (!p->acting_failing) {
+		p->acting_failing = true;
+		log_warn("swarm: cannot list the tasks of '%s' (%s): %s", name, res->err,
+			 p->acting_known ? "keeping the last decision on acting"
+					 : "no decision on acting yet");
+	} else {
+		log_debug("swarm: listing the tasks of '%s' failed again: %s", name, res->err);
+	}
+	ready(p, 0, "");
+	schedule(p);
+}
+
 static void on_tasks(void *userdata, const struct docker_result *res)
 {
 	struct provider *p = userdata;
+	const char *name = daemon_config(p->d)->service_name;
 
 	p->req = NULL;
 	if (res->r < 0) {
@@ -330,6 +417,11 @@ static void on_tasks(void *userdata, const struct docker_result *res)
 	if (p->failing)
 		log_info("swarm: resync succeeded again");
 	p->failing = false;
+	if (str_set(name)) {
+		p->req = docker_list_tasks(p->docker, name, on_own_tasks, p);
+		return;
+	}
+	acting_update(p, NULL, 0);
 	ready(p, 0, "");
 	schedule(p);
 }
@@ -473,15 +565,14 @@ static void on_networks(void *userdata, const struct docker_result *res)
 static void on_ping(void *userdata, const struct docker_result *res)
 {
 	struct provider *p = userdata;
-	char host[256] = "";
 
 	p->req = NULL;
 	if (res->r < 0) {
 		ready(p, res->r, res->err);
 		return;
 	}
-	if (p->n_networks == 0 && gethostname(host, sizeof(host) - 1) == 0 && host[0]) {
-		p->req = docker_container_networks(p->docker, host, on_networks, p);
+	if (p->n_networks == 0 && p->hostname[0]) {
+		p->req = docker_container_networks(p->docker, p->hostname, on_networks, p);
 		return;
 	}
 	start_following(p);
@@ -522,6 +613,8 @@ int provider_new(struct loop *loop, struct daemon *d, provider_ready_fn ready_cb
 		provider_free(p);
 		return r;
 	}
+	if (gethostname(p->hostname, sizeof(p->hostname) - 1) < 0)
+		p->hostname[0] = '\0';
 	p->timer = loop_timer_new(loop, on_timer, p);
 	p->last_event = p->last_resync = now_usec();
 	p->req = docker_ping(p->docker, on_ping, p);
@@ -542,6 +635,7 @@ void provider_free(struct provider *p)
 	swarm_snapshot_done(&p->full);
 	free_strv(p->networks, p->n_networks);
 	counts_free(p->counts, p->n_counts);
+	free(p->acting_who);
 	loop_timer_free(p->timer);
 	free(p);
 }

@@ -62,6 +62,7 @@ struct docker_task {
 	long slot;	     /* Slot, 0 for global tasks (which have none) */
 	char *state;	     /* Status.State: new … running, complete, failed, shutdown, … */
 	char *desired_state; /* DesiredState */
+	char *container_id;  /* Status.ContainerStatus.ContainerID, NULL before there is one */
 	struct docker_task_addr *addrs;
 	size_t n_addrs;
 };
@@ -113,6 +114,7 @@ int docker_parse_service(const char *body, size_t len, struct docker_service *re
  * GET /tasks reply -> *ret (caller frees with docker_task_list_done). Requires ID, ServiceID,
  * Status.State and DesiredState; addresses must be "<ip>/<prefix>" with a valid IP (more than
  * DOCKER_ADDRS_MAX per task: -EMSGSIZE). Tasks without NetworksAttachments have no addresses.
+ * Status.ContainerStatus.ContainerID, when present, must be a string (-EBADMSG otherwise).
  */
 int docker_parse_tasks(const char *body, size_t len, struct docker_task_list *ret, char **reterr);
 

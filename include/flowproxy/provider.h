@@ -53,5 +53,21 @@ int provider_replicas(const struct provider *p, const char *service, long *ret_w
 /* The provider's Docker client, for the docker scaler (borrowed for p's life). */
 struct docker;
 struct docker *provider_docker(const struct provider *p);
+/*
+ * Whether this replica acts (scales services), decided at the end of each resync from the tasks
+ * of flowproxy's own service (SERVICE_NAME) by acting_choose (acting.h): the running task with
+ * the lowest slot acts; a flowproxy that is not one of its tasks acts alone. who names the task
+ * that acts instead ("<service>.<slot>.<task ID>", borrowed for the call) when this one does not,
+ * NULL when this one acts or none runs.
+ */
+typedef void (*provider_acting_fn)(void *userdata, bool acting, const char *who);
+/*
+ * cb is called with the first decision, and then whenever a resync's decision differs from the
+ * last one; the first resync makes its decision before ready_cb reports it. When a decision was
+ * already made, cb is called with it at once. Until the first decision (the own tasks could not
+ * be listed, which fails no resync) cb is not called: the caller's default holds. cb NULL stops
+ * the calls.
+ */
+void provider_set_acting_cb(struct provider *p, provider_acting_fn cb, void *userdata);
 /* The Listener's notify-services: sends every service's create notification again. */
 void provider_notify_all(struct provider *p);

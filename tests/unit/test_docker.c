@@ -12,6 +12,7 @@
  * failure); a socket that does not answer is a failure. The parts that need no engine (bad
  * hosts, the events follower against a fake daemon) are the unit test test_docker_fake.c.
  */
+#include "flowproxy/acting.h"
 #include "flowproxy/docker.h"
 #include "flowproxy/loop.h"
 
@@ -227,6 +228,60 @@ static bool wait_service(struct docker *d, struct docker_events *ev, const char 
 			loop_iterate(L, 100);
 	}
 	return false;
+}
+
+/*
+ * The task list of a service with two running replicas: each task's container ID is the one
+ * whose hostname and name the engine set (Config.Hostname: its first 12 digits; Name:
+ * "<service>.<slot>.<task ID>"), and acting_choose, run for each task's hostname, lets exactly
+ * the lowest slot act while the other names that one's container.
+ */
+static void check_acting(const struct docker_task_list *l, const char *service)
+{
+	const struct docker_task *low = NULL;
+	_cleanup_free_ char *low_name = NULL;
+	size_t running = 0, acting_n = 0;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (streq(l->v[i].state, "running") && (!low || l->v[i].slot < low->slot))
+			low = &l->v[i];
+	if (!tap_ok(low != NULL, "acting: a running task"))
+		return;
+	low_name = acting_task_name(low, service);
+	for (size_t i = 0; i < l->n; i++) {
+		const struct docker_task *t = &l->v[i];
+		_cleanup_free_ char *cmd = NULL, *got = NULL, *who = NULL, *name = NULL;
+		char host[ACTING_HOSTNAME_MIN + 1] = "";
+		bool acting = false;
+
+		if (!streq(t->state, "running"))
+			continue;
+		running++;
+		if (!tap_ok(t->container_id && strlen(t->container_id) == 64,
+			    "task slot %ld: container ID %s", t->slot,
+			    t->container_id ? t->container_id : "(none)"))
+			continue;
+		memcpy(host, t->container_id, ACTING_HOSTNAME_MIN);
+		cmd = xasprintf("docker container inspect -f '{{.Config.Hostname}} {{.Name}}' %s",
+				t->container_id);
+		got = run(cmd);
+		free(cmd);
+		name = acting_task_name(t, service);
+		cmd = xasprintf("%s /%s", host, name);
+		tap_is_str(got, cmd, "  its container's hostname and name");
+		free(cmd);
+		cmd = NULL;
+		tap_is_int(acting_choose(l->v, l->n, NULL, service, host, false, &acting, &who), 1,
+			   "  acting_choose finds the task by its hostname");
+		acting_n += acting;
+		if (t == low)
+			tap_ok(acting && !who, "  slot %ld (the lowest) acts", t->slot);
+		else
+			tap_ok(!acting && who && streq(who, low_name), "  slot %ld defers to %s",
+			       t->slot, who ? who : "(none)");
+	}
+	tap_ok(running == 2 && acting_n == 1, "acting: %zu of %zu running tasks act", acting_n,
+	       running);
 }
 
 static size_t count_running(const struct docker_task_list *l, const char *net)
@@ -595,6 +650,10 @@ int main(void)
 	docker_service_done(&s);
 	r = sync_list_tasks(d, id, &tl, &err);
 	tap_is_int((long long)count_running(&tl, net_name), 2, "two running tasks by ID");
+	docker_task_list_done(&tl);
+	r = sync_list_tasks(d, svc_name, &tl, &err);
+	if (tap_is_int(r, 0, "docker_list_tasks(name) at 2 replicas"))
+		check_acting(&tl, svc_name);
 	docker_task_list_done(&tl);
 
 	/* docker_scale_service: up, down, at the limit, and under concurrent writers. */

@@ -154,9 +154,16 @@ static void test_fixture_tasks(void)
 				       !strchr(t->addrs[0].addr, '/'),
 			       "task: address without mask (%s)", t->addrs[0].addr);
 		}
-		if (t->slot == 1)
+		if (t->slot == 1) {
 			tap_is_str(t->addrs[0].addr, "10.0.1.3",
 				   "task slot 1: 10.0.1.3/24 stripped");
+			tap_is_str(
+				t->container_id,
+				"cef3b2d99d5d7f1cdf0a2a9f8f105ca87761c8115e69cd2fd59109b7bcba1161",
+				"task slot 1: Status.ContainerStatus.ContainerID");
+		}
+		tap_ok(t->container_id && strlen(t->container_id) == 64,
+		       "task slot %ld: a 64-digit container ID", t->slot);
 	}
 	tap_ok(slots[1] && slots[2] && slots[3], "slots 1..3 present");
 	docker_task_list_done(&l);
@@ -165,7 +172,56 @@ static void test_fixture_tasks(void)
 	tap_is_int(docker_parse_tasks(gbody, len, &l, &err), 0, "tasks-global.json parses");
 	tap_ok(l.n == 1 && l.v[0].n_addrs == 0 && l.v[0].slot == 0,
 	       "global task: no slot, no attachments");
+	tap_is_str(l.n ? l.v[0].container_id : NULL,
+		   "8eb48c5203c8e56c97827b855ede35359a60b926ddbffc033faf647668e7e6a8",
+		   "global task: its container ID");
 	docker_task_list_done(&l);
+}
+
+/* A task the scheduler has not yet handed to a node has no container, or an empty
+ * ContainerStatus: container_id stays NULL. */
+static void test_task_container_id(void)
+{
+	static const struct {
+		const char *what, *body, *want;
+	} cases[] = {
+		{"no ContainerStatus",
+		 "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"Status\":{\"State\":\"pending\"},"
+		 "\"DesiredState\":\"running\"}]",
+		 NULL},
+		{"empty ContainerStatus",
+		 "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"Status\":{\"State\":\"assigned\","
+		 "\"ContainerStatus\":{}},\"DesiredState\":\"running\"}]",
+		 NULL},
+		{"empty ContainerID",
+		 "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"Status\":{\"State\":\"assigned\","
+		 "\"ContainerStatus\":{\"ContainerID\":\"\"}},\"DesiredState\":\"running\"}]",
+		 NULL},
+		{"null ContainerID",
+		 "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"Status\":{\"State\":\"assigned\","
+		 "\"ContainerStatus\":{\"ContainerID\":null}},\"DesiredState\":\"running\"}]",
+		 NULL},
+		{"a ContainerID",
+		 "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"Status\":{\"State\":\"running\","
+		 "\"ContainerStatus\":{\"ContainerID\":\"abc123\"}},\"DesiredState\":\"running\"}]",
+		 "abc123"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct docker_task_list l = {0};
+		_cleanup_free_ char *err = NULL;
+
+		if (tap_is_int(docker_parse_tasks(cases[i].body, strlen(cases[i].body), &l, &err),
+			       0, cases[i].what) &&
+		    l.n == 1) {
+			if (cases[i].want)
+				tap_is_str(l.v[0].container_id, cases[i].want, cases[i].what);
+			else
+				tap_ok(l.v[0].container_id == NULL, "%s: no container ID",
+				       cases[i].what);
+		}
+		docker_task_list_done(&l);
+	}
 }
 
 static void test_fixture_events(void)
@@ -357,6 +413,10 @@ static void test_garbage(void)
 		 "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"Status\":{\"State\":\"r\"},\"DesiredState\":"
 		 "\"r\",\"NetworksAttachments\":[{\"Network\":{\"Spec\":{\"Name\":\"n\"}},"
 		 "\"Addresses\":[\"10.0.0.1/33\"]}]}]",
+		 -EBADMSG},
+		{"ContainerID number",
+		 "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"Status\":{\"State\":\"r\","
+		 "\"ContainerStatus\":{\"ContainerID\":5}},\"DesiredState\":\"r\"}]",
 		 -EBADMSG},
 		{"network without name",
 		 "[{\"ID\":\"t\",\"ServiceID\":\"s\",\"Status\":{\"State\":\"r\"},\"DesiredState\":"
@@ -869,6 +929,7 @@ int main(void)
 	test_fixture_services();
 	test_fixture_inspect();
 	test_fixture_tasks();
+	test_task_container_id();
 	test_container_networks();
 	test_fixture_events();
 	test_version();
