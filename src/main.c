@@ -166,7 +166,13 @@ struct autoscaling {
 	struct autoscaler *autoscaler;
 	struct demoload *demo;
 	struct notify_sink sink;
+	struct provider *provider; /* tells which flowproxy replica acts */
 };
+
+static void on_acting(void *userdata, bool acting, const char *who)
+{
+	autoscaler_set_acting(userdata, acting, who);
+}
 
 /* Every URL of a comma-separated list, checked now: a bad one stops flowproxy at start. */
 static int check_urls(const char *name, const char *list, char **reterr)
@@ -213,6 +219,10 @@ static int autoscaling_start(struct autoscaling *as, struct loop *loop, struct d
 	    0)
 		return r;
 	api_attach(api, as->autoscaler, as->webhook);
+	if (provider) {
+		as->provider = provider;
+		provider_set_acting_cb(provider, on_acting, as->autoscaler);
+	}
 	log_info("autoscale: %s, every %ld ms, at least %ld requests per window%s%s",
 		 autoscaler_mode_name(mode), cfg->autoscale_interval_ms,
 		 cfg->autoscale_min_requests,
@@ -241,6 +251,8 @@ static void autoscaling_stop(struct autoscaling *as)
 {
 	demoload_free(as->demo);
 	as->demo = NULL;
+	if (as->provider)
+		provider_set_acting_cb(as->provider, NULL, NULL);
 	autoscaler_free(as->autoscaler);
 	as->autoscaler = NULL;
 }
