@@ -13,7 +13,7 @@
  *   bench_autoscale tick [services, 1000] [ticks, 200] [spaced ticks, 10]
  *     Back-to-back ticks (median, p90, max ms; per 1,000 services), then ticks one slice apart
  *     with a slice of traffic recorded between them (the steady state: slices rotate).
- *   bench_autoscale ingest [rounds, 5] [lines per run, 8000000]
+ *   bench_autoscale ingest [rounds, 7] [lines per run, 30000000]
  *     1,000 services: lines parsed and recorded on the daemon's loop, with the autoscaler
  *     ticking every 1 s on that loop and without it, alternating which goes first each round;
  *     ratio with/without per round, median and min-max.
@@ -31,6 +31,7 @@
 #include <dirent.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef HAPROXY_BIN
@@ -91,31 +92,23 @@ static int32_t resp_time(void)
 	return (int32_t)(15 + (r >> 10) % 30);
 }
 
-static void fill_line(struct telemetry_line *l, const char *backend)
-{
-	memset(l, 0, sizeof(*l));
-	l->kind = TELEMETRY_REQUEST;
-	snprintf(l->backend, sizeof(l->backend), "%s", backend);
-	snprintf(l->server, sizeof(l->server), "web.%u", rnd() % 3 + 1);
-	l->status = rnd() % 500 ? 200 : 503;
-	l->tw = 0;
-	l->tc = (int32_t)(rnd() % 2);
-	l->tr = resp_time();
-	l->ta = l->tr + 1;
-	snprintf(l->term, sizeof(l->term), "----");
-}
-
 /* rate requests per second to every backend of the plan, for the second that starts at t0. */
 static void record_second(struct metrics *m, const struct render_plan *plan, uint64_t t0,
 			  unsigned rate)
 {
-	struct telemetry_line l;
+	struct telemetry_line l = {.kind = TELEMETRY_REQUEST, .tw = 0, .term = "----"};
 
-	for (size_t b = 0; b < plan->n_backends; b++)
+	for (size_t b = 0; b < plan->n_backends; b++) {
+		snprintf(l.backend, sizeof(l.backend), "%s", plan->backends[b].name);
 		for (unsigned j = 0; j < rate; j++) {
-			fill_line(&l, plan->backends[b].name);
+			snprintf(l.server, sizeof(l.server), "web.%u", j % 3 + 1);
+			l.status = rnd() % 500 ? 200 : 503;
+			l.tc = (int32_t)(j & 1);
+			l.tr = resp_time();
+			l.ta = l.tr + 1;
 			metrics_record(m, &l, t0 + (uint64_t)j * 1000 / rate);
 		}
+	}
 }
 
 /* ---- the daemon ---------------------------------------------------------------------------- */
@@ -283,6 +276,25 @@ static int make_autoscaler(struct bench *b, enum autoscaler_mode mode, struct au
 	return 0;
 }
 
+/* CPU time of this thread in usec: what a tick costs, apart from other processes' turns. */
+static long long cpu_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* One tick: wall and CPU ms into *wall and *cpu. */
+static void timed_tick(struct autoscaler *a, double *wall, double *cpu)
+{
+	long long t = now_usec(), c = cpu_usec();
+
+	autoscaler_tick(a);
+	*cpu = (double)(cpu_usec() - c) / 1000.0;
+	*wall = (double)(now_usec() - t) / 1000.0;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -293,7 +305,7 @@ static int cmp_double(const void *a, const void *b)
 static void print_ms(const char *what, double *v, size_t n, long services)
 {
 	qsort(v, n, sizeof(*v), cmp_double);
-	printf("%-30s median %7.3f ms  p90 %7.3f ms  max %7.3f ms  (%zu ticks; median %.3f ms per "
+	printf("%-36s median %8.3f ms  p90 %8.3f ms  max %8.3f ms  (%zu ticks; median %.3f ms per "
 	       "1,000 services)\n",
 	       what, v[n / 2], v[n * 9 / 10], v[n - 1], n, v[n / 2] * 1000.0 / (double)services);
 }
@@ -327,34 +339,35 @@ static void tick_body(struct bench *b, struct autoscaler *a, long n, long ticks,
 	struct metrics *m = daemon_metrics(b->d);
 	const struct render_plan *plan = daemon_plan(b->d);
 	long long t0 = now_usec();
-	uint64_t now = daemon_now_ms();
-	for (uint64_t s = HISTORY_S; s > 0; s--)
-		record_second(m, plan, now - s * 1000, rate);
+	/* HISTORY_S seconds up to now, "now" being when the recording ends (it takes a while). */
+	uint64_t from = daemon_now_ms() - HISTORY_S * 1000;
+	for (; from + 1000 <= daemon_now_ms(); from += 1000)
+		record_second(m, plan, from, rate);
 	printf("%ld services, %zu backends, %u req/s each for %d s recorded in %.1f s\n", n,
 	       plan->n_backends, rate, HISTORY_S, (double)(now_usec() - t0) / 1e6);
 
-	double *v = xcalloc((size_t)(ticks > spaced ? ticks : spaced), sizeof(*v));
+	size_t nv = (size_t)(ticks > spaced ? ticks : spaced);
+	double *v = xcalloc(nv, sizeof(*v)), *c = xcalloc(nv, sizeof(*c));
 	autoscaler_tick(a); /* the first tick parses every service's policies */
-	for (long i = 0; i < ticks; i++) {
-		long long t = now_usec();
-		autoscaler_tick(a);
-		v[i] = (double)(now_usec() - t) / 1000.0;
-	}
-	print_ms("back-to-back", v, (size_t)ticks, n);
+	for (long i = 0; i < ticks; i++)
+		timed_tick(a, &v[i], &c[i]);
+	print_ms("back-to-back, wall", v, (size_t)ticks, n);
+	print_ms("back-to-back, CPU", c, (size_t)ticks, n);
 	for (long i = 0; i < spaced; i++) {
 		/* The next slice, with a second's traffic in it, then the tick. */
 		uint64_t slice = b->cfg.telemetry_slice_ms;
 		usleep((useconds_t)((slice - daemon_now_ms() % slice) * 1000 + 2000));
 		record_second(m, plan, daemon_now_ms(), rate);
-		long long t = now_usec();
-		autoscaler_tick(a);
-		v[i] = (double)(now_usec() - t) / 1000.0;
+		timed_tick(a, &v[i], &c[i]);
 	}
-	if (spaced > 0)
-		print_ms("one slice apart, with traffic", v, (size_t)spaced, n);
+	if (spaced > 0) {
+		print_ms("one slice apart with traffic, wall", v, (size_t)spaced, n);
+		print_ms("one slice apart with traffic, CPU", c, (size_t)spaced, n);
+	}
 	print_first_service(a);
 	printf("  scale calls: %lu (expected 0: no policy holds)\n", scale_calls);
 	free(v);
+	free(c);
 }
 
 static int run_tick(long n, long ticks, long spaced, unsigned rate)
@@ -409,18 +422,21 @@ static void on_chunk(void *userdata)
 		loop_quit(in->loop);
 }
 
-/* Lines/s for todo lines ingested on the loop; *ret_ticks: the autoscaler's ticks meanwhile. */
+/*
+ * Lines/s for todo lines ingested on the loop; *ret_ticks: the autoscaler's ticks meanwhile,
+ * *ret_share: the part of the run they took (ticks x the last tick's time).
+ */
 static double ingest_run(struct bench *b, const struct line *lines, uint64_t todo, bool ticking,
-			 uint64_t *ret_ticks)
+			 uint64_t *ret_ticks, double *ret_share)
 {
 	struct ingest in = {b->loop, daemon_metrics(b->d), lines, NULL, todo, 0, 0};
 	struct autoscaler *a = NULL;
 
 	if (ticking && make_autoscaler(b, AUTOSCALER_ON, &a) < 0)
 		exit(1);
+	/* Policies parsed before the clock starts, as in a daemon that runs. */
 	if (a)
-		autoscaler_tick(
-			a); /* policies parsed before the clock starts, as in a running daemon */
+		autoscaler_tick(a);
 	in.timer = loop_timer_new(b->loop, on_chunk, &in);
 	loop_timer_after(in.timer, 0);
 	long long t0 = now_usec();
@@ -428,9 +444,13 @@ static double ingest_run(struct bench *b, const struct line *lines, uint64_t tod
 	double secs = (double)(now_usec() - t0) / 1e6;
 	loop_timer_free(in.timer);
 	*ret_ticks = 0;
+	*ret_share = 0;
 	if (a) {
 		cJSON *j = autoscaler_json(a);
 		*ret_ticks = (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "ticks")) - 1;
+		*ret_share = (double)*ret_ticks *
+			     cJSON_GetNumberValue(cJSON_GetObjectItem(j, "lastTickMs")) /
+			     (secs * 1000.0);
 		cJSON_Delete(j);
 	}
 	autoscaler_free(a);
@@ -458,20 +478,25 @@ static void ingest_body(struct bench *b, long rounds, long todo)
 		lines[i].len = (size_t)n;
 	}
 	printf("ingestion: %ld services, %ld lines per run, e.g. '%s'\n", 1000L, todo, lines[0].s);
+	uint64_t ticks = 0, none;
+	double share = 0, nothing;
+	/* Warm-up: every backend's histogram allocated, caches and frequency settled. */
+	ingest_run(b, lines, (uint64_t)todo / 4, true, &ticks, &share);
+	ingest_run(b, lines, (uint64_t)todo / 4, false, &none, &nothing);
 	for (long r = 0; r < rounds; r++) {
 		double on = 0, off = 0;
-		uint64_t ticks = 0, none;
 		/* Alternate which side goes first, so that a drift of the machine hits both. */
 		for (int k = 0; k < 2; k++) {
 			if ((k == 0) == (r % 2 == 0))
-				on = ingest_run(b, lines, (uint64_t)todo, true, &ticks);
+				on = ingest_run(b, lines, (uint64_t)todo, true, &ticks, &share);
 			else
-				off = ingest_run(b, lines, (uint64_t)todo, false, &none);
+				off = ingest_run(b, lines, (uint64_t)todo, false, &none, &nothing);
 		}
 		ratio[r] = on / off;
-		printf("round %ld: ticking %.3f M lines/s (%llu ticks), not ticking %.3f M lines/s, "
-		       "ratio %.4f\n",
-		       r + 1, on / 1e6, (unsigned long long)ticks, off / 1e6, ratio[r]);
+		printf("round %ld: ticking %.3f M lines/s (%llu ticks, %.2f %% of the run), not "
+		       "ticking %.3f M lines/s, ratio %.4f\n",
+		       r + 1, on / 1e6, (unsigned long long)ticks, share * 100.0, off / 1e6,
+		       ratio[r]);
 	}
 	qsort(ratio, (size_t)rounds, sizeof(*ratio), cmp_double);
 	printf("ingestion ratio ticking/not ticking: median %.4f (min %.4f, max %.4f) over %ld "
@@ -510,8 +535,8 @@ int main(int argc, char **argv)
 		return run_tick(a1, a2, a3, 100);
 	}
 	if (argc >= 2 && streq(argv[1], "ingest")) {
-		a1 = 5;
-		a2 = 8000000;
+		a1 = 7;
+		a2 = 30000000;
 		if ((argc > 2 && parse_long(argv[2], 1, 1000, &a1) < 0) ||
 		    (argc > 3 && parse_long(argv[3], 1000, 1000000000, &a2) < 0))
 			goto usage;
