@@ -22,6 +22,7 @@
 #include <time.h>
 
 #define HISTORY 8 /* decisions kept per service for the autoscale endpoint */
+#define VIEWS	8 /* histogram views per service, one per distinct window its policies use */
 
 struct record {
 	long long wall_ms;
@@ -51,6 +52,12 @@ struct svc {
 	uint64_t seen; /* the last tick that found it in the registry */
 
 	size_t plan_first; /* where its backends were in the plan last time (a hint) */
+	/* Its policies' windows, each kept up to date from tick to tick (histogram.h views). */
+	struct {
+		uint32_t window_ms;
+		struct histogram_view *v;
+	} views[VIEWS];
+	size_t n_views;
 };
 
 struct job {
@@ -141,6 +148,8 @@ static void svc_free(struct svc *s)
 	autoscale_spec_done(&s->spec);
 	autoscale_state_done(&s->st);
 	free(s->error);
+	for (size_t i = 0; i < s->n_views; i++)
+		histogram_view_free(s->views[i].v);
 	for (size_t i = 0; i < HISTORY; i++) {
 		free(s->history[i].reason);
 		free(s->history[i].result);
@@ -269,6 +278,38 @@ struct measure_ctx {
 	struct histogram *h; /* the service's requests, NULL when it has none */
 };
 
+/* Whole milliseconds: "<= T" is "<= floor(T in ms)" for them, exact below 128 ms. */
+static uint32_t threshold_ms(const struct autoscale_query *q)
+{
+	double t = floor(q->threshold_s * 1000.0 + 1e-9);
+
+	return t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+}
+
+/* A query without a view (a service with more distinct windows than VIEWS). */
+static int measure_plain(struct histogram *h, uint64_t now, uint32_t window,
+			 const struct autoscale_query *q, struct autoscale_sample *ret)
+{
+	ret->count = histogram_count(h, now, window);
+	if (ret->count == 0)
+		return 0;
+	switch (q->kind) {
+	case AUTOSCALE_RESP_TIME_ABOVE:
+	case AUTOSCALE_RESP_TIME_BELOW:
+		ret->value = (double)histogram_count_le(h, now, window, threshold_ms(q)) /
+			     (double)ret->count;
+		break;
+	case AUTOSCALE_RESP_TIME_QUANTILE_ABOVE:
+	case AUTOSCALE_RESP_TIME_QUANTILE_BELOW:
+		ret->value = histogram_quantile(h, now, window, q->fraction) / 1000.0;
+		break;
+	case AUTOSCALE_RESP_TIME_SERVER_ERROR:
+		ret->value = (double)histogram_count_5xx(h, now, window) / (double)ret->count;
+		break;
+	}
+	return 0;
+}
+
 static int measure(void *userdata, const struct autoscale_query *q, struct autoscale_sample *ret)
 {
 	struct measure_ctx *c = userdata;
@@ -292,25 +333,34 @@ static int measure(void *userdata, const struct autoscale_query *q, struct autos
 			return 0;
 		}
 	}
-	ret->count = histogram_count(c->h, now, window);
+	/* The policy's own view of its window (by its nominal window: a cut only shortens it). */
+	struct histogram_view *v = NULL;
+	for (size_t i = 0; i < c->s->n_views && !v; i++)
+		if (c->s->views[i].window_ms == q->window_ms)
+			v = c->s->views[i].v;
+	if (!v && c->s->n_views < VIEWS) {
+		v = histogram_view_new();
+		c->s->views[c->s->n_views].window_ms = q->window_ms;
+		c->s->views[c->s->n_views++].v = v;
+	}
+	if (!v)
+		return measure_plain(c->h, now, window, q, ret);
+	histogram_view_set(v, c->h, now, window);
+	ret->count = histogram_view_count(v);
 	if (ret->count == 0)
 		return 0;
 	switch (q->kind) {
 	case AUTOSCALE_RESP_TIME_ABOVE:
-	case AUTOSCALE_RESP_TIME_BELOW: {
-		/* Whole milliseconds: "<= T" is "<= floor(T in ms)" for them, exact below 128 ms. */
-		double t = floor(q->threshold_s * 1000.0 + 1e-9);
-		ret->value = (double)histogram_count_le(c->h, now, window,
-							t > UINT32_MAX ? UINT32_MAX : (uint32_t)t) /
-			     (double)ret->count;
+	case AUTOSCALE_RESP_TIME_BELOW:
+		ret->value =
+			(double)histogram_view_count_le(v, threshold_ms(q)) / (double)ret->count;
 		break;
-	}
 	case AUTOSCALE_RESP_TIME_QUANTILE_ABOVE:
 	case AUTOSCALE_RESP_TIME_QUANTILE_BELOW:
-		ret->value = histogram_quantile(c->h, now, window, q->fraction) / 1000.0;
+		ret->value = histogram_view_quantile(v, q->fraction) / 1000.0;
 		break;
 	case AUTOSCALE_RESP_TIME_SERVER_ERROR:
-		ret->value = (double)histogram_count_5xx(c->h, now, window) / (double)ret->count;
+		ret->value = (double)histogram_view_count_5xx(v) / (double)ret->count;
 		break;
 	}
 	return 0;

@@ -59,7 +59,9 @@ struct hist_slice {
 
 struct histogram {
 	uint32_t slice_ms, n_slices;
-	uint64_t cur;		      /* absolute number of the current slice */
+	uint64_t id;	/* unique per histogram made: a view knows whether it still looks at h */
+	uint64_t epoch; /* bumped whenever closed slices change (merge, a gap past the window) */
+	uint64_t cur;	/* absolute number of the current slice */
 	struct totals cur_tot;	      /* the current slice */
 	struct totals tot;	      /* the whole window, current slice included */
 	uint64_t touched[HIST_WORDS]; /* buckets of the current slice with a count */
@@ -117,8 +119,10 @@ int histogram_new(uint32_t slice_ms, uint32_t n_slices, struct histogram **ret)
 	h = calloc(1, sizeof(*h) + (size_t)n_slices * sizeof(h->ring[0]));
 	if (!h)
 		return -ENOMEM;
+	static uint64_t next_id;
 	h->slice_ms = slice_ms;
 	h->n_slices = n_slices;
+	h->id = ++next_id;
 	*ret = h;
 	return 0;
 }
@@ -277,6 +281,7 @@ static void advance_to(struct histogram *h, uint64_t idx)
 	gap = idx - h->cur;
 	if (gap >= h->n_slices) {
 		/* Everything expires: drop it all instead of building slices to free them. */
+		h->epoch++;
 		for (uint32_t i = 0; i < h->n_slices; i++) {
 			free(h->ring[i]);
 			h->ring[i] = NULL;
@@ -407,17 +412,26 @@ uint64_t histogram_sum(struct histogram *h, uint64_t now_ms, uint32_t window_ms)
  * its bucket [lo, hi], the share (threshold - lo + 1) / (hi - lo + 1) of that bucket (values
  * assumed spread evenly). Exact when threshold is a bucket's upper bound.
  */
-static double count_le(const uint64_t *c, uint32_t threshold_ms)
+static double count_le2(const uint64_t *c, const uint64_t *c2, uint32_t threshold_ms)
 {
 	size_t tb = histogram_bucket_of(threshold_ms);
 	uint32_t lo = histogram_bucket_lower(tb), hi = histogram_bucket_upper(tb);
-	uint64_t n = 0;
+	uint64_t n = 0, in;
 
 	for (size_t i = 0; i < tb; i++)
 		n += c[i];
-	if (threshold_ms == hi || c[tb] == 0)
-		return (double)(n + (threshold_ms == hi ? c[tb] : 0));
-	return (double)n + (double)c[tb] * ((double)threshold_ms - lo + 1) / ((double)hi - lo + 1);
+	if (c2)
+		for (size_t i = 0; i < tb; i++)
+			n += c2[i];
+	in = c[tb] + (c2 ? c2[tb] : 0);
+	if (threshold_ms == hi || in == 0)
+		return (double)(n + (threshold_ms == hi ? in : 0));
+	return (double)n + (double)in * ((double)threshold_ms - lo + 1) / ((double)hi - lo + 1);
+}
+
+static double count_le(const uint64_t *c, uint32_t threshold_ms)
+{
+	return count_le2(c, NULL, threshold_ms);
 }
 
 uint64_t histogram_count_le(struct histogram *h, uint64_t now_ms, uint32_t window_ms,
@@ -444,16 +458,11 @@ double histogram_fraction_le(struct histogram *h, uint64_t now_ms, uint32_t wind
 	return count_le(window_counts(h, k, buf), threshold_ms) / (double)n;
 }
 
-double histogram_quantile(struct histogram *h, uint64_t now_ms, uint32_t window_ms, double q)
+/* The q-quantile of n requests counted in c (plus c2 when not NULL), as histogram_quantile. */
+static double quantile_of(const uint64_t *c, const uint64_t *c2, uint64_t n, double q)
 {
-	uint64_t buf[HIST_NB];
-	const uint64_t *c;
-	uint64_t n, rank, seen = 0;
-	uint32_t k;
+	uint64_t rank, seen = 0;
 
-	histogram_advance(h, now_ms);
-	k = window_slices(h, window_ms);
-	n = window_totals(h, k).count;
 	if (n == 0 || isnan(q))
 		return 0;
 	/* The smallest value with at least ceil(q * n) requests <= it (the "nearest rank"). */
@@ -462,9 +471,8 @@ double histogram_quantile(struct histogram *h, uint64_t now_ms, uint32_t window_
 		rank = 1;
 	if (rank > n)
 		rank = n;
-	c = window_counts(h, k, buf);
 	for (size_t i = 0; i < HIST_NB; i++) {
-		seen += c[i];
+		seen += c[i] + (c2 ? c2[i] : 0);
 		if (seen >= rank) {
 			if (i == HIST_OVERFLOW)
 				return histogram_bucket_lower(i);
@@ -472,6 +480,20 @@ double histogram_quantile(struct histogram *h, uint64_t now_ms, uint32_t window_
 		}
 	}
 	return histogram_bucket_lower(HIST_OVERFLOW); /* not reached: counts add up to n */
+}
+
+double histogram_quantile(struct histogram *h, uint64_t now_ms, uint32_t window_ms, double q)
+{
+	uint64_t buf[HIST_NB];
+	uint64_t n;
+	uint32_t k;
+
+	histogram_advance(h, now_ms);
+	k = window_slices(h, window_ms);
+	n = window_totals(h, k).count;
+	if (n == 0 || isnan(q))
+		return 0;
+	return quantile_of(window_counts(h, k, buf), NULL, n, q);
 }
 
 int histogram_merge(struct histogram *dst, const struct histogram *src)
@@ -484,6 +506,7 @@ int histogram_merge(struct histogram *dst, const struct histogram *src)
 		return -EINVAL;
 	/* Like recording src's requests into dst: dst moves forward to src's current slice. */
 	advance_to(dst, src->cur);
+	dst->epoch++;
 	/* add[]/bits[] hold one slice at a time; slice_encode and the loops below clear them. */
 	memset(add, 0, sizeof(add));
 	memset(bits, 0, sizeof(bits));
@@ -544,6 +567,125 @@ int histogram_merge(struct histogram *dst, const struct histogram *src)
 		}
 	}
 	return 0;
+}
+
+/* ---- views ------------------------------------------------------------------------------- */
+
+/*
+ * A view holds the sum of a range [lo, hi] of h's closed slices (absolute numbers; empty when
+ * lo > hi), made for (id, epoch). Moving it to another range decodes only the slices that enter
+ * or leave it, or the whole new range when that is fewer; the current slice is read live.
+ */
+struct histogram_view {
+	struct histogram *h;
+	uint64_t id, epoch;
+	bool valid;
+	uint64_t lo, hi;
+	struct totals tot;
+	uint64_t c[HIST_NB];
+};
+
+struct histogram_view *histogram_view_new(void)
+{
+	return xcalloc(1, sizeof(struct histogram_view));
+}
+
+void histogram_view_free(struct histogram_view *v)
+{
+	free(v);
+}
+
+/* Adds (or subtracts) closed slice j of h to v. j must be in h's ring (cur - j < n_slices). */
+static void view_apply(struct histogram_view *v, const struct histogram *h, uint64_t j,
+		       bool subtract)
+{
+	const struct hist_slice *sl = h->ring[j % h->n_slices];
+	struct totals t;
+
+	if (!sl)
+		return;
+	slice_totals(sl, &t);
+	slice_apply(sl, v->c, subtract, NULL);
+	if (subtract) {
+		v->tot.count -= t.count;
+		v->tot.sum -= t.sum;
+		v->tot.n5xx -= t.n5xx;
+	} else {
+		v->tot.count += t.count;
+		v->tot.sum += t.sum;
+		v->tot.n5xx += t.n5xx;
+	}
+}
+
+/* Whether closed slice j is still in h's ring. */
+static bool in_ring(const struct histogram *h, uint64_t j)
+{
+	return j < h->cur && h->cur - j < h->n_slices;
+}
+
+void histogram_view_set(struct histogram_view *v, struct histogram *h, uint64_t now_ms,
+			uint32_t window_ms)
+{
+	uint32_t k;
+	uint64_t t0, t1; /* the closed slices wanted: [t0, t1], empty when t0 > t1 */
+
+	histogram_advance(h, now_ms);
+	k = window_slices(h, window_ms);
+	t1 = h->cur ? h->cur - 1 : 0;
+	t0 = h->cur + 1 >= k ? h->cur + 1 - k : 0;
+	if (h->cur == 0)
+		t0 = 1; /* no closed slice yet */
+	bool same = v->valid && v->h == h && v->id == h->id && v->epoch == h->epoch;
+	bool v_empty = !same || v->lo > v->hi;
+	uint64_t want = t0 <= t1 ? t1 - t0 + 1 : 0;
+	uint64_t moves = UINT64_MAX;
+	if (same && !v_empty && t0 <= t1 && t1 >= v->hi && t0 <= v->hi + 1 && in_ring(h, v->lo) &&
+	    (t0 >= v->lo || in_ring(h, t0)))
+		moves = (t1 - v->hi) + (t0 > v->lo ? t0 - v->lo : v->lo - t0);
+	if (moves <= want) {
+		/* The ranges overlap or touch (t0 <= hi + 1): add what entered, drop what left. */
+		for (uint64_t j = v->hi + 1; j <= t1; j++)
+			view_apply(v, h, j, false);
+		for (uint64_t j = v->lo; j < t0; j++)
+			view_apply(v, h, j, true);
+		for (uint64_t j = t0; j < v->lo; j++)
+			view_apply(v, h, j, false);
+	} else {
+		memset(v->c, 0, sizeof(v->c));
+		v->tot = (struct totals){0, 0, 0};
+		for (uint64_t j = t0; j <= t1 && want; j++)
+			view_apply(v, h, j, false);
+	}
+	v->h = h;
+	v->id = h->id;
+	v->epoch = h->epoch;
+	v->valid = true;
+	v->lo = t0;
+	v->hi = t1;
+	if (t0 > t1) {
+		v->lo = 1;
+		v->hi = 0;
+	}
+}
+
+uint64_t histogram_view_count(const struct histogram_view *v)
+{
+	return v->valid ? v->tot.count + v->h->cur_tot.count : 0;
+}
+
+uint64_t histogram_view_count_5xx(const struct histogram_view *v)
+{
+	return v->valid ? v->tot.n5xx + v->h->cur_tot.n5xx : 0;
+}
+
+uint64_t histogram_view_count_le(const struct histogram_view *v, uint32_t threshold_ms)
+{
+	return v->valid ? (uint64_t)count_le2(v->c, v->h->scratch, threshold_ms) : 0;
+}
+
+double histogram_view_quantile(const struct histogram_view *v, double q)
+{
+	return v->valid ? quantile_of(v->c, v->h->scratch, histogram_view_count(v), q) : 0;
 }
 
 size_t histogram_memory(const struct histogram *h)

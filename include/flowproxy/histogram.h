@@ -70,6 +70,29 @@ uint64_t histogram_sum(struct histogram *h, uint64_t now_ms, uint32_t window_ms)
  */
 int histogram_merge(struct histogram *dst, const struct histogram *src);
 
+/*
+ * A view: the same queries over the last window_ms of one histogram, made cheap when they are
+ * asked again and again as time goes by (the autoscaler's every tick). It keeps the sum of the
+ * window's closed slices and, when set again later, decodes only the slices that entered or
+ * left the window since (the whole window again only after a gap, a merge into h, or another
+ * histogram); the current slice is read live. Queries are O(buckets at or under the threshold),
+ * never O(slices). About 6 KiB each.
+ */
+struct histogram_view;
+struct histogram_view *histogram_view_new(void);
+void histogram_view_free(struct histogram_view *v);
+/*
+ * Points v at the last window_ms of h at now_ms (advancing h, as the queries above do). The
+ * answers below hold until h records, advances or is freed; set the view again then.
+ */
+void histogram_view_set(struct histogram_view *v, struct histogram *h, uint64_t now_ms,
+			uint32_t window_ms);
+/* As histogram_count, _count_5xx, _count_le, _quantile over the view's window. */
+uint64_t histogram_view_count(const struct histogram_view *v);
+uint64_t histogram_view_count_5xx(const struct histogram_view *v);
+uint64_t histogram_view_count_le(const struct histogram_view *v, uint32_t threshold_ms);
+double histogram_view_quantile(const struct histogram_view *v, double q);
+
 /* Bytes of memory h uses now. */
 size_t histogram_memory(const struct histogram *h);
 

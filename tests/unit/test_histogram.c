@@ -633,6 +633,83 @@ static void test_random_walk(void)
 	}
 }
 
+/*
+ * Views against the plain queries, which the model checks above: the same answers, exactly, for
+ * windows that move with time, shrink and grow (as after the autoscaler's cut), across gaps past
+ * the window, merges into the histogram, and a view moved to another histogram and back.
+ */
+static void test_views(void)
+{
+	static const struct {
+		uint32_t slice_ms, n_slices;
+	} shapes[] = {{1000, 10}, {1000, 1}, {250, 7}, {250, 120}};
+	static const uint32_t thresholds[] = {0, 5, 25, 100, 127, 128, 200, 1000, 70000};
+	static const double qs[] = {0.5, 0.9, 0.99, 1.0};
+
+	for (size_t si = 0; si < ARRAY_SIZE(shapes); si++) {
+		uint32_t slice_ms = shapes[si].slice_ms, n_slices = shapes[si].n_slices;
+		struct histogram *h = NULL, *other = NULL, *src = NULL;
+		struct histogram_view *v[3] = {histogram_view_new(), histogram_view_new(),
+					       histogram_view_new()};
+		uint64_t now = 777;
+		int bad = 0, checks = 0;
+
+		rng_seed(7 + si);
+		if (histogram_new(slice_ms, n_slices, &h) < 0 ||
+		    histogram_new(slice_ms, n_slices, &other) < 0 ||
+		    histogram_new(slice_ms, n_slices, &src) < 0)
+			abort();
+		for (uint32_t i = 0; i < 30000; i++) {
+			uint64_t r = rng_next() % 1000;
+
+			if (r < 800)
+				now += rng_next() % 40;
+			else if (r < 990)
+				now += rng_next() % ((uint64_t)slice_ms * 2);
+			else
+				now += (uint64_t)slice_ms * (n_slices + rng_next() % 3);
+			histogram_record(h, now, gen_lognormal_40(), status_of(i));
+			if (rng_next() % 3 == 0)
+				histogram_record(other, now, gen_wide(), status_of(i + 1));
+			if (rng_next() % 2000 == 0) {
+				histogram_record(src, now, gen_wide(), 200);
+				histogram_merge(h, src);
+			}
+			if (rng_next() % 20)
+				continue;
+			/* Three views: a fixed window, one that shrinks and grows, and one that
+			 * jumps between the two histograms. */
+			uint32_t win[3] = {slice_ms * (n_slices / 2 + 1),
+					   (uint32_t)(slice_ms * (1 + (i / 997) % (n_slices + 1))),
+					   slice_ms * 3};
+			struct histogram *of[3] = {h, h, rng_next() % 4 ? h : other};
+			for (size_t k = 0; k < 3; k++) {
+				histogram_view_set(v[k], of[k], now, win[k]);
+				uint64_t n = histogram_count(of[k], now, win[k]);
+				bad += histogram_view_count(v[k]) != n;
+				bad += histogram_view_count_5xx(v[k]) !=
+				       histogram_count_5xx(of[k], now, win[k]);
+				for (size_t j = 0; j < ARRAY_SIZE(thresholds); j++)
+					bad += histogram_view_count_le(v[k], thresholds[j]) !=
+					       histogram_count_le(of[k], now, win[k],
+								  thresholds[j]);
+				for (size_t j = 0; j < ARRAY_SIZE(qs); j++)
+					bad += histogram_view_quantile(v[k], qs[j]) !=
+					       histogram_quantile(of[k], now, win[k], qs[j]);
+				checks++;
+			}
+		}
+		tap_ok(!bad && checks > 1000,
+		       "views, %u x %u ms: the plain queries' answers in %d checks (%d differ)",
+		       n_slices, slice_ms, checks, bad);
+		for (size_t k = 0; k < 3; k++)
+			histogram_view_free(v[k]);
+		histogram_free(h);
+		histogram_free(other);
+		histogram_free(src);
+	}
+}
+
 /* A stream of (time, value) records for the merge tests. */
 struct stream {
 	uint64_t t[3000];
@@ -758,6 +835,7 @@ int main(void)
 	test_expiry();
 	test_random_walk();
 	test_merge();
+	test_views();
 	test_memory();
 	return tap_done();
 }
