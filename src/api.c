@@ -514,7 +514,8 @@ struct am_action {
 	cJSON *o;
 };
 
-static void am_finish(struct am_call *m)
+/* The answer of m (caller frees); m is freed. */
+static char *am_answer(struct am_call *m)
 {
 	cJSON *o = cJSON_CreateObject();
 
@@ -524,8 +525,15 @@ static void am_finish(struct am_call *m)
 	char *out = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	m->q->am = NULL;
-	req_finish(m->q, 200, out);
 	free(m);
+	return out;
+}
+
+static void am_finish(struct am_call *m)
+{
+	struct req *q = m->q;
+
+	req_finish(q, 200, am_answer(m));
 }
 
 static void am_done(void *userdata, int status, const char *message, long from, long to)
@@ -595,10 +603,15 @@ static enum MHD_Result handle_alertmanager(struct api *a, struct req *q, struct 
 		}
 	}
 	alertmanager_done(&r);
-	suspend(q, c);
-	/* Every callback comes from the loop, later: the last one answers. */
+	/*
+	 * Nothing started (every alert ignored or refused): answer now. MHD does not answer a
+	 * connection suspended and resumed within its own handler call until other traffic
+	 * wakes it: a lone call waited for its client's timeout.
+	 */
 	if (--m->pending == 0)
-		am_finish(m);
+		return respond(c, 200, "application/json", am_answer(m));
+	/* Every callback comes from the loop, later: the last one answers. */
+	suspend(q, c);
 	return MHD_YES;
 }
 

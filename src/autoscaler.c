@@ -570,8 +570,7 @@ static void act(struct autoscaler *a, struct svc *s, const struct autoscale_deci
 	if (a->o.mode == AUTOSCALER_DRY_RUN) {
 		text = xasprintf("flowproxy would scale %s from %ld to %ld replicas (dry run): %s",
 				 s->name, d->from, d->to, d->reason);
-		log_info("autoscale: would scale %s %ld -> %ld (dry run): %s", s->name, d->from,
-			 d->to, d->reason);
+		log_info("autoscale: %s", text + strlen("flowproxy "));
 		remember(s, autoscale_action_name(d->action), d->from, d->to, d->reason, "dry run");
 		autoscale_scaled(&s->st, d, now, true);
 		notify(a, text);
