@@ -802,6 +802,10 @@ int autoscaler_scale(struct autoscaler *a, const char *service, long delta, cons
 					      service));
 	struct svc *s = svc_get(a, service, true);
 	s->manual = true;
+	/* Reported at once, not from the next tick only. */
+	s->scaler_kind = sc->kind;
+	s->wanted = wanted;
+	s->running = running;
 	if (!ensure_spec(a, s, svc))
 		return answer_later(a, cb, userdata, 400, wanted, wanted,
 				    xasprintf("service '%s': %s", service, s->error));
