@@ -27,6 +27,8 @@
 #include "flowproxy/render.h"
 #include "flowproxy/telemetry.h"
 
+#include "testlib.h" /* free_port, remove_test_dir */
+
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <netinet/in.h>
@@ -124,36 +126,6 @@ struct bench {
 	int start_r;
 	long applied, failed;
 };
-
-static int free_port(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t l = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int port = 0;
-
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &l) == 0)
-		port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
-
-/* Removes dir's files (HAProxy's dot files too), then dir. */
-static void remove_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-
-	while (d && (e = readdir(d))) {
-		_cleanup_free_ char *p = xasprintf("%s/%s", dir, e->d_name);
-		if (e->d_name[0] != '.' || str_startswith(e->d_name, ".haproxy"))
-			unlink(p);
-	}
-	if (d)
-		closedir(d);
-	rmdir(dir);
-}
 
 static void on_started(void *userdata, int r)
 {
@@ -255,9 +227,9 @@ static void bench_stop(struct bench *b)
 	loop_free(b->loop);
 	config_done(&b->cfg);
 	if (b->rundir) {
-		remove_dir(b->cfgdir);
-		remove_dir(b->rundir);
-		remove_dir(b->dir);
+		remove_test_dir(b->cfgdir);
+		remove_test_dir(b->rundir);
+		remove_test_dir(b->dir);
 	}
 	free(b->cfgdir);
 	free(b->rundir);
