@@ -196,32 +196,10 @@ static struct svc *svc_get(struct autoscaler *a, const char *name, bool create)
 	return s;
 }
 
-static bool is_policy_key(const char *k)
-{
-	return !strncasecmp(k, "alert", 5) || !strncasecmp(k, "scale", 5);
-}
-
-static uint64_t fingerprint(const struct params *p)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (size_t i = 0; i < p->n; i++) {
-		if (!is_policy_key(p->v[i].key))
-			continue;
-		for (const char *c = p->v[i].key; *c; c++)
-			h = (h ^ (unsigned char)*c) * 1099511628211ull;
-		h = (h ^ '=') * 1099511628211ull;
-		for (const char *c = p->v[i].value; *c; c++)
-			h = (h ^ (unsigned char)*c) * 1099511628211ull;
-		h = (h ^ '\n') * 1099511628211ull;
-	}
-	return h;
-}
-
 /* (Re)reads s's policies when its parameters changed; logs what is refused, once per change. */
 static void svc_refresh(struct autoscaler *a, struct svc *s, const struct service *svc)
 {
-	uint64_t fp = fingerprint(&svc->raw);
+	uint64_t fp = svc->policy_hash ? svc->policy_hash : params_policy_hash(&svc->raw);
 	_cleanup_free_ char *err = NULL;
 
 	if (s->parsed && fp == s->fingerprint)
@@ -658,17 +636,22 @@ void autoscaler_tick(struct autoscaler *a)
 	long long t0 = now_usec();
 	uint64_t tick = ++a->ticks;
 
-	for (size_t i = 0; i < n; i++) {
+	/* The registry and a->v are both sorted by name (strcmp): one walk, no search. */
+	for (size_t i = 0, j = 0; i < n; i++) {
 		const struct service *svc = registry_at(reg, i);
-		struct svc *s = svc_get(a, svc->name, false);
+		int c = 1;
+		while (j < a->n && (c = strcmp(a->v[j]->name, svc->name)) < 0)
+			j++;
+		struct svc *s = j < a->n && c == 0 ? a->v[j] : NULL;
 		if (!s) {
 			bool has = false;
 			for (size_t k = 0; k < svc->raw.n && !has; k++)
 				has = !strncasecmp(svc->raw.v[k].key, "alertIf", 7);
 			if (!has)
 				continue;
-			s = svc_get(a, svc->name, true);
+			s = svc_get(a, svc->name, true); /* inserted at j */
 		}
+		j++;
 		s->seen = tick;
 		svc_refresh(a, s, svc);
 		tick_service(a, s);

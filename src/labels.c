@@ -1116,6 +1116,7 @@ static int parse_all(struct parse_state *st, int *ret_status, char **reterr)
 		}
 	}
 	params_copy(&s->raw, st->p);
+	s->policy_hash = params_policy_hash(&s->raw);
 	return 0;
 }
 

@@ -175,6 +175,24 @@ static void dest_copy(struct service_dest *dst, const struct service_dest *src)
 }
 
 /* Accepts NULL and half-built services (any pointer may be NULL, counts may be 0). */
+uint64_t params_policy_hash(const struct params *p)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < p->n; i++) {
+		const char *k = p->v[i].key;
+		if (strncasecmp(k, "alert", 5) != 0 && strncasecmp(k, "scale", 5) != 0)
+			continue;
+		for (const char *c = k; *c; c++)
+			h = (h ^ (unsigned char)*c) * 1099511628211ull;
+		h = (h ^ '=') * 1099511628211ull;
+		for (const char *c = p->v[i].value; *c; c++)
+			h = (h ^ (unsigned char)*c) * 1099511628211ull;
+		h = (h ^ '\n') * 1099511628211ull;
+	}
+	return h ? h : 1;
+}
+
 void service_free(struct service *s)
 {
 	if (!s)

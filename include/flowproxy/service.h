@@ -10,6 +10,8 @@
 
 #include "flowproxy/util.h"
 
+#include <stdint.h>
+
 struct cJSON;
 
 /* A list of key=value pairs in arrival order. Keys and values are owned copies. */
@@ -34,6 +36,9 @@ bool params_remove(struct params *p, const char *key);
 /* Exact key match first, then case-insensitive. NULL when absent. Borrowed. */
 const char *params_get(const struct params *p, const char *key);
 void params_copy(struct params *dst, const struct params *src);
+/* A hash (FNV-1a, never 0) of p's autoscaling parameters (alert*, scale*), keys and values in
+ * order: the autoscaler re-reads a service's policies only when it changes. */
+uint64_t params_policy_hash(const struct params *p);
 
 /* A NULL-terminated-free vector of owned strings. */
 struct strv {
@@ -104,6 +109,7 @@ struct service {
 	struct service_dest *dests;
 	size_t n_dests;
 	struct params raw; /* the parameters it was parsed from, for re-parsing and get-services */
+	uint64_t policy_hash; /* params_policy_hash(&raw), 0 when not computed */
 };
 
 /* Settings from DFP's environment variables that the parser needs (§3). Borrowed strings. */

@@ -986,9 +986,50 @@ static void test_strip_prefix(void)
 	params_done(&out);
 }
 
+/* The autoscaler's change detector: only alert* and scale* parameters count. */
+static void test_policy_hash(void)
+{
+	struct params a, b;
+
+	params_init(&a);
+	params_init(&b);
+	params_add(&a, "serviceName", "web");
+	params_add(&a, "alertIf.1", "@resp_time_above:0.1,5m,0.99");
+	params_add(&a, "scaleMax", "4");
+	params_copy(&b, &a);
+	uint64_t h = params_policy_hash(&a);
+	tap_ok(h != 0 && h == params_policy_hash(&b), "policy hash: equal parameters, equal hash");
+	params_set(&b, "servicePath", "/web");
+	tap_ok(params_policy_hash(&b) == h, "policy hash: a routing parameter does not change it");
+	params_set(&b, "scaleMax", "5");
+	tap_ok(params_policy_hash(&b) != h, "policy hash: a scale parameter changes it");
+	params_set(&b, "scaleMax", "4");
+	params_set(&b, "alertFor.1", "30s");
+	tap_ok(params_policy_hash(&b) != h, "policy hash: an alert parameter changes it");
+	params_done(&b);
+	params_init(&b);
+	tap_ok(params_policy_hash(&b) != 0, "policy hash: never 0, even for no parameters");
+
+	struct service *svc = NULL;
+	_cleanup_free_ char *err = NULL;
+	params_set(&a, "servicePath", "/web");
+	params_set(&a, "port", "8080");
+	if (labels_parse(&a, NULL, &svc, NULL, &err) == 0) {
+		tap_ok(svc->policy_hash == params_policy_hash(&a), "a parsed service carries it");
+		struct service *c = service_dup(svc);
+		tap_ok(c->policy_hash == svc->policy_hash, "and so does its copy");
+		service_free(c);
+	} else
+		tap_ok(false, "the service parses: %s", err);
+	service_free(svc);
+	params_done(&a);
+	params_done(&b);
+}
+
 int main(void)
 {
 	test_fields();
+	test_policy_hash();
 	test_errors();
 	test_globals();
 	test_caps();
