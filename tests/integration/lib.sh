@@ -111,14 +111,15 @@ free_port() {
 	done
 }
 
-# backend <name> -> starts a test server, sets BACKEND_PORT
+# backend <name> [testserver args...] -> starts a test server, sets BACKEND_PORT
 backend() {
-	local port
+	local port name=$1
+	shift
 	port=$(free_port)
-	"$TESTSERVER" --name "$1" --port "$port" --addr 127.0.0.1 >"$T/backend-$1.log" 2>&1 &
+	"$TESTSERVER" --name "$name" --port "$port" --addr 127.0.0.1 "$@" >"$T/backend-$name.log" 2>&1 &
 	pids+=($!)
 	for _ in $(seq 200); do
-		grep -q listening "$T/backend-$1.log" 2>/dev/null && break
+		grep -q listening "$T/backend-$name.log" 2>/dev/null && break
 		sleep 0.02
 	done
 	BACKEND_PORT=$port
