@@ -51,14 +51,15 @@ served() {
 	[ "$(curl -s -m 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PPORT/demo")" = 200 ]
 }
 
-# load <name> <pause seconds> <max delay ms, 0: none>: one client, one request at a time, until
+# load <name> <pause seconds> <max delay ms, 0: none>: one client, one request at a time (each
+# delayed by 150 ms up to the max, at random, if there is one), until
 # $T/<name>.stop or LOAD_END; "status seconds" lines in $T/<name>.out.
 load() {
 	local name=$1 pause=$2 delay=$3
 	rm -f "$T/$name.stop"
 	(while [ ! -e "$T/$name.stop" ] && [ $SECONDS -lt $LOAD_END ]; do
 		q=
-		[ "$delay" -gt 0 ] && q="?delay=$((RANDOM % delay))"
+		[ "$delay" -gt 0 ] && q="?delay=$((150 + RANDOM % (delay - 150)))"
 		curl -s -m 30 -o /dev/null -w '%{http_code} %{time_total}\n' \
 			"http://127.0.0.1:$PPORT/demo$q"
 		sleep "$pause"
@@ -94,10 +95,11 @@ rcv_ip=$(docker inspect -f "{{(index .NetworkSettings.Networks \"$NET\").IPAddre
 	"$(containers "$RCV" | head -1)" 2>/dev/null)
 is_set "$rcv_ip" "its address on the overlay network is known" || done_testing
 
-# Windows of 2 s in slices of 250 ms, evaluated 4 times a second.
+# Windows of 2 s in slices of 250 ms, evaluated 4 times a second; debug logs show the scaler's
+# retries.
 fp_service_create "$FP" "$NET" "$RUNDIR" -e SERVICE_NAME="$FP" \
 	-e AUTOSCALE_INTERVAL=250ms -e TELEMETRY_SLICE_MS=250 -e TELEMETRY_WINDOW=30 \
-	-e AUTOSCALE_MIN_REQUESTS=10 -e "NOTIFY_WEBHOOK_URL=http://$rcv_ip/notify"
+	-e AUTOSCALE_MIN_REQUESTS=10 -e "NOTIFY_WEBHOOK_URL=http://$rcv_ip/notify" -e LOG_LEVEL=3
 wait_for 90 api_up && wait_for 30 initialized
 ok $? "flowproxy runs as a swarm service in its container"
 
@@ -145,13 +147,13 @@ is "$(all_tasks | grep -c .)" 2 "two of the first three tasks are left"
 survivors=$(running_tasks)
 survivor_containers=$(containers "$SVC")
 
-# 2. Slow requests beside the fast ones (4 clients, random delays up to 2.5 s): fewer than 99 %
+# 2. Slow requests beside the fast ones (6 clients, random delays up to 2.5 s): fewer than 99 %
 # within 0.1 s, so up, and not down (its _unless_ holds); 2 -> 3 -> 4, never 5. Meanwhile
 # someone else changes the service: a label, which restarts no task.
-for _ in 1 2 3 4; do load slow 0 2500; done
+for _ in 1 2 3 4 5 6; do load slow 0 2500; done
 rm -f "$T/update.stop"
 (i=0
-while [ ! -e "$T/update.stop" ] && [ $SECONDS -lt $LOAD_END ] && [ $i -lt 40 ]; do
+while [ ! -e "$T/update.stop" ] && [ $SECONDS -lt $LOAD_END ] && [ $i -lt 60 ]; do
 	i=$((i + 1))
 	# The CLI does not retry an "update out of sequence" (the scaler's update came first).
 	for _ in 1 2 3 4 5; do
@@ -159,7 +161,7 @@ while [ ! -e "$T/update.stop" ] && [ $SECONDS -lt $LOAD_END ] && [ $i -lt 40 ]; 
 			{ echo "$i" >"$T/update.last"; break; }
 		sleep 0.2
 	done
-	sleep 0.5
+	sleep 0.25
 done) &
 at4() { [ "$(replicas)" = 4 ] && [ "$(running_tasks | wc -l)" = 4 ]; }
 wait_for 90 at4
@@ -172,10 +174,12 @@ is "$hi $lo" "4 4" "it stays at 4 under slow traffic for 5 s"
 touch "$T/update.stop"
 sleep 2
 logs=$(fp_logs)
+diag "flowproxy's log: $(echo "$logs" | wc -l) lines"
 like "$logs" "scaled $SVC from 2 to 3 replicas \(autoscale\): resptimeabove" "2 -> 3 is logged"
 like "$logs" "scaled $SVC from 3 to 4 replicas \(autoscale\): resptimeabove" "3 -> 4 is logged"
 unlike "$logs" "scaled $SVC from [0-9]+ to 5 |scaled $SVC from 4 to" "never beyond 4"
 unlike "$logs" "could not scale $SVC" "no scale failed"
+# Rare here (the scaler's read and write are a millisecond apart); test_docker forces them.
 diag "scaler retries after an update out of sequence: $(echo "$logs" | grep -ci 'out of sequence')"
 
 last=$(cat "$T/update.last" 2>/dev/null)
@@ -220,5 +224,7 @@ events=$(echo "$n" | sed -n -e 's/.*scaled [^ ]* from \([0-9]*\) to \([0-9]*\) .
 like "$events" '^3>2 min 2>3 3>4 max 4>3 3>2 (min )?$' "the notifications came in event order"
 unlike "$n" "could not scale|to 5 replicas" "no failure, nothing beyond 4"
 printf '%s\n' "$n" | sed 's/^/# notified: /'
+# What flowproxy saw, when something went wrong.
+[ "$tap_fail" -eq 0 ] || fp_logs | grep -E 'autoscale|swarm|reload' | tail -80 | sed 's/^/# fp: /'
 
 done_testing
