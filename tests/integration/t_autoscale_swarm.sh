@@ -20,6 +20,9 @@ PPORT=$(free_port)
 APORT=$(free_port)
 RUNDIR=$T/fprun
 mkdir -p "$RUNDIR"
+# This test never restarts dockerd, but another run may (t_e2e.sh does): every container then
+# restarts, and the checks that follow do not hold. Such a run says so.
+dockerd0=$(pidof dockerd)
 LOAD_END=$((SECONDS + 200)) # no load generator outlives this, whatever happens to the test
 
 as_cleanup() {
@@ -226,5 +229,7 @@ unlike "$n" "could not scale|to 5 replicas" "no failure, nothing beyond 4"
 printf '%s\n' "$n" | sed 's/^/# notified: /'
 # What flowproxy saw, when something went wrong.
 [ "$tap_fail" -eq 0 ] || fp_logs | grep -E 'autoscale|swarm|reload' | tail -80 | sed 's/^/# fp: /'
+[ "$(pidof dockerd)" = "$dockerd0" ] ||
+	diag "dockerd was restarted during this run (pid $dockerd0 -> $(pidof dockerd)), not by it"
 
 done_testing
