@@ -2,7 +2,7 @@
 /*
  * testserver: a small HTTP/1.1 backend for the integration tests and benchmarks.
  *
- *   testserver --name NAME --port PORT [--addr 127.0.0.1]
+ *   testserver --name NAME --port PORT [--addr 127.0.0.1] [--record FILE]
  *
  * A NAME of "@hostname" stands for the host name (a container's, distinct per Swarm task).
  *
@@ -15,9 +15,14 @@
  * `/health` answers "ok". `?delay=<ms>` anywhere in the query delays the answer. Keep-alive is
  * supported (wrk can load it); request heads over 64 KiB get 400 and the connection is closed.
  * One thread per connection. Exits on SIGTERM or SIGINT.
+ *
+ * With --record, the body of every request that has one is appended to FILE as one line (its
+ * first RECORD_MAX bytes, CR and LF turned into spaces), before the answer is sent: a test that
+ * got the answer finds the line. A webhook receiver for notification tests.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -31,11 +36,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HEAD_MAX  (64 * 1024)	     /* request line + headers */
-#define BODY_MAX  (16 * 1024 * 1024) /* request bodies are read and dropped */
-#define DELAY_MAX 600000	     /* ms */
+#define HEAD_MAX   (64 * 1024)	      /* request line + headers */
+#define BODY_MAX   (16 * 1024 * 1024) /* request bodies are read and dropped */
+#define DELAY_MAX  600000	      /* ms */
+#define RECORD_MAX (64 * 1024)	      /* bytes of a body kept by --record */
 
 static const char *server_name = "testserver";
+static int record_fd = -1;
+static pthread_mutex_t record_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct conn {
 	int fd;
@@ -117,16 +125,43 @@ static bool value_has_token(const char *v, size_t n, const char *token)
 	return false;
 }
 
-/* Reads and drops n body bytes, some of which may already be in c->buf after the head. */
-static bool drop_body(struct conn *c, size_t head_len, unsigned long long n)
+/* Appends one recorded body line to the --record file; one write, so lines never mix. */
+static void record_body(char *rec, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (rec[i] == '\r' || rec[i] == '\n')
+			rec[i] = ' ';
+	rec[n] = '\n';
+	pthread_mutex_lock(&record_lock);
+	if (write(record_fd, rec, n + 1) < 0)
+		fprintf(stderr, "testserver: --record: %s\n", strerror(errno));
+	pthread_mutex_unlock(&record_lock);
+}
+
+/*
+ * Reads and drops n body bytes, some of which may already be in c->buf after the head. The
+ * first RECORD_MAX go to rec (RECORD_MAX + 1 bytes, or NULL), their count to *ret_kept.
+ */
+static bool drop_body(struct conn *c, size_t head_len, unsigned long long n, char *rec,
+		      size_t *ret_kept)
 {
 	size_t have = c->len - head_len;
 	char tmp[16384];
+	size_t kept = 0;
 
 	if (have >= n) {
+		if (rec) {
+			kept = n < RECORD_MAX ? (size_t)n : RECORD_MAX;
+			memcpy(rec, c->buf + head_len, kept);
+			*ret_kept = kept;
+		}
 		memmove(c->buf, c->buf + head_len + n, have - n);
 		c->len = have - n;
 		return true;
+	}
+	if (rec) {
+		kept = have < RECORD_MAX ? have : RECORD_MAX;
+		memcpy(rec, c->buf + head_len, kept);
 	}
 	n -= have;
 	c->len = 0;
@@ -137,8 +172,16 @@ static bool drop_body(struct conn *c, size_t head_len, unsigned long long n)
 			continue;
 		if (r <= 0)
 			return false;
+		if (rec && kept < RECORD_MAX) {
+			size_t k = (size_t)r < RECORD_MAX - kept ? (size_t)r : RECORD_MAX - kept;
+
+			memcpy(rec + kept, tmp, k);
+			kept += k;
+		}
 		n -= (unsigned long long)r;
 	}
+	if (rec)
+		*ret_kept = kept;
 	return true;
 }
 
@@ -198,10 +241,17 @@ static bool handle_request(struct conn *c, size_t head_len)
 		send_simple(c->fd, "400 Bad Request", "unsupported request body\n");
 		return false;
 	}
-	if (!drop_body(c, head_len, content_length)) {
+	char *rec = record_fd >= 0 && content_length > 0 ? malloc(RECORD_MAX + 1) : NULL;
+	size_t rec_len = 0;
+
+	if (!drop_body(c, head_len, content_length, rec, &rec_len)) {
+		free(rec);
 		free(body);
 		return false;
 	}
+	if (rec)
+		record_body(rec, rec_len);
+	free(rec);
 
 	long delay = query_delay(sp1 + 1, (size_t)(sp2 - sp1 - 1));
 	size_t plen = (size_t)(sp2 - sp1 - 1);
@@ -310,7 +360,8 @@ static void *accept_thread(void *arg)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: testserver --name NAME --port PORT [--addr 127.0.0.1]\n");
+	fprintf(stderr,
+		"usage: testserver --name NAME --port PORT [--addr 127.0.0.1] [--record FILE]\n");
 	exit(2);
 }
 
@@ -344,6 +395,14 @@ int main(int argc, char **argv)
 				usage();
 		} else if (strcmp(argv[i], "--addr") == 0) {
 			addr = argv[++i];
+		} else if (strcmp(argv[i], "--record") == 0) {
+			const char *file = argv[++i];
+
+			record_fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+			if (record_fd < 0) {
+				fprintf(stderr, "testserver: %s: %s\n", file, strerror(errno));
+				return 1;
+			}
 		} else {
 			usage();
 		}

@@ -111,14 +111,15 @@ free_port() {
 	done
 }
 
-# backend <name> -> starts a test server, sets BACKEND_PORT
+# backend <name> [testserver args...] -> starts a test server, sets BACKEND_PORT
 backend() {
-	local port
+	local port name=$1
+	shift
 	port=$(free_port)
-	"$TESTSERVER" --name "$1" --port "$port" --addr 127.0.0.1 >"$T/backend-$1.log" 2>&1 &
+	"$TESTSERVER" --name "$name" --port "$port" --addr 127.0.0.1 "$@" >"$T/backend-$name.log" 2>&1 &
 	pids+=($!)
 	for _ in $(seq 200); do
-		grep -q listening "$T/backend-$1.log" 2>/dev/null && break
+		grep -q listening "$T/backend-$name.log" 2>/dev/null && break
 		sleep 0.02
 	done
 	BACKEND_PORT=$port
@@ -133,6 +134,40 @@ need_swarm_images() {
 		exit 1
 	fi
 	"$SRC/scripts/build-test-image" "$BUILD" >/dev/null || { echo "Bail out! test images"; exit 1; }
+	FP_IMAGE=flowproxy-e2e:$(basename "$(realpath "$BUILD")")
+}
+
+# fp_service_create <name> <network> <run dir> [docker service create options...]: flowproxy from
+# FP_IMAGE as a swarm service on an overlay network, the Docker socket mounted, its run directory
+# (HAProxy's sockets) on the host, its ports 80 and 8080 published in host mode on PPORT and APORT
+# (no routing mesh here), SWARM=true. The run directory must not be $T/run: cleanup would signal
+# the pids found there, which are the container's.
+fp_service_create() {
+	local name=$1 net=$2 rundir=$3
+	shift 3
+	docker service create -d --name "$name" --network "$net" \
+		--mount type=bind,src=/var/run/docker.sock,dst=/var/run/docker.sock \
+		--mount "type=bind,src=$rundir,dst=/var/run/flowproxy" \
+		--publish "mode=host,target=80,published=$PPORT" \
+		--publish "mode=host,target=8080,published=$APORT" \
+		-e SWARM=true "$@" "$FP_IMAGE" >/dev/null 2>&1
+}
+
+wait_for() { # <seconds> <command...>
+	local end=$((SECONDS + $1))
+	shift
+	while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.25; done
+	return 1
+}
+# The container IDs of a service's running tasks: a container's host name, so its answers' name.
+containers() {
+	docker ps -q --filter "label=com.docker.swarm.service.name=$1" --filter status=running | sort
+}
+api_up() { curl -sf -m 2 -o /dev/null "http://127.0.0.1:$APORT/v1/docker-flow-proxy/ping"; }
+# The API answers at once; HAProxy serves once the swarm's services are in its first config.
+initialized() {
+	[ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' \
+		"http://127.0.0.1:$APORT/v1/docker-flow-proxy/successfulinitreload")" = 200 ]
 }
 
 # clean_stale_vxlan: removes overlay vxlan devices a dockerd restart left in this (the host's)

@@ -9,7 +9,6 @@ set -u
 
 need_swarm_images
 clean_stale_vxlan
-IMAGE=flowproxy-e2e:$(basename "$(realpath "$BUILD")")
 NET=fp-e2e-net-$$
 PRIV=fp-e2e-private-$$
 FP=fp-e2e-proxy-$$
@@ -28,18 +27,8 @@ e2e_cleanup() {
 }
 trap 'e2e_cleanup; cleanup' EXIT
 
-wait_for() { # <seconds> <command...>
-	local end=$((SECONDS + $1))
-	shift
-	while [ $SECONDS -lt $end ]; do "$@" && return 0; sleep 0.25; done
-	return 1
-}
 status_json() { curl -s -m 5 "http://127.0.0.1:$APORT/v1/flowproxy/status"; }
 worker() { status_json | grep -o '"workerPid":[0-9]*' | cut -d: -f2; }
-# The container IDs of a service's running tasks: a container's host name, so its answers' name.
-containers() {
-	docker ps -q --filter "label=com.docker.swarm.service.name=$1" --filter status=running | sort
-}
 # name_of <path>: the name in one answer through HAProxy, empty unless it is a 200.
 name_of() {
 	curl -s -m 20 -w '\n%{http_code}' "http://127.0.0.1:$PPORT$1" |
@@ -92,19 +81,7 @@ load_stop() { # -> "<requests> <failed> <slowest seconds>"; the failures go to t
 # its own container's networks and routes to the tasks' addresses on those.
 docker network create -d overlay "$NET" >/dev/null
 docker network create -d overlay "$PRIV" >/dev/null
-docker service create -d --name "$FP" --network "$NET" \
-	--mount type=bind,src=/var/run/docker.sock,dst=/var/run/docker.sock \
-	--mount "type=bind,src=$RUNDIR,dst=/var/run/flowproxy" \
-	--publish "mode=host,target=80,published=$PPORT" \
-	--publish "mode=host,target=8080,published=$APORT" \
-	-e SWARM=true -e RESYNC_INTERVAL=30 -e ASAN_OPTIONS=detect_leaks=1 \
-	"$IMAGE" >/dev/null 2>&1
-api_up() { curl -sf -m 2 -o /dev/null "http://127.0.0.1:$APORT/v1/docker-flow-proxy/ping"; }
-# The API answers at once; HAProxy serves once the swarm's services are in its first config.
-initialized() {
-	[ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' \
-		"http://127.0.0.1:$APORT/v1/docker-flow-proxy/successfulinitreload")" = 200 ]
-}
+fp_service_create "$FP" "$NET" "$RUNDIR" -e RESYNC_INTERVAL=30 -e ASAN_OPTIONS=detect_leaks=1
 wait_for 90 api_up && wait_for 30 initialized
 ok $? "flowproxy runs as a swarm service in its container (API on the published port)"
 found_net() { docker service logs "$FP" 2>&1 | grep -q "routing to tasks on this container's networks: $NET\$"; }
