@@ -10,7 +10,7 @@ static struct telemetry_line line(const char *be, int status, int tr)
 	struct telemetry_line l = {0};
 
 	l.kind = TELEMETRY_REQUEST;
-	snprintf(l.backend, sizeof(l.backend), "%s", be);
+	snprintf(l.backend, sizeof(l.backend), "%.*s", (int)sizeof(l.backend) - 1, be);
 	snprintf(l.server, sizeof(l.server), "s1");
 	l.status = status;
 	l.tw = 0;
