@@ -168,8 +168,8 @@ class PacedLoad:
     """An open-loop load: GET requests at `rate` per second to 127.0.0.1:port, each on a new
     connection, from up to `workers` threads, whatever the answers' times (so slow answers do not
     slow the load down). path() gives the next request's path; rate and path may be changed
-    while it runs. Each answer is kept as (sent, answered, status, name), the times monotonic,
-    name the testserver's `name=` (None when absent or failed). Bounded: it stops by itself after
+    while it runs. Each answer is kept as (sent, answered, status, name, path), the times
+    monotonic, name the testserver's `name=` (None when absent or failed). Bounded: it stops by itself after
     max_requests requests or max_seconds, whichever comes first."""
 
     def __init__(self, port, rate, path, workers=64, max_requests=1000000, max_seconds=3600):
@@ -194,7 +194,7 @@ class PacedLoad:
         except OSError:
             pass
         with self.lock:
-            self.results.append((sent, time.monotonic(), status, name))
+            self.results.append((sent, time.monotonic(), status, name, path))
         self.sem.release()
 
     def _pace(self):
