@@ -117,15 +117,6 @@ class HoldWatch(threading.Thread):
                     self.hold = t - p.get("holdingFor", 0)
 
 
-def wait_running(fp, n, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        s = fp.autoscale(SERVICE)
-        if s and s.get("replicas", {}).get("running") == n:
-            return
-        time.sleep(0.1)
-    raise RuntimeError("%s: %d copies did not come up" % (SERVICE, n))
-
 
 def one_round(alert_for, window, interval):
     """One measurement: a dict of t0-relative seconds (hold, t1, t2), or an 'error'."""
@@ -135,7 +126,7 @@ def one_round(alert_for, window, interval):
     load = watch = None
     slow = [False]
     try:
-        wait_running(fp, 2)
+        fp.wait_running(SERVICE, 2)
         load = PacedLoad(fp.port, RATE,
                          lambda: "/%s?delay=%d" % (SERVICE, SLOW_MS) if slow[0] else "/" + SERVICE,
                          workers=64, max_requests=int(RATE * (w + seconds(alert_for) + 60)),

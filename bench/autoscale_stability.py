@@ -152,16 +152,6 @@ class Sampler(threading.Thread):
             return self.samples, out
 
 
-def wait_running(fp, n, timeout=30.0):
-    """Waits until the autoscale endpoint shows n copies running (the load starts then)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        s = fp.autoscale(SERVICE)
-        if s and s.get("replicas", {}).get("running") == n:
-            return
-        time.sleep(0.1)
-    raise RuntimeError("%s: %d copies did not come up" % (SERVICE, n))
-
 
 def answered(load, since=0.0):
     r = [x for x in load.snapshot() if x[0] >= since]
@@ -178,7 +168,7 @@ def main():
     fp = LocalFlowproxy(BUILD, [service_entry()])
     load = sampler = None
     try:
-        wait_running(fp, 3)
+        fp.wait_running(SERVICE, 3)
         noise = Noise(seed)
         sampler = Sampler(fp)
         sampler.start()

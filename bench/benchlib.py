@@ -152,6 +152,16 @@ class LocalFlowproxy:
                 return s
         return None
 
+    def wait_running(self, service, n, timeout=30.0):
+        """Waits until the autoscale endpoint shows n copies of service running."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            s = self.autoscale(service)
+            if s and s.get("replicas", {}).get("running") == n:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("%s: %d copies did not come up" % (service, n))
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
