@@ -174,25 +174,6 @@ static void on_acting(void *userdata, bool acting, const char *who)
 	autoscaler_set_acting(userdata, acting, who);
 }
 
-/* Every URL of a comma-separated list, checked now: a bad one stops flowproxy at start. */
-static int check_urls(const char *name, const char *list, char **reterr)
-{
-	_cleanup_free_ char *urls = xstrdup(list);
-	_cleanup_free_ char *err = NULL;
-
-	for (char *save = NULL, *u = strtok_r(urls, ",", &save); u;
-	     u = strtok_r(NULL, ",", &save)) {
-		while (*u == ' ')
-			u++;
-		size_t n = strlen(u);
-		while (n && u[n - 1] == ' ')
-			u[--n] = '\0';
-		if (*u && webhook_url_check(u, &err) < 0)
-			return errmsg_set(reterr, -EINVAL, "%s: %s", name, err);
-	}
-	return 0;
-}
-
 /* The scalers (local, webhook, docker), the notifications, the autoscaler and the demo load. */
 static int autoscaling_start(struct autoscaling *as, struct loop *loop, struct daemon *d,
 			     struct local *local, struct provider *provider, struct api *api,
@@ -203,9 +184,12 @@ static int autoscaling_start(struct autoscaling *as, struct loop *loop, struct d
 	int r;
 
 	autoscaler_parse_mode(cfg->autoscale, &mode); /* config_load checked the word */
-	if (str_set(cfg->notify_webhook_url) &&
-	    (r = check_urls("NOTIFY_WEBHOOK_URL", cfg->notify_webhook_url, reterr)) < 0)
-		return r;
+	/* Checked now, so that a bad URL stops flowproxy at start, not each notification. */
+	if (str_set(cfg->notify_webhook_url)) {
+		_cleanup_free_ char *err = NULL;
+		if ((r = webhook_urls_check(cfg->notify_webhook_url, &err)) < 0)
+			return errmsg_set(reterr, r, "NOTIFY_WEBHOOK_URL: %s", err);
+	}
 	if ((r = webhook_new(loop, NULL, &as->webhook, reterr)) < 0)
 		return r;
 	struct scalers_options so = {local, d, as->webhook, cfg->scale_webhook_url, provider};

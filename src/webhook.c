@@ -578,13 +578,14 @@ static void notify_done(void *userdata, const struct webhook_result *res)
 		log_debug("notification delivered to %s", res->url);
 }
 
-int webhook_notify(struct webhook *w, const char *urls, const char *text, char **reterr)
+/* Splits urls (comma-separated, spaces around a URL ignored) into list, each checked. On
+ * failure list holds what was split so far (*ret_n); the caller frees its strings. */
+static int urls_split(const char *urls, char *list[static WEBHOOK_URLS_MAX], size_t *ret_n,
+		      char **reterr)
 {
-	_cleanup_free_ char *body = NULL;
-	char *list[WEBHOOK_URLS_MAX];
-	size_t n = 0;
-	int r = 0;
+	int r;
 
+	*ret_n = 0;
 	for (const char *p = urls ? urls : ""; *p;) {
 		size_t len = strcspn(p, ",");
 		const char *s = p;
@@ -598,15 +599,36 @@ int webhook_notify(struct webhook *w, const char *urls, const char *text, char *
 			len--;
 		if (!len)
 			continue;
-		if (n == WEBHOOK_URLS_MAX) {
-			r = errmsg_set(reterr, -EMSGSIZE, "webhook: more than %d URLs in a list",
-				       WEBHOOK_URLS_MAX);
-			goto out;
-		}
-		list[n] = xstrndup(s, len);
-		if ((r = webhook_url_check(list[n++], reterr)) < 0)
-			goto out;
+		if (*ret_n == WEBHOOK_URLS_MAX)
+			return errmsg_set(reterr, -EMSGSIZE, "webhook: more than %d URLs in a list",
+					  WEBHOOK_URLS_MAX);
+		list[*ret_n] = xstrndup(s, len);
+		if ((r = webhook_url_check(list[(*ret_n)++], reterr)) < 0)
+			return r;
 	}
+	return 0;
+}
+
+int webhook_urls_check(const char *urls, char **reterr)
+{
+	char *list[WEBHOOK_URLS_MAX];
+	size_t n = 0;
+	int r = urls_split(urls, list, &n, reterr);
+
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	return r < 0 ? r : (int)n;
+}
+
+int webhook_notify(struct webhook *w, const char *urls, const char *text, char **reterr)
+{
+	_cleanup_free_ char *body = NULL;
+	char *list[WEBHOOK_URLS_MAX];
+	size_t n = 0;
+	int r;
+
+	if ((r = urls_split(urls, list, &n, reterr)) < 0)
+		goto out;
 	body = webhook_slack_body(text);
 	for (size_t i = 0; i < n; i++)
 		if ((r = webhook_post(w, list[i], "application/json", body, notify_done, NULL, NULL,

@@ -127,6 +127,10 @@ void webhook_cancel(struct webhook_call *c);
  */
 int webhook_notify(struct webhook *w, const char *urls, const char *text, char **reterr);
 
+/* Checks every URL of a list as webhook_notify does, sending nothing: the number of URLs, or
+ * the first refusal (-EINVAL, -EMSGSIZE, *reterr names the URL). */
+int webhook_urls_check(const char *urls, char **reterr);
+
 /* `{"text":"<text, JSON-escaped>"}`, Slack's incoming-webhook body. Caller frees. */
 char *webhook_slack_body(const char *text);
 

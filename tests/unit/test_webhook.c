@@ -364,6 +364,16 @@ static void test_urls(void)
 		free(shown);
 	}
 	free(err);
+	err = NULL;
+
+	/* A list, checked as webhook_notify checks it, nothing sent. */
+	tap_is_int(webhook_urls_check(" http://a/x , https://b/y?token=s,,", &err), 2,
+		   "a list: two URLs, spaces and empty items ignored");
+	tap_is_int(webhook_urls_check("", &err), 0, "an empty list: none");
+	tap_is_int(webhook_urls_check("http://a/x, ftp://b/y", &err), -EINVAL,
+		   "a list with a bad URL is refused");
+	tap_ok(err && strstr(err, "ftp://b/y"), "naming it (%s)", err ? err : "");
+	free(err);
 }
 
 static void test_slack_body(void)
