@@ -103,6 +103,29 @@ int main(void)
 	char *env6[] = {"EXTRA_FRONTEND=a\nb", NULL};
 	tap_is_int(config_load(&c, 0, NULL, env6, &err), -EINVAL, "control bytes refused");
 
+	/* Autoscaling: a word among three, durations with a unit or bare seconds, bounds. */
+	tap_is_int(config_load(&c, 0, NULL, env0, &err), 0, "defaults again");
+	tap_ok(streq(c.autoscale, "on") && c.autoscale_interval_ms == 1000 &&
+		       c.autoscale_min_requests == 20 && !str_set(c.notify_webhook_url),
+	       "AUTOSCALE on, every 1s, 20 requests, no notifications by default");
+	config_done(&c);
+	char *as1[] = {"AUTOSCALE=dry-run", "AUTOSCALE_INTERVAL=250ms", NULL};
+	tap_is_int(config_load(&c, 0, NULL, as1, &err), 0, "AUTOSCALE=dry-run, 250ms");
+	tap_ok(streq(c.autoscale, "dry-run") && c.autoscale_interval_ms == 250, "as given");
+	config_done(&c);
+	char *as5[] = {"--autoscale-interval", "2"};
+	tap_is_int(config_load(&c, 2, as5, env0, &err), 0, "a bare number of seconds");
+	tap_is_int(c.autoscale_interval_ms, 2000, "is 2000 ms");
+	config_done(&c);
+	char *as2[] = {"AUTOSCALE=sometimes", NULL};
+	tap_is_int(config_load(&c, 0, NULL, as2, &err), -EINVAL, "AUTOSCALE=sometimes refused");
+	tap_is_str(err, "AUTOSCALE: 'sometimes' is not one of on|dry-run|off", "naming the words");
+	char *as3[] = {"AUTOSCALE_INTERVAL=5ms", NULL};
+	tap_is_int(config_load(&c, 0, NULL, as3, &err), -EINVAL, "below 10 ms refused");
+	char *as4[] = {"AUTOSCALE_INTERVAL=soon", NULL};
+	tap_is_int(config_load(&c, 0, NULL, as4, &err), -EINVAL, "not a duration refused");
+	tap_ok(err && strstr(err, "not a duration"), "the message says why");
+
 	free(err);
 	unlink(sec);
 	unlink(sec_tok);
