@@ -15,7 +15,8 @@
  *
  * Order of checks: size caps, then control bytes in every known parameter, then each parameter's
  * own syntax (service level, then each destination), then DFP's validation 1-4, then the
- * parameters flowproxy does not support yet (reqMode other than http).
+ * parameters flowproxy does not support yet (the h_unsupported rows, reqMode other than http):
+ * those are refused, never dropped, so that no service is routed with less than it asked for.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 
@@ -48,6 +49,7 @@ struct parse_state {
 	const char *users;     /* the `users` value, resolved once usersPassEncrypted is known */
 	const char *rp_search; /* deprecated reqPathSearch / reqPathReplace */
 	const char *rp_replace;
+	char *unsupported; /* the first parameter flowproxy cannot honour yet, refused last */
 };
 
 typedef int (*labels_handler)(struct parse_state *st, struct service_dest *d, const char *key,
@@ -649,54 +651,107 @@ static int h_ignore_auth(struct parse_state *st, struct service_dest *d, const c
 	return 0;
 }
 
-/* Read only for DFP's destination existence rule and validation 4; not implemented yet. */
-static int h_ignore(struct parse_state *st, struct service_dest *d, const char *key, const char *v,
-		    char **reterr)
+/*
+ * A Docker Flow Proxy parameter flowproxy does not implement yet. Dropping it would route the
+ * service with less than its owner asked for (an allowedMethods or denyHttp restriction, say),
+ * so it is refused; the refusal comes after DFP's own validation (parse_all), keyed by the first
+ * such parameter. The value is not quoted: it may be a certificate or a password file name.
+ */
+static int h_unsupported(struct parse_state *st, struct service_dest *d, const char *key,
+			 const char *v, char **reterr)
+{
+	if (!st->unsupported)
+		st->unsupported = xstrdup(key);
+	return 0;
+}
+
+/* The same for a boolean: false is what flowproxy does without it, so only true is refused. */
+static int h_unsupported_bool(struct parse_state *st, struct service_dest *d, const char *key,
+			      const char *v, char **reterr)
+{
+	return parse_bool(v) ? h_unsupported(st, d, key, v, reterr) : 0;
+}
+
+/*
+ * distribute: the Swarm Listener sends distribute=true with every service. flowproxy applies the
+ * request itself; every replica reads the same services from the Docker API (docs/swarm.md).
+ */
+static int h_distribute(struct parse_state *st, struct service_dest *d, const char *key,
+			const char *v, char **reterr)
 {
 	return 0;
 }
 
 /*
  * Every parameter flowproxy reads, sorted case-insensitively by name: parsing walks it in order,
- * and incoming keys are classified by binary search (check_control). Anything else is ignored,
- * as in DFP.
+ * and incoming keys are classified by binary search (check_control). Every parameter of DFP's
+ * §1.3 has a row; anything else is ignored, as in DFP.
  */
 static const struct labels_def defs[] = {
+	{"aclCondition", LABELS_SERVICE, h_unsupported, false},
 	{"aclName", LABELS_SERVICE, h_acl_name, false},
 	{"addHeader", LABELS_SERVICE, h_add_header, false},
 	{"addReqHeader", LABELS_SERVICE, h_add_req_header, false},
 	{"addResHeader", LABELS_SERVICE, h_add_res_header, false},
+	{"allowedMethods", LABELS_DEST, h_unsupported, false},
+	{"backendExtra", LABELS_SERVICE, h_unsupported, false},
+	{"balanceGroup", LABELS_DEST, h_unsupported, false},
+	{"checkResolvers", LABELS_SERVICE, h_unsupported_bool, false},
+	{"checkTcp", LABELS_DEST, h_unsupported_bool, false},
+	{"clitcpka", LABELS_DEST, h_unsupported_bool, false},
+	{"compressionAlgo", LABELS_SERVICE, h_unsupported, false},
+	{"compressionType", LABELS_SERVICE, h_unsupported, false},
+	{"connectionMode", LABELS_SERVICE, h_unsupported, false},
 	{"delReqHeader", LABELS_SERVICE, h_del_req_header, false},
 	{"delResHeader", LABELS_SERVICE, h_del_res_header, false},
+	{"deniedMethods", LABELS_DEST, h_unsupported, false},
+	{"denyHttp", LABELS_DEST, h_unsupported_bool, false},
 	{"discoveryType", LABELS_SERVICE, h_discovery_type, false},
+	{"distribute", LABELS_SERVICE, h_distribute, false},
 	{"httpsOnly", LABELS_DEST, h_https_only, false},
-	{"httpsPort", LABELS_DEST, h_ignore, false},
+	{"httpsPort", LABELS_DEST, h_unsupported, false},
 	{"httpsRedirectCode", LABELS_DEST, h_https_redirect_code, false},
 	{"ignoreAuthorization", LABELS_DEST, h_ignore_auth, false},
 	{"isDefaultBackend", LABELS_SERVICE, h_default_backend, false},
 	{"outboundHostname", LABELS_DEST, h_outbound_hostname, false},
 	{"pathType", LABELS_DEST, h_path_type, false},
 	{"port", LABELS_DEST, h_port, false},
+	{"proxyInstanceName", LABELS_SERVICE, h_unsupported, false},
+	{"redirectFromDomain", LABELS_DEST, h_unsupported, false},
+	{"redirectUnlessHttpsProto", LABELS_SERVICE, h_unsupported_bool, false},
 	{"redirectWhenHttpProto", LABELS_SERVICE, h_redirect_http, false},
 	{"replicas", LABELS_SERVICE, h_replicas, false},
 	{"reqMode", LABELS_DEST, h_req_mode, false},
 	{"reqPathReplace", LABELS_SERVICE, h_rp_replace, false},
 	{"reqPathSearch", LABELS_SERVICE, h_rp_search, false},
 	{"reqPathSearchReplace", LABELS_DEST, h_path_search_replace, false},
+	{"serviceCert", LABELS_SERVICE, h_unsupported, false},
 	{"serviceDomain", LABELS_DEST, h_service_domain, false},
 	{"serviceDomainAlgo", LABELS_SERVICE, h_domain_algo, false},
 	{"serviceDomainMatchAll", LABELS_SERVICE, h_domain_match_all, false},
+	{"serviceGroup", LABELS_DEST, h_unsupported, false},
+	{"serviceHeader", LABELS_DEST, h_unsupported, false},
 	{"serviceName", LABELS_SERVICE, h_service_name, false},
 	{"servicePath", LABELS_DEST, h_service_path, false},
 	{"servicePathExclude", LABELS_DEST, h_service_path_exclude, false},
+	{"sessionType", LABELS_SERVICE, h_unsupported, false},
 	{"setHeader", LABELS_SERVICE, h_set_header, false},
 	{"setReqHeader", LABELS_SERVICE, h_set_req_header, false},
 	{"setResHeader", LABELS_SERVICE, h_set_res_header, false},
+	{"srcHttpsPort", LABELS_DEST, h_unsupported, false},
 	{"srcPort", LABELS_DEST, h_src_port, false},
+	{"sslVerifyNone", LABELS_DEST, h_unsupported_bool, false},
+	{"templateBePath", LABELS_SERVICE, h_unsupported, false},
+	{"templateFePath", LABELS_SERVICE, h_unsupported, false},
+	{"timeoutClient", LABELS_DEST, h_unsupported, false},
 	{"timeoutServer", LABELS_DEST, h_timeout_server, false},
 	{"timeoutTunnel", LABELS_DEST, h_timeout_tunnel, false},
+	{"userAgent", LABELS_DEST, h_unsupported, false},
+	{"userDef", LABELS_DEST, h_unsupported, false},
 	{"users", LABELS_SERVICE, h_users, true},
 	{"usersPassEncrypted", LABELS_SERVICE, h_users_encrypted, false},
+	{"usersSecret", LABELS_SERVICE, h_unsupported, false},
+	{"verifyClientSsl", LABELS_DEST, h_unsupported_bool, false},
 };
 
 static int def_cmp(const void *key, const void *elem)
@@ -732,6 +787,18 @@ static const struct labels_def *def_find(const char *key, int *ret_index)
 		return NULL;
 	*ret_index = (int)idx;
 	return d;
+}
+
+enum labels_support labels_param_support(const char *name)
+{
+	int idx;
+	const struct labels_def *d = def_find(name, &idx);
+
+	if (!d)
+		return LABELS_UNKNOWN;
+	if (d->fn == h_unsupported || d->fn == h_unsupported_bool)
+		return LABELS_UNSUPPORTED;
+	return LABELS_IMPLEMENTED;
 }
 
 /* The exact key `name.index`, as DFP's GetString reads it: no case folding. */
@@ -1107,6 +1174,11 @@ static int parse_all(struct parse_state *st, int *ret_status, char **reterr)
 		return r;
 
 	*ret_status = STATUS_BAD_REQUEST;
+	if (st->unsupported)
+		return errmsg_set(reterr, -EINVAL,
+				  "%s is not supported by flowproxy yet: the service is refused "
+				  "rather than routed without it (docs/parameters.md)",
+				  st->unsupported);
 	for (size_t i = 0; i < s->n_dests; i++) {
 		const struct service_dest *d = &s->dests[i];
 		if (!streq(d->req_mode, "http")) {
@@ -1135,6 +1207,7 @@ int labels_parse(const struct params *p, const struct labels_ctx *ctx, struct se
 	params_init(&st.s->raw);
 
 	r = parse_all(&st, &status, reterr);
+	free(st.unsupported);
 	if (r < 0) {
 		service_free(st.s);
 		if (ret_status)

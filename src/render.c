@@ -286,11 +286,23 @@ static size_t global_users(const struct config *cfg, struct service_user **ret)
 	return n;
 }
 
+/*
+ * " <fetch> [--] v1 v2 ...": the match method once, then the patterns. HAProxy reads every word
+ * after the method as one more pattern, so a repeated method would itself match ("/zzpath_beg").
+ * A pattern starting with '-' would be read as a flag: "--" ends the flags first.
+ */
 static void append_acl_values(struct strbuf *b, const char *fetch, const struct strv *v)
 {
+	strbuf_printf(b, " %s", fetch);
+	for (size_t i = 0; i < v->n; i++) {
+		if (v->v[i][0] == '-') {
+			strbuf_puts(b, " --");
+			break;
+		}
+	}
 	for (size_t i = 0; i < v->n; i++) {
 		_cleanup_free_ char *e = escape_backslashes(v->v[i]);
-		strbuf_printf(b, " %s %s", fetch, e);
+		strbuf_printf(b, " %s", e);
 	}
 }
 

@@ -43,3 +43,12 @@ void labels_strip_prefix(const struct params *in, struct params *out);
  * `_and_`/`_or_`/`_unless_` alerts), in ms, into ret (at most max). Returns how many.
  */
 size_t labels_resp_time_thresholds(const struct service *s, uint32_t *ret, size_t max);
+
+enum labels_support {
+	LABELS_UNKNOWN = 0, /* not a Docker Flow Proxy parameter: ignored, as DFP does */
+	LABELS_IMPLEMENTED, /* read and honoured */
+	LABELS_UNSUPPORTED, /* a DFP parameter flowproxy refuses (400) rather than drop */
+};
+
+/* What the parser does with the parameter name (with or without its `.N` suffix). */
+enum labels_support labels_param_support(const char *name);

@@ -32,6 +32,19 @@ is "$(astatus)" 200 "indexed destinations accepted"
 like "$(get /b1)" '^name=b path=/b1' "indexed destination 1 routed"
 like "$(get /b3/z)" '^name=b path=/b3/z' "indexed destination 2, second path routed"
 
+# Several paths render the match method once: a repeated method would be one more pattern, and
+# /zzpath_reg (or anything starting with path_beg) would reach the service.
+recon "serviceName=svcmulti&servicePath=^/m1/x,^/m2/y&pathType=path_reg&port=$PC&outboundHostname=127.0.0.1" >/dev/null
+is "$(astatus)" 200 "two path_reg paths accepted"
+like "$(get /m1/x)" '^name=c path=/m1/x' "first regex path routed"
+like "$(get /m2/y)" '^name=c path=/m2/y' "second regex path routed"
+get /zzpath_reg >/dev/null
+is "$(hstatus)" 503 "/zzpath_reg is not routed (the method is not a pattern)"
+recon "serviceName=svcmb&servicePath=/mb1,/mb2&port=$PC&outboundHostname=127.0.0.1" >/dev/null
+get /path_beg_anything >/dev/null
+is "$(hstatus)" 503 "/path_beg_anything is not routed (two path_beg paths)"
+like "$(get /mb2/q)" '^name=c path=/mb2/q' "second path_beg path routed"
+
 # --- excluded path ---
 recon "serviceName=svcc&servicePath=/c&servicePathExclude=/c/private&port=$PC&outboundHostname=127.0.0.1" >/dev/null
 like "$(get /c/public)" '^name=c' "path /c routed"
@@ -140,6 +153,10 @@ refused=(
 	"servicePath=/e&timeoutServer=1h|timeoutServer '1h' must be a number of seconds|a timeout that is not a number"
 	"servicePath=/e&outboundHostname=a/b|outboundHostname 'a/b' must be a host name|an outboundHostname that is not a host"
 )
+# A Docker Flow Proxy parameter flowproxy does not implement is refused, never dropped.
+for p in sessionType=sticky-server timeoutClient=5 proxyInstanceName=x; do
+	refused+=("servicePath=/e&$p|${p%%=*} is not supported by flowproxy yet|unimplemented ${p%%=*}")
+done
 for row in "${refused[@]}"; do
 	IFS='|' read -r q msg name <<<"$row"
 	# The case's parameters come first: for a key given twice the first value counts.

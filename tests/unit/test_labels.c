@@ -237,7 +237,7 @@ static const struct {
 	{BASE "&discoveryType=Vip", "discovery", "VIP"},
 	{BASE "&discoveryType=Overlay", "discovery", "(nil)"},
 	/* unknown parameters are ignored; service-level names are not indexable */
-	{BASE "&noSuchThing=x\r\n&backendExtra=y", "name", "svc"},
+	{BASE "&noSuchThing=x\r\n&nodeInfo=y", "name", "svc"},
 	{BASE "&serviceName.1=other", "name", "svc"},
 	/* gorilla/schema matches field names case-insensitively */
 	{"SERVICENAME=svc&servicePath=/a&port=80", "name", "svc"},
@@ -269,7 +269,7 @@ static const struct {
 	{"serviceName=s&port=80&servicePath.1=/a&servicePath.3=/c", "n_dests", "1"},
 	{"serviceName=s&port=80&servicePath=/x&servicePath.2=/b", "d0.paths", "/x"},
 	{"serviceName=s&port=80&servicePath.1=/a&serviceDomain.2=b.com", "d1.paths", "/"},
-	{"serviceName=s&port=80&servicePath.1=/a&httpsPort.2=443", "n_dests", "2"},
+	{"serviceName=s&port=80&servicePath.1=/a&serviceDomain.2=b.com", "n_dests", "2"},
 	{"serviceName=s&port=80&servicePath.1=/a&servicePath.2=/b&srcPort.2=81", "d0.src_port",
 	 "0"},
 	{"serviceName=s&port=80&servicePath.1=/a&servicePath.2=/b&srcPort.2=81", "d1.src_port",
@@ -640,12 +640,12 @@ static void test_caps(void)
 	big = xmalloc(8194);
 	memset(big, 'a', 8193);
 	big[8193] = '\0';
-	params_add(&p, "userDef", big);
+	params_add(&p, "nodeInfo", big);
 	tap_is_int(labels_parse(&p, NULL, &s, &status, &err), -EINVAL, "8193-byte value rejected");
-	tap_is_str(err, "parameter 'userDef' is longer than 8192 bytes", "  message");
+	tap_is_str(err, "parameter 'nodeInfo' is longer than 8192 bytes", "  message");
 	tap_is_int(status, 400, "  status 400");
 	big[8192] = '\0';
-	params_set(&p, "userDef", big);
+	params_set(&p, "nodeInfo", big);
 	tap_is_int(labels_parse(&p, NULL, &s, &status, &err), 0, "8192-byte value accepted");
 	service_free(s);
 	free(big);
@@ -1026,11 +1026,122 @@ static void test_policy_hash(void)
 	params_done(&b);
 }
 
+/*
+ * Every parameter of Docker Flow Proxy's reference (§1.3, aliases included) is either honoured
+ * or refused: none is accepted and dropped. A refused one answers 400 naming it, and a boolean
+ * one only when it is true (false is what flowproxy does without it).
+ */
+static const char *const dfp_names[] = {
+	"serviceName",
+	"aclName",
+	"servicePath",
+	"servicePathExclude",
+	"pathType",
+	"port",
+	"httpsPort",
+	"srcPort",
+	"srcHttpsPort",
+	"serviceDomain",
+	"serviceDomainAlgo",
+	"serviceDomainMatchAll",
+	"serviceHeader",
+	"userAgent",
+	"reqMode",
+	"reqPathSearchReplace",
+	"reqPathSearch",
+	"reqPathReplace",
+	"outboundHostname",
+	"httpsOnly",
+	"httpsRedirectCode",
+	"redirectWhenHttpProto",
+	"redirectUnlessHttpsProto",
+	"redirectFromDomain",
+	"denyHttp",
+	"allowedMethods",
+	"deniedMethods",
+	"verifyClientSsl",
+	"sslVerifyNone",
+	"ignoreAuthorization",
+	"timeoutServer",
+	"timeoutTunnel",
+	"timeoutClient",
+	"checkTcp",
+	"clitcpka",
+	"serviceGroup",
+	"balanceGroup",
+	"userDef",
+	"addReqHeader",
+	"addHeader",
+	"setReqHeader",
+	"setHeader",
+	"delReqHeader",
+	"addResHeader",
+	"setResHeader",
+	"delResHeader",
+	"backendExtra",
+	"connectionMode",
+	"checkResolvers",
+	"compressionAlgo",
+	"compressionType",
+	"discoveryType",
+	"sessionType",
+	"isDefaultBackend",
+	"users",
+	"usersSecret",
+	"usersPassEncrypted",
+	"serviceCert",
+	"templateFePath",
+	"templateBePath",
+	"distribute",
+	"proxyInstanceName",
+	"replicas",
+};
+
+static void test_dfp_names(void)
+{
+	size_t refused = 0;
+
+	tap_is_int((long)ARRAY_SIZE(dfp_names), 63, "the reference lists 63 DFP parameters");
+	for (size_t i = 0; i < ARRAY_SIZE(dfp_names); i++) {
+		const char *n = dfp_names[i];
+		enum labels_support k = labels_param_support(n);
+		tap_ok(k != LABELS_UNKNOWN, "%s is known to the parser", n);
+		if (k != LABELS_UNSUPPORTED)
+			continue;
+		refused++;
+		struct params p;
+		struct service *s = NULL;
+		_cleanup_free_ char *err = NULL;
+		_cleanup_free_ char *want = xasprintf("%s is not supported by flowproxy yet", n);
+		int status = 0;
+
+		params_init(&p);
+		params_add(&p, "serviceName", "svc");
+		params_add(&p, "servicePath", "/a");
+		params_add(&p, "port", "8080");
+		params_add(&p, n, "true");
+		_cleanup_free_ char *name = xasprintf("%s=true refused", n);
+		tap_is_int(labels_parse(&p, NULL, &s, &status, &err), -EINVAL, name);
+		tap_is_int(status, 400, "  status 400");
+		tap_ok(err && str_startswith(err, want), "  the message names %s: %s", n,
+		       err ? err : "(none)");
+		service_free(s);
+		params_done(&p);
+	}
+	tap_ok(labels_param_support("nodeInfo") == LABELS_UNKNOWN,
+	       "nodeInfo (sent by the Swarm Listener) is not a DFP parameter: ignored");
+	tap_ok(labels_param_support("allowedMethods.3") == labels_param_support("allowedMethods"),
+	       "an indexed name is classified as its base");
+	tap_diag("%zu of %zu DFP parameters refused until implemented", refused,
+		 ARRAY_SIZE(dfp_names));
+}
+
 int main(void)
 {
 	test_fields();
 	test_policy_hash();
 	test_errors();
+	test_dfp_names();
 	test_globals();
 	test_caps();
 	test_json();

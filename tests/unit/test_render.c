@@ -123,6 +123,60 @@ static int render_case(const struct golden_case *gc, struct strbuf *out, struct 
 	return k;
 }
 
+/*
+ * Fragments: one service rendered alone; the configuration must contain every `has` line and
+ * none of the `lacks` ones. Each parameter's rendering has a row here, and an integration test
+ * that proves the behaviour through HAProxy.
+ */
+struct fragment_case {
+	const char *name;
+	const char *env[6];
+	const char *query;
+	const char *has[8];
+	const char *lacks[4];
+};
+
+static const struct fragment_case fragments[] = {
+	{"several paths: the match method once",
+	 {NULL},
+	 "serviceName=m&servicePath=/a,/b&port=80",
+	 {"\n    acl url_m80_0 path_beg /a /b\n", NULL},
+	 {"path_beg /a path_beg", NULL}},
+	{"several regex paths: path_reg once",
+	 {NULL},
+	 "serviceName=m&servicePath=^/api/v1,^/api/v2&pathType=path_reg&port=80",
+	 {"\n    acl url_m80_0 path_reg ^/api/v1 ^/api/v2\n", NULL},
+	 {NULL}},
+	{"a path starting with '-' is not read as a flag",
+	 {NULL},
+	 "serviceName=m&servicePath=/a,-i&pathType=path_beg -i&port=80",
+	 {"\n    acl url_m80_0 path_beg -i -- /a -i\n", NULL},
+	 {NULL}},
+};
+
+static void test_fragments(void)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(fragments); i++) {
+		const struct fragment_case *fc = &fragments[i];
+		struct golden_case gc = {fc->name, {NULL}, {fc->query, NULL}};
+		struct strbuf out;
+
+		for (size_t j = 0; fc->env[j]; j++)
+			gc.env[j] = fc->env[j];
+		strbuf_init(&out);
+		if (render_case(&gc, &out, NULL) == 0) {
+			const char *o = strbuf_str(&out);
+			for (size_t j = 0; fc->has[j]; j++)
+				tap_ok(strstr(o, fc->has[j]) != NULL, "%s: has '%s'", fc->name,
+				       fc->has[j]);
+			for (size_t j = 0; fc->lacks[j]; j++)
+				tap_ok(strstr(o, fc->lacks[j]) == NULL, "%s: lacks '%s'", fc->name,
+				       fc->lacks[j]);
+		}
+		strbuf_done(&out);
+	}
+}
+
 int main(void)
 {
 	bool update = getenv("FLOWPROXY_UPDATE_GOLDEN") != NULL;
@@ -271,5 +325,6 @@ int main(void)
 	render_quote(&q, "a \"b\" \\c $HOME");
 	tap_is_str(strbuf_str(&q), "\"a \\\"b\\\" \\\\c \\$HOME\"", "render_quote escapes \" \\ $");
 	strbuf_done(&q);
+	test_fragments();
 	return tap_done();
 }
