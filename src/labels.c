@@ -392,54 +392,241 @@ static int h_rp_replace(struct parse_state *st, struct service_dest *d, const ch
 }
 
 /*
- * Header rules (addReqHeader, ... and the deprecated addHeader/setHeader). Items are
- * "Name value", split at the first space; del* items are names only. The renderer quotes
- * values, so they may contain spaces; names must be RFC 7230 tokens.
+ * Header rules are HAProxy words, as Docker Flow Proxy pastes them into `http-request
+ * set-header <item>`: `Name value`, `Name "a value; with spaces"`, `Name v if { ssl_fc }`. They
+ * are tokenized here as HAProxy's configuration parser would (configuration manual §2.2) and
+ * rendered again word by word, so the words HAProxy reads are the ones written, and nothing else:
+ *
+ * - words are separated by spaces; "..." and '...' group, and may be glued to other text;
+ * - a backslash outside single quotes escapes the next character;
+ * - refused: an unbalanced quote, a lone trailing backslash, '#' outside quotes (it would start a
+ *   comment), the escapes \r \n \t \x and \0 (they would make control bytes), and '$' inside
+ *   double quotes (HAProxy would paste flowproxy's own environment into the header).
  */
+struct hap_word {
+	char *text;
+	bool bare; /* written without quotes or escapes: only then can it be `if` or `unless` */
+};
+
+static void hap_words_free(struct hap_word *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(w[i].text);
+	free(w);
+}
+
+static const char *hap_split(const char *s, struct hap_word **ret, size_t *ret_n)
+{
+	struct hap_word *w = NULL;
+	size_t n = 0;
+	struct strbuf b;
+	const char *why = NULL;
+
+	strbuf_init(&b);
+	for (;;) {
+		while (*s == ' ')
+			s++;
+		if (!*s)
+			break;
+		bool bare = true;
+		char q = 0;
+		strbuf_reset(&b);
+		for (; *s && (q || *s != ' '); s++) {
+			char c = *s;
+			if (q == '\'') {
+				if (c == '\'')
+					q = 0;
+				else
+					strbuf_putc(&b, c);
+				continue;
+			}
+			if (c == '\\') {
+				char e = s[1];
+				if (!e) {
+					why = "ends with a lone backslash";
+					goto out;
+				}
+				if (strchr("rntx0", e)) {
+					why = "must not contain the escapes \\r \\n \\t \\x or \\0 "
+					      "(control characters)";
+					goto out;
+				}
+				strbuf_putc(&b, e);
+				s++;
+				bare = false;
+				continue;
+			}
+			if (q == '"') {
+				if (c == '"')
+					q = 0;
+				else if (c == '$') {
+					why = "must not contain '$' inside double quotes (HAProxy would "
+					      "expand flowproxy's environment)";
+					goto out;
+				} else
+					strbuf_putc(&b, c);
+				continue;
+			}
+			if (c == '"' || c == '\'') {
+				q = c;
+				bare = false;
+				continue;
+			}
+			if (c == '#') {
+				why = "must not contain '#' outside quotes (HAProxy would start a "
+				      "comment)";
+				goto out;
+			}
+			strbuf_putc(&b, c);
+		}
+		if (q) {
+			why = "has an unbalanced quote";
+			goto out;
+		}
+		w = xrealloc(w, (n + 1) * sizeof(*w));
+		w[n].text = xstrdup(strbuf_str(&b));
+		w[n].bare = bare;
+		n++;
+	}
+out:
+	strbuf_done(&b);
+	if (why) {
+		hap_words_free(w, n);
+		w = NULL;
+		n = 0;
+	}
+	*ret = w;
+	*ret_n = n;
+	return why;
+}
+
+/* A condition word may stay bare when HAProxy would read it back unchanged. */
+static bool cond_word_bare(const char *v)
+{
+	return all_chars(v, "_.:/!{}()<>=*+,;@%[]|&~^?-");
+}
+
+/*
+ * Splits v on sep outside quotes: a separator inside "..." or '...' (or escaped) belongs to the
+ * item. Items are trimmed; empty ones are dropped.
+ */
+static void split_quoted(const char *v, const char *sep, struct strv *out)
+{
+	size_t sl = strlen(sep);
+	const char *b = v;
+	char q = 0;
+
+	for (const char *p = v;; p++) {
+		if (*p && q) {
+			if (*p == q)
+				q = 0;
+			else if (*p == '\\' && q == '"' && p[1])
+				p++;
+			continue;
+		}
+		if (*p == '\\' && p[1]) {
+			p++;
+			continue;
+		}
+		if (*p == '"' || *p == '\'') {
+			q = *p;
+			continue;
+		}
+		if (*p && strncmp(p, sep, sl) != 0)
+			continue;
+		_cleanup_free_ char *item = trim_dup(b, p);
+		if (*item)
+			strv_add(out, item);
+		if (!*p)
+			break;
+		b = p + sl;
+		p += sl - 1;
+	}
+}
+
+/*
+ * One header item: the name (an RFC 7230 token), then (with_value) the value's words, then an
+ * optional `if`/`unless` condition. Several value words are joined by one space into one value,
+ * so `X-Added hello world` sends "hello world" (HAProxy would refuse the extra words).
+ */
+static int parse_header_item(const char *key, const char *it, bool with_value,
+			     struct service_header *ret, char **reterr)
+{
+	struct hap_word *w = NULL;
+	size_t n = 0, k;
+	const char *why = hap_split(it, &w, &n);
+	int r = 0;
+
+	if (why)
+		return bad(reterr, key, it, why);
+	if (!n || !w[0].bare || !header_name_ok(w[0].text)) {
+		_cleanup_free_ char *q = show(n ? w[0].text : "");
+		_cleanup_free_ char *what = xasprintf("has an invalid header name '%s'", q);
+		r = bad(reterr, key, it, what);
+		goto out;
+	}
+	for (k = 1; k < n; k++)
+		if (w[k].bare && (streq(w[k].text, "if") || streq(w[k].text, "unless")))
+			break;
+	if (with_value && k == 1) {
+		r = bad(reterr, key, it, "must be 'Name value [if|unless condition]'");
+		goto out;
+	}
+	if (!with_value && k > 1) {
+		r = bad(reterr, key, it, "must be a header name only [if|unless condition]");
+		goto out;
+	}
+	if (k < n && k + 1 == n) {
+		r = bad(reterr, key, it, "has an empty condition after if/unless");
+		goto out;
+	}
+	ret->name = xstrdup(w[0].text);
+	if (with_value) {
+		struct strbuf v;
+		strbuf_init(&v);
+		for (size_t i = 1; i < k; i++) {
+			if (i > 1)
+				strbuf_putc(&v, ' ');
+			strbuf_puts(&v, w[i].text);
+		}
+		ret->value = strbuf_steal(&v);
+	}
+	if (k < n) {
+		struct strbuf c;
+		strbuf_init(&c);
+		for (size_t i = k; i < n; i++) {
+			if (i > k)
+				strbuf_putc(&c, ' ');
+			if (cond_word_bare(w[i].text))
+				strbuf_puts(&c, w[i].text);
+			else
+				strbuf_put_quoted(&c, w[i].text);
+		}
+		ret->cond = strbuf_steal(&c);
+	}
+out:
+	hap_words_free(w, n);
+	return r;
+}
+
 static int parse_headers(struct parse_state *st, const char *key, const char *v, bool with_value,
 			 struct service_header **ret, size_t *ret_n, char **reterr)
 {
 	struct strv items = {0};
-	int r = split_list(v, st->sep, &items, key, NULL, reterr);
+	int r = 0;
 
-	if (r < 0)
-		goto out;
-	for (size_t i = 0; i < *ret_n; i++) {
-		free((*ret)[i].name);
-		free((*ret)[i].value);
-	}
-	free(*ret);
+	split_quoted(v, st->sep, &items);
+	service_headers_free(*ret, *ret_n);
 	*ret = NULL;
 	*ret_n = 0;
 	if (items.n)
 		*ret = xcalloc(items.n, sizeof(**ret));
 	for (size_t i = 0; i < items.n; i++) {
-		const char *it = items.v[i];
-		const char *sp = strchr(it, ' ');
-		_cleanup_free_ char *name = sp ? xstrndup(it, (size_t)(sp - it)) : xstrdup(it);
-		const char *val = sp ? sp + 1 : NULL;
-
-		while (val && *val == ' ')
-			val++;
-		if (!header_name_ok(name)) {
-			_cleanup_free_ char *q = show(name);
-			_cleanup_free_ char *what = xasprintf("has an invalid header name '%s'", q);
-			r = bad(reterr, key, it, what);
-			goto out;
-		}
-		if (with_value && !str_set(val)) {
-			r = bad(reterr, key, it, "must be 'Name value'");
-			goto out;
-		}
-		if (!with_value && val) {
-			r = bad(reterr, key, it, "must be a header name only");
-			goto out;
-		}
-		(*ret)[*ret_n].name = xstrdup(name);
-		(*ret)[*ret_n].value = with_value ? xstrdup(val) : NULL;
+		r = parse_header_item(key, items.v[i], with_value, &(*ret)[*ret_n], reterr);
+		if (r < 0)
+			break;
 		(*ret_n)++;
 	}
-out:
 	strv_done(&items);
 	return r;
 }

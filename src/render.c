@@ -56,17 +56,6 @@ void render_free(struct render *r)
 	free(r);
 }
 
-void render_quote(struct strbuf *out, const char *s)
-{
-	strbuf_putc(out, '"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\' || *s == '$')
-			strbuf_putc(out, '\\');
-		strbuf_putc(out, *s);
-	}
-	strbuf_putc(out, '"');
-}
-
 /* HAProxy's config parser treats a backslash outside quotes as an escape: double it. */
 static char *escape_backslashes(const char *s)
 {
@@ -399,7 +388,11 @@ static struct tval *header_list(const struct service_header *h, size_t n, bool w
 		strbuf_puts(&b, h[i].name);
 		if (with_value && h[i].value) {
 			strbuf_putc(&b, ' ');
-			render_quote(&b, h[i].value);
+			strbuf_put_quoted(&b, h[i].value);
+		}
+		if (h[i].cond) {
+			strbuf_putc(&b, ' ');
+			strbuf_puts(&b, h[i].cond);
 		}
 		tval_list_append(l, tval_new_str(strbuf_str(&b)));
 	}

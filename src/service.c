@@ -113,11 +113,12 @@ static char *strdup_or_null(const char *s)
 	return s ? xstrdup(s) : NULL;
 }
 
-static void headers_free(struct service_header *h, size_t n)
+void service_headers_free(struct service_header *h, size_t n)
 {
 	for (size_t i = 0; h && i < n; i++) {
 		free(h[i].name);
 		free(h[i].value);
+		free(h[i].cond);
 	}
 	free(h);
 }
@@ -132,6 +133,7 @@ static struct service_header *headers_dup(const struct service_header *h, size_t
 	for (size_t i = 0; i < n; i++) {
 		r[i].name = strdup_or_null(h[i].name);
 		r[i].value = strdup_or_null(h[i].value);
+		r[i].cond = strdup_or_null(h[i].cond);
 	}
 	return r;
 }
@@ -201,12 +203,12 @@ void service_free(struct service *s)
 	free(s->acl_name);
 	free(s->domain_algo);
 	free(s->discovery_type);
-	headers_free(s->add_req_headers, s->n_add_req_headers);
-	headers_free(s->set_req_headers, s->n_set_req_headers);
-	headers_free(s->del_req_headers, s->n_del_req_headers);
-	headers_free(s->add_res_headers, s->n_add_res_headers);
-	headers_free(s->set_res_headers, s->n_set_res_headers);
-	headers_free(s->del_res_headers, s->n_del_res_headers);
+	service_headers_free(s->add_req_headers, s->n_add_req_headers);
+	service_headers_free(s->set_req_headers, s->n_set_req_headers);
+	service_headers_free(s->del_req_headers, s->n_del_req_headers);
+	service_headers_free(s->add_res_headers, s->n_add_res_headers);
+	service_headers_free(s->set_res_headers, s->n_set_res_headers);
+	service_headers_free(s->del_res_headers, s->n_del_res_headers);
 	for (size_t i = 0; s->users && i < s->n_users; i++) {
 		free(s->users[i].name);
 		free(s->users[i].password);
@@ -299,8 +301,18 @@ static void json_headers(cJSON *o, const char *key, const struct service_header 
 	}
 	a = cJSON_CreateArray();
 	for (size_t i = 0; i < n; i++) {
-		_cleanup_free_ char *s =
-			h[i].value ? xasprintf("%s %s", h[i].name, h[i].value) : xstrdup(h[i].name);
+		struct strbuf b;
+		strbuf_init(&b);
+		strbuf_puts(&b, h[i].name);
+		if (h[i].value) {
+			strbuf_putc(&b, ' ');
+			strbuf_puts(&b, h[i].value);
+		}
+		if (h[i].cond) {
+			strbuf_putc(&b, ' ');
+			strbuf_puts(&b, h[i].cond);
+		}
+		_cleanup_free_ char *s = strbuf_steal(&b);
 		cJSON_AddItemToArray(a, cJSON_CreateString(s));
 	}
 	cJSON_AddItemToObject(o, key, a);

@@ -61,11 +61,14 @@ struct service_path_replace {
 	char *replace;
 };
 
-/* A header rule: name plus value (value NULL for del*Header). */
+/* A header rule: name plus value (value NULL for del*Header), and an optional condition. */
 struct service_header {
 	char *name;
-	char *value;
+	char *value; /* the literal value, unquoted; the renderer quotes it */
+	char *cond;  /* "if ..." / "unless ..." in HAProxy words, ready to render; NULL when none */
 };
+
+void service_headers_free(struct service_header *h, size_t n);
 
 #define SERVICE_DEST_MAX 10
 

@@ -84,6 +84,24 @@ hdrs=$(curl -s -D - -o /dev/null "http://127.0.0.1:$PPORT/hdr")
 like "$hdrs" 'X-Res-Added: yes' "response header added"
 like "$hdrs" 'X-Res-Set: v' "response header set"
 
+# Header values in HAProxy's word syntax, as Docker Flow Proxy users write them: quotes group
+# (and are not sent), if/unless conditions apply, and a separator inside quotes stays.
+urlenc() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
+sts=$(urlenc 'Strict-Transport-Security "max-age=16000000; includeSubDomains; preload;"')
+xfp=$(urlenc 'X-Proto-Tls yes if { ssl_fc },X-Proto-Plain yes unless { ssl_fc },X-List "a, b"')
+recon "serviceName=words&servicePath=/words&port=$PA&outboundHostname=127.0.0.1&setResHeader=$sts&setReqHeader=$xfp" >/dev/null
+is "$(astatus)" 200 "header values in HAProxy word syntax accepted"
+hdrs=$(curl -s -D - -o "$T/words.body" "http://127.0.0.1:$PPORT/words")
+like "$hdrs" $'Strict-Transport-Security: max-age=16000000; includeSubDomains; preload;\r' "quoted value sent without the quotes"
+body=$(cat "$T/words.body")
+like "$body" 'X-Proto-Plain: yes' "unless { ssl_fc } applies on plain HTTP"
+unlike "$body" 'X-Proto-Tls' "if { ssl_fc } does not apply on plain HTTP"
+like "$body" 'X-List: a, b' "a comma inside quotes belongs to the value"
+out=$(recon "serviceName=words2&servicePath=/words2&port=$PA&outboundHostname=127.0.0.1&setReqHeader=$(urlenc 'X-A "$API_TOKEN"')")
+is "$(astatus)" 400 "a header value expanding the environment is refused"
+out=$(recon "serviceName=words2&servicePath=/words2&port=$PA&outboundHostname=127.0.0.1&setReqHeader=$(urlenc 'X-A v\r\nX-Evil: 1')")
+is "$(astatus)" 400 "a header value with \\r\\n escapes is refused"
+
 # --- auth ---
 recon "serviceName=auth&servicePath=/auth&users=alice:wonder,bob:builder&port=$PA&outboundHostname=127.0.0.1" >/dev/null
 get /auth >/dev/null

@@ -67,8 +67,9 @@ static void join_strv(struct strbuf *b, const struct strv *v)
 static void join_headers(struct strbuf *b, const struct service_header *h, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		strbuf_printf(b, "%s%s=%s", i ? "|" : "", h[i].name,
-			      h[i].value ? h[i].value : "(nil)");
+		strbuf_printf(b, "%s%s=%s%s%s", i ? "|" : "", h[i].name,
+			      h[i].value ? h[i].value : "(nil)", h[i].cond ? " ?" : "",
+			      h[i].cond ? h[i].cond : "");
 }
 
 /* A field of s as text: "name", "d1.port" (destination by position), ... */
@@ -218,7 +219,21 @@ static const struct {
 	{BASE "&setReqHeader=X-S %[src]", "set_req", "X-S=%[src]"},
 	{BASE "&setHeader=X-S2 v", "set_req", "X-S2=v"},
 	{BASE "&delReqHeader=X-D,X-E", "del_req", "X-D=(nil)|X-E=(nil)"},
-	{BASE "&addResHeader=X-R \"q\"", "add_res", "X-R=\"q\""},
+	/* HAProxy's word syntax: quotes group, conditions follow the value (DFP pastes words) */
+	{BASE "&addResHeader=X-R \"q\"", "add_res", "X-R=q"},
+	{BASE "&setResHeader=Strict-Transport-Security \"max-age=16000000; includeSubDomains; "
+	      "preload;\"",
+	 "set_res", "Strict-Transport-Security=max-age=16000000; includeSubDomains; preload;"},
+	{BASE "&setReqHeader=X-Forwarded-Proto https if { ssl_fc }", "set_req",
+	 "X-Forwarded-Proto=https ?if { ssl_fc }"},
+	{BASE "&addResHeader=X-A 'a, b' unless { path_beg /x },X-B c", "add_res",
+	 "X-A=a, b ?unless { path_beg /x }|X-B=c"},
+	{BASE "&addReqHeader=X-A a\\ b\\\"c", "add_req", "X-A=a b\"c"},
+	{BASE "&addReqHeader=X-A \"if\"", "add_req", "X-A=if"},
+	{BASE "&addReqHeader=X-A v if { hdr(x) -m str \"a b\" }", "add_req",
+	 "X-A=v ?if { hdr(x) -m str \"a b\" }"},
+	{BASE "&delReqHeader=X-A if { ssl_fc }", "del_req", "X-A=(nil) ?if { ssl_fc }"},
+	{BASE "&addReqHeader=X-A %[src] x", "add_req", "X-A=%[src] x"},
 	{BASE "&setResHeader=Cache-Control no-cache", "set_res", "Cache-Control=no-cache"},
 	{BASE "&delResHeader=Server", "del_res", "Server=(nil)"},
 	{BASE "&users=u1:p1,u2:p2", "users", "u1:p1:0|u2:p2:0"},
@@ -435,13 +450,31 @@ static const struct {
 	 "timeoutTunnel '1h' must be a number of seconds (0-2147483)"},
 	{BASE "&timeoutTunnel=-5", 400,
 	 "timeoutTunnel '-5' must be a number of seconds (0-2147483)"},
-	{BASE "&addReqHeader=X-A", 400, "addReqHeader 'X-A' must be 'Name value'"},
+	{BASE "&addReqHeader=X-A", 400,
+	 "addReqHeader 'X-A' must be 'Name value [if|unless condition]'"},
 	{BASE "&addReqHeader=X(A) v", 400,
 	 "addReqHeader 'X(A) v' has an invalid header name 'X(A)'"},
-	{BASE "&setReqHeader=X#A v", 400, "setReqHeader 'X#A v' has an invalid header name 'X#A'"},
+	{BASE "&setReqHeader=X#A v", 400,
+	 "setReqHeader 'X#A v' must not contain '#' outside quotes (HAProxy would start a comment)"},
+	{BASE "&setReqHeader=X-A v #x", 400,
+	 "setReqHeader 'X-A v #x' must not contain '#' outside quotes (HAProxy would start a comment)"},
+	{BASE "&setReqHeader=X-A \"v", 400, "setReqHeader 'X-A \"v' has an unbalanced quote"},
+	{BASE "&setReqHeader=X-A 'v", 400, "setReqHeader 'X-A \\'v' has an unbalanced quote"},
+	{BASE "&setReqHeader=X-A v\\", 400, "setReqHeader 'X-A v\\\\' ends with a lone backslash"},
+	{BASE "&setReqHeader=X-A a\\r\\nX-B: b", 400,
+	 "setReqHeader 'X-A a\\\\r\\\\nX-B: b' must not contain the escapes \\r \\n \\t \\x or "
+	 "\\0 (control characters)"},
+	{BASE "&setReqHeader=X-A \"$API_TOKEN\"", 400,
+	 "setReqHeader 'X-A \"$API_TOKEN\"' must not contain '$' inside double quotes (HAProxy would "
+	 "expand flowproxy's environment)"},
+	{BASE "&setReqHeader=X-A v if", 400,
+	 "setReqHeader 'X-A v if' has an empty condition after if/unless"},
+	{BASE "&setReqHeader=X-A if { ssl_fc }", 400,
+	 "setReqHeader 'X-A if { ssl_fc }' must be 'Name value [if|unless condition]'"},
 	{BASE "&addHeader=X:A v", 400, "addHeader 'X:A v' has an invalid header name 'X:A'"},
-	{BASE "&delReqHeader=X-A v", 400, "delReqHeader 'X-A v' must be a header name only"},
-	{BASE "&delResHeader=X\"A", 400, "delResHeader 'X\"A' has an invalid header name 'X\"A'"},
+	{BASE "&delReqHeader=X-A v", 400,
+	 "delReqHeader 'X-A v' must be a header name only [if|unless condition]"},
+	{BASE "&delResHeader=X\"A", 400, "delResHeader 'X\"A' has an unbalanced quote"},
 	{BASE "&users=a b:pw", 400,
 	 "users: user name 'a b' must not contain spaces, ',', ':', '#', quotes or backslashes"},
 	{BASE "&users=ab:p w", 400,

@@ -147,6 +147,14 @@ static const struct fragment_case fragments[] = {
 	 "serviceName=m&servicePath=^/api/v1,^/api/v2&pathType=path_reg&port=80",
 	 {"\n    acl url_m80_0 path_reg ^/api/v1 ^/api/v2\n", NULL},
 	 {NULL}},
+	{"header values are HAProxy words, conditions follow",
+	 {NULL},
+	 "serviceName=m&servicePath=/a&port=80&setResHeader=X-H \"a; b\" if { ssl_fc }&"
+	 "addReqHeader=X-Q 'it''s \"x\"',X-W \"p q\" unless { hdr(x) -m str \"a b\" }",
+	 {"\n    http-response set-header X-H \"a; b\" if { ssl_fc }\n",
+	  "\n    http-request add-header X-Q \"its \\\"x\\\"\"\n",
+	  "\n    http-request add-header X-W \"p q\" unless { hdr(x) -m str \"a b\" }\n", NULL},
+	 {NULL}},
 	{"a path starting with '-' is not read as a flag",
 	 {NULL},
 	 "serviceName=m&servicePath=/a,-i&pathType=path_beg -i&port=80",
@@ -322,8 +330,9 @@ int main(void)
 
 	struct strbuf q;
 	strbuf_init(&q);
-	render_quote(&q, "a \"b\" \\c $HOME");
-	tap_is_str(strbuf_str(&q), "\"a \\\"b\\\" \\\\c \\$HOME\"", "render_quote escapes \" \\ $");
+	strbuf_put_quoted(&q, "a \"b\" \\c $HOME");
+	tap_is_str(strbuf_str(&q), "\"a \\\"b\\\" \\\\c \\$HOME\"",
+		   "strbuf_put_quoted escapes \" \\ $");
 	strbuf_done(&q);
 	test_fragments();
 	return tap_done();
