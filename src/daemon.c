@@ -415,6 +415,7 @@ void daemon_labels_ctx(const struct daemon *d, struct labels_ctx *ret)
 	ret->https_only = d->cfg->https_only;
 	ret->users = d->cfg->users;
 	ret->users_pass_encrypted = d->cfg->users_pass_encrypted;
+	ret->deny_backend_extra = !d->cfg->allow_backend_extra;
 }
 
 static int render_registry(const struct daemon *d, const struct registry *reg, struct strbuf *out,

@@ -100,10 +100,11 @@ static int bad(char **reterr, const char *key, const char *v, const char *what)
 
 /* ---- character classes ---- */
 
-static bool has_control(const char *v)
+static bool has_control(const char *v, bool allow_lf)
 {
 	for (; *v; v++)
-		if ((unsigned char)*v < 0x20 || (unsigned char)*v == 0x7f)
+		if (((unsigned char)*v < 0x20 && !(allow_lf && *v == '\n')) ||
+		    (unsigned char)*v == 0x7f)
 			return true;
 	return false;
 }
@@ -838,6 +839,203 @@ static int h_ignore_auth(struct parse_state *st, struct service_dest *d, const c
 	return 0;
 }
 
+/* An HTTP method: an RFC 7230 token, as HAProxy's `method` ACL takes it. */
+static const char *method_item_problem(const char *item)
+{
+	return header_name_ok(item) ? NULL : "is not an HTTP method (a token such as GET)";
+}
+
+static int h_allowed_methods(struct parse_state *st, struct service_dest *d, const char *key,
+			     const char *v, char **reterr)
+{
+	return split_list(v, st->sep, &d->allowed_methods, key, method_item_problem, reterr);
+}
+
+static int h_denied_methods(struct parse_state *st, struct service_dest *d, const char *key,
+			    const char *v, char **reterr)
+{
+	return split_list(v, st->sep, &d->denied_methods, key, method_item_problem, reterr);
+}
+
+/* userAgent: substrings of User-Agent, one word each (HAProxy patterns are words). */
+static int h_user_agent(struct parse_state *st, struct service_dest *d, const char *key,
+			const char *v, char **reterr)
+{
+	return split_list(v, st->sep, &d->user_agents, key, domain_item_problem, reterr);
+}
+
+static int h_redirect_from_domain(struct parse_state *st, struct service_dest *d, const char *key,
+				  const char *v, char **reterr)
+{
+	return split_list(v, st->sep, &d->redirect_from_domains, key, domain_item_problem, reterr);
+}
+
+static int header_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct service_header *)a)->name,
+		      ((const struct service_header *)b)->name);
+}
+
+/* serviceHeader: `Name:value[,Name2:value2]`, each an `hdr(Name) value` ACL; sorted as DFP. */
+static int h_service_header(struct parse_state *st, struct service_dest *d, const char *key,
+			    const char *v, char **reterr)
+{
+	struct strv items = {0};
+	int r = split_list(v, st->sep, &items, key, domain_item_problem, reterr);
+
+	service_headers_free(d->service_headers, d->n_service_headers);
+	d->service_headers = NULL;
+	d->n_service_headers = 0;
+	if (r >= 0 && items.n)
+		d->service_headers = xcalloc(items.n, sizeof(*d->service_headers));
+	for (size_t i = 0; r >= 0 && i < items.n; i++) {
+		const char *it = items.v[i];
+		const char *colon = strchr(it, ':');
+		_cleanup_free_ char *name = colon ? xstrndup(it, (size_t)(colon - it)) : NULL;
+		if (!name || !header_name_ok(name) || !colon[1]) {
+			r = bad(reterr, key, it, "must be 'Name:value' with a header name");
+			break;
+		}
+		d->service_headers[d->n_service_headers].name = xstrdup(name);
+		d->service_headers[d->n_service_headers].value = xstrdup(colon + 1);
+		d->n_service_headers++;
+	}
+	if (d->n_service_headers > 1)
+		qsort(d->service_headers, d->n_service_headers, sizeof(*d->service_headers),
+		      header_cmp);
+	strv_done(&items);
+	return r;
+}
+
+static int h_redirect_https(struct parse_state *st, struct service_dest *d, const char *key,
+			    const char *v, char **reterr)
+{
+	st->s->redirect_unless_https_proto = parse_bool(v);
+	return 0;
+}
+
+static int h_check_resolvers(struct parse_state *st, struct service_dest *d, const char *key,
+			     const char *v, char **reterr)
+{
+	st->s->check_resolvers = parse_bool(v);
+	return 0;
+}
+
+static int h_session_type(struct parse_state *st, struct service_dest *d, const char *key,
+			  const char *v, char **reterr)
+{
+	if (!streq(v, "sticky-server"))
+		return bad(reterr, key, v, "must be sticky-server");
+	st->s->sticky = true;
+	return 0;
+}
+
+static int h_connection_mode(struct parse_state *st, struct service_dest *d, const char *key,
+			     const char *v, char **reterr)
+{
+	static const char *const modes[] = {"http-keep-alive", "http-server-close", "httpclose"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(modes); i++) {
+		if (streq(v, modes[i])) {
+			free(st->s->connection_mode);
+			st->s->connection_mode = xstrdup(v);
+			return 0;
+		}
+	}
+	return bad(reterr, key, v, "must be http-keep-alive, http-server-close or httpclose");
+}
+
+/* Space-separated words, each accepted by ok; kept as one string with single spaces. */
+static int parse_words(const char *key, const char *v, bool (*ok)(const char *), const char *what,
+		       char **ret, char **reterr)
+{
+	struct strv w = {0};
+	struct strbuf b;
+	int r = split_list(v, " ", &w, key, domain_item_problem, reterr);
+
+	strbuf_init(&b);
+	for (size_t i = 0; r >= 0 && i < w.n; i++) {
+		if (!ok(w.v[i])) {
+			r = bad(reterr, key, w.v[i], what);
+			break;
+		}
+		if (i)
+			strbuf_putc(&b, ' ');
+		strbuf_puts(&b, w.v[i]);
+	}
+	if (r >= 0 && w.n == 0)
+		r = bad(reterr, key, v, what);
+	strv_done(&w);
+	if (r < 0) {
+		strbuf_done(&b);
+		return r;
+	}
+	free(*ret);
+	*ret = strbuf_steal(&b);
+	return 0;
+}
+
+static bool compression_algo_ok(const char *w)
+{
+	return streq(w, "gzip") || streq(w, "deflate") || streq(w, "raw-deflate") ||
+	       streq(w, "identity");
+}
+
+static bool mime_type_ok(const char *w)
+{
+	return strchr(w, '/') && all_chars(w, "/+.-_;=");
+}
+
+static int h_compression_algo(struct parse_state *st, struct service_dest *d, const char *key,
+			      const char *v, char **reterr)
+{
+	return parse_words(key, v, compression_algo_ok,
+			   "must be gzip, deflate, raw-deflate or identity (space-separated)",
+			   &st->s->compression_algo, reterr);
+}
+
+static int h_compression_type(struct parse_state *st, struct service_dest *d, const char *key,
+			      const char *v, char **reterr)
+{
+	return parse_words(key, v, mime_type_ok,
+			   "must be MIME types such as text/html (space-separated)",
+			   &st->s->compression_type, reterr);
+}
+
+/*
+ * backendExtra: HAProxy lines appended to each of the service's backends, as given (the one
+ * parameter whose purpose is raw configuration; ALLOW_BACKEND_EXTRA=false refuses it). Lines are
+ * separated by LF; none may open another section, which would take the rest of the backend's
+ * lines, or other services' traffic, with it.
+ */
+static int h_backend_extra(struct parse_state *st, struct service_dest *d, const char *key,
+			   const char *v, char **reterr)
+{
+	static const char *const sections[] = {
+		"backend",  "cache",	 "defaults",	"frontend", "global",	      "http-errors",
+		"listen",   "mailers",	 "peers",	"program",  "resolvers",      "ring",
+		"userlist", "crt-store", "log-forward", "fcgi-app", "dynamic-update",
+	};
+
+	if (st->ctx->deny_backend_extra)
+		return errmsg_set(reterr, -EINVAL,
+				  "backendExtra is refused: ALLOW_BACKEND_EXTRA is false");
+	for (const char *b = v; *b;) {
+		const char *e = strchr(b, '\n');
+		size_t n = e ? (size_t)(e - b) : strlen(b);
+		_cleanup_free_ char *line = trim_dup(b, b + n);
+		size_t wl = strcspn(line, " ");
+		for (size_t i = 0; i < ARRAY_SIZE(sections); i++)
+			if (wl == strlen(sections[i]) && strncmp(line, sections[i], wl) == 0)
+				return bad(reterr, key, line,
+					   "must not open a section (it would end the backend)");
+		b += n + (e ? 1 : 0);
+	}
+	free(st->s->backend_extra);
+	st->s->backend_extra = xstrdup(v);
+	return 0;
+}
+
 /*
  * A Docker Flow Proxy parameter flowproxy does not implement yet. Dropping it would route the
  * service with less than its owner asked for (an allowedMethods or denyHttp restriction, say),
@@ -880,18 +1078,18 @@ static const struct labels_def defs[] = {
 	{"addHeader", LABELS_SERVICE, h_add_header, false},
 	{"addReqHeader", LABELS_SERVICE, h_add_req_header, false},
 	{"addResHeader", LABELS_SERVICE, h_add_res_header, false},
-	{"allowedMethods", LABELS_DEST, h_unsupported, false},
-	{"backendExtra", LABELS_SERVICE, h_unsupported, false},
+	{"allowedMethods", LABELS_DEST, h_allowed_methods, false},
+	{"backendExtra", LABELS_SERVICE, h_backend_extra, false},
 	{"balanceGroup", LABELS_DEST, h_unsupported, false},
-	{"checkResolvers", LABELS_SERVICE, h_unsupported_bool, false},
+	{"checkResolvers", LABELS_SERVICE, h_check_resolvers, false},
 	{"checkTcp", LABELS_DEST, h_unsupported_bool, false},
 	{"clitcpka", LABELS_DEST, h_unsupported_bool, false},
-	{"compressionAlgo", LABELS_SERVICE, h_unsupported, false},
-	{"compressionType", LABELS_SERVICE, h_unsupported, false},
-	{"connectionMode", LABELS_SERVICE, h_unsupported, false},
+	{"compressionAlgo", LABELS_SERVICE, h_compression_algo, false},
+	{"compressionType", LABELS_SERVICE, h_compression_type, false},
+	{"connectionMode", LABELS_SERVICE, h_connection_mode, false},
 	{"delReqHeader", LABELS_SERVICE, h_del_req_header, false},
 	{"delResHeader", LABELS_SERVICE, h_del_res_header, false},
-	{"deniedMethods", LABELS_DEST, h_unsupported, false},
+	{"deniedMethods", LABELS_DEST, h_denied_methods, false},
 	{"denyHttp", LABELS_DEST, h_unsupported_bool, false},
 	{"discoveryType", LABELS_SERVICE, h_discovery_type, false},
 	{"distribute", LABELS_SERVICE, h_distribute, false},
@@ -904,8 +1102,8 @@ static const struct labels_def defs[] = {
 	{"pathType", LABELS_DEST, h_path_type, false},
 	{"port", LABELS_DEST, h_port, false},
 	{"proxyInstanceName", LABELS_SERVICE, h_unsupported, false},
-	{"redirectFromDomain", LABELS_DEST, h_unsupported, false},
-	{"redirectUnlessHttpsProto", LABELS_SERVICE, h_unsupported_bool, false},
+	{"redirectFromDomain", LABELS_DEST, h_redirect_from_domain, false},
+	{"redirectUnlessHttpsProto", LABELS_SERVICE, h_redirect_https, false},
 	{"redirectWhenHttpProto", LABELS_SERVICE, h_redirect_http, false},
 	{"replicas", LABELS_SERVICE, h_replicas, false},
 	{"reqMode", LABELS_DEST, h_req_mode, false},
@@ -917,11 +1115,11 @@ static const struct labels_def defs[] = {
 	{"serviceDomainAlgo", LABELS_SERVICE, h_domain_algo, false},
 	{"serviceDomainMatchAll", LABELS_SERVICE, h_domain_match_all, false},
 	{"serviceGroup", LABELS_DEST, h_unsupported, false},
-	{"serviceHeader", LABELS_DEST, h_unsupported, false},
+	{"serviceHeader", LABELS_DEST, h_service_header, false},
 	{"serviceName", LABELS_SERVICE, h_service_name, false},
 	{"servicePath", LABELS_DEST, h_service_path, false},
 	{"servicePathExclude", LABELS_DEST, h_service_path_exclude, false},
-	{"sessionType", LABELS_SERVICE, h_unsupported, false},
+	{"sessionType", LABELS_SERVICE, h_session_type, false},
 	{"setHeader", LABELS_SERVICE, h_set_header, false},
 	{"setReqHeader", LABELS_SERVICE, h_set_req_header, false},
 	{"setResHeader", LABELS_SERVICE, h_set_res_header, false},
@@ -933,7 +1131,7 @@ static const struct labels_def defs[] = {
 	{"timeoutClient", LABELS_DEST, h_unsupported, false},
 	{"timeoutServer", LABELS_DEST, h_timeout_server, false},
 	{"timeoutTunnel", LABELS_DEST, h_timeout_tunnel, false},
-	{"userAgent", LABELS_DEST, h_unsupported, false},
+	{"userAgent", LABELS_DEST, h_user_agent, false},
 	{"userDef", LABELS_DEST, h_unsupported, false},
 	{"users", LABELS_SERVICE, h_users, true},
 	{"usersPassEncrypted", LABELS_SERVICE, h_users_encrypted, false},
@@ -1190,6 +1388,14 @@ static int parse_dest(struct parse_state *st, struct service_dest *d, int index,
 		d->path_type = xstrdup("path_beg");
 	if (!d->req_mode)
 		d->req_mode = xstrdup("http");
+	if (d->redirect_from_domains.n && !d->domains.n) {
+		_cleanup_free_ char *k = NULL;
+		dest_get(st->p, "redirectFromDomain", index, &k);
+		return errmsg_set(reterr, -EINVAL,
+				  "%s needs a serviceDomain to redirect to (the first one is the "
+				  "target)",
+				  k);
+	}
 	if (d->domains.n && !d->paths.n)
 		strv_add(&d->paths, "/");
 
@@ -1297,7 +1503,8 @@ static int check_control(const struct params *p, char **reterr)
 	for (size_t i = 0; i < p->n; i++) {
 		int idx;
 		const struct labels_def *d = def_find(p->v[i].key, &idx);
-		if (!d || !has_control(p->v[i].value))
+		/* backendExtra is lines of configuration: LF separates them. */
+		if (!d || !has_control(p->v[i].value, d->fn == h_backend_extra))
 			continue;
 		if (d->secret)
 			return errmsg_set(reterr, -EINVAL,

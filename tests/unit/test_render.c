@@ -155,12 +155,72 @@ static const struct fragment_case fragments[] = {
 	  "\n    http-request add-header X-Q \"its \\\"x\\\"\"\n",
 	  "\n    http-request add-header X-W \"p q\" unless { hdr(x) -m str \"a b\" }\n", NULL},
 	 {NULL}},
+	{"allowedMethods and deniedMethods",
+	 {NULL},
+	 "serviceName=m&servicePath=/a&port=80&allowedMethods=GET,HEAD&deniedMethods=DELETE",
+	 {"\n    acl valid_allowed_method method GET HEAD\n"
+	  "    http-request deny unless valid_allowed_method\n",
+	  "\n    acl valid_denied_method method DELETE\n"
+	  "    http-request deny if valid_denied_method\n",
+	  NULL},
+	 {NULL}},
+	{"serviceHeader numbered across destinations, userAgent",
+	 {NULL},
+	 "serviceName=h&servicePath.1=/a&serviceHeader.1=X-V:1,X-A:2&servicePath.2=/b&"
+	 "serviceHeader.2=X-V:2&userAgent.2=curl,Mozilla/5.0&port=80",
+	 {"\n    acl hdr_h80_0 hdr(X-A) 2\n    acl hdr_h80_1 hdr(X-V) 1\n",
+	  "\n    acl hdr_h80_2 hdr(X-V) 2\n",
+	  "\n    acl user_agent_h_curl_Mozilla_5_0_2 hdr_sub(User-Agent) -i curl Mozilla/5.0\n",
+	  "\n    use_backend h-be80_1 if url_h80_1 hdr_h80_0 hdr_h80_1\n",
+	  "\n    use_backend h-be80_2 if url_h80_2 hdr_h80_2 user_agent_h_curl_Mozilla_5_0_2",
+	  NULL},
+	 {NULL}},
+	{"redirectFromDomain and redirectUnlessHttpsProto",
+	 {NULL},
+	 "serviceName=r&serviceDomain=new.test&redirectFromDomain=old.test,older.test&"
+	 "redirectUnlessHttpsProto=true&httpsRedirectCode=308&port=80",
+	 {"\n    http-request redirect code 301 prefix http://new.test if { hdr_beg(host) -i "
+	  "old.test }\n",
+	  "if { hdr_beg(host) -i older.test }\n",
+	  "\n    acl is_r_https hdr(X-Forwarded-Proto) https\n"
+	  "    http-request redirect scheme https code 308 if !is_r_https url_r80_0 "
+	  "domain_r80_0\n",
+	  NULL},
+	 {NULL}},
+	{"connectionMode, compression, sticky sessions, backendExtra, checkResolvers",
+	 {NULL},
+	 "serviceName=c&servicePath=/a&port=80&connectionMode=http-server-close&"
+	 "compressionAlgo=gzip deflate&compressionType=text/html text/plain&"
+	 "sessionType=sticky-server&checkResolvers=true&"
+	 "backendExtra=http-response set-header X-Extra 1\n  retries 2",
+	 {"\n    option http-server-close\n",
+	  "\n    compression algo gzip deflate\n    compression type text/html text/plain\n",
+	  "\n    cookie c insert indirect nocache\n",
+	  "\n    server c c:80 check resolvers docker cookie c\n"
+	  "    http-response set-header X-Extra 1\n    retries 2\n",
+	  NULL},
+	 {NULL}},
 	{"a path starting with '-' is not read as a flag",
 	 {NULL},
 	 "serviceName=m&servicePath=/a,-i&pathType=path_beg -i&port=80",
 	 {"\n    acl url_m80_0 path_beg -i -- /a -i\n", NULL},
 	 {NULL}},
 };
+
+/* s with each LF written as "\n", for a one-line TAP test name. Caller frees. */
+static char *one_line(const char *s)
+{
+	struct strbuf b;
+
+	strbuf_init(&b);
+	for (; *s; s++) {
+		if (*s == '\n')
+			strbuf_puts(&b, "\\n");
+		else
+			strbuf_putc(&b, *s);
+	}
+	return strbuf_steal(&b);
+}
 
 static void test_fragments(void)
 {
@@ -174,12 +234,17 @@ static void test_fragments(void)
 		strbuf_init(&out);
 		if (render_case(&gc, &out, NULL) == 0) {
 			const char *o = strbuf_str(&out);
-			for (size_t j = 0; fc->has[j]; j++)
-				tap_ok(strstr(o, fc->has[j]) != NULL, "%s: has '%s'", fc->name,
-				       fc->has[j]);
-			for (size_t j = 0; fc->lacks[j]; j++)
+			for (size_t j = 0; fc->has[j]; j++) {
+				_cleanup_free_ char *l = one_line(fc->has[j]);
+				if (!tap_ok(strstr(o, fc->has[j]) != NULL, "%s: has '%s'", fc->name,
+					    l))
+					tap_diag("in:\n%s", o);
+			}
+			for (size_t j = 0; fc->lacks[j]; j++) {
+				_cleanup_free_ char *l = one_line(fc->lacks[j]);
 				tap_ok(strstr(o, fc->lacks[j]) == NULL, "%s: lacks '%s'", fc->name,
-				       fc->lacks[j]);
+				       l);
+			}
 		}
 		strbuf_done(&out);
 	}
