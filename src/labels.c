@@ -728,12 +728,12 @@ static void add_path_replace(struct service_dest *d, const char *search, const c
 }
 
 /*
- * One search/replace pair. Both parts are pasted unquoted into
- * `http-request set-path %[path,regsub(<search>,<replace>)]`, where HAProxy's argument parser
- * ends an argument at ',' and the converter list at ')', and the config parser ends the word at a
- * space or '#'. So neither part may contain ',', ')', spaces, '#' or quotes (a capture group
- * therefore cannot be written; use a lookahead-free pattern or a prefix replace instead).
- * Backslashes are fine: the renderer doubles them. The search must compile with PCRE2.
+ * One search/replace pair, rendered as
+ * `http-request set-path %[path,'regsub("<search>","<replace>")']`: single quotes keep
+ * HAProxy's line parser away from the regex, double quotes keep the sample parser's ',' and ')'
+ * inside the arguments, so groups, alternations and `\1` references work as PCRE2 means them.
+ * Neither part may contain a quote (it would end its quoting) or end in a backslash (it would
+ * escape the closing one); nor a space or '#', which no request path holds. The search must compile with PCRE2, as HAProxy compiles it.
  */
 static int check_path_replace(const char *key, const char *search, const char *replace,
 			      char **reterr)
@@ -743,27 +743,60 @@ static int check_path_replace(const char *key, const char *search, const char *r
 	if (!*search)
 		return bad(reterr, key, search, "must not be an empty regular expression");
 	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+		size_t n = strlen(parts[i]);
 		const char *why = word_problem(parts[i], true);
-		if (!why && strpbrk(parts[i], ",)"))
-			why = "must not contain ',' or ')' (it is pasted into regsub(search,replace))";
+		if (why)
+			;
+		else if (n && parts[i][n - 1] == '\\' && (n < 2 || parts[i][n - 2] != '\\'))
+			why = "must not end with a backslash";
 		if (why)
 			return bad(reterr, key, parts[i], why);
 	}
 	return regex_check(key, search, reterr);
 }
 
+/*
+ * The end of a reqPathSearchReplace field: the first `stop` outside a regex group, class or
+ * quantifier ((...), [...], {...}) that no backslash escapes. So `^/a/(?:x|y)/(\d{1,3}),/b/\1`
+ * splits at the ',' after the group, and a literal ',' or ':' is written `\,` or `\:`.
+ */
+static const char *rp_field_end(const char *s, char stop)
+{
+	int depth = 0;
+	bool in_class = false;
+
+	for (; *s; s++) {
+		if (*s == '\\' && s[1]) {
+			s++;
+			continue;
+		}
+		if (in_class) {
+			if (*s == ']')
+				in_class = false;
+			continue;
+		}
+		if (*s == '[')
+			in_class = true;
+		else if (*s == '(' || *s == '{')
+			depth++;
+		else if ((*s == ')' || *s == '}') && depth > 0)
+			depth--;
+		else if (*s == stop && depth == 0)
+			return s;
+	}
+	return s;
+}
+
 static int h_path_search_replace(struct parse_state *st, struct service_dest *d, const char *key,
 				 const char *v, char **reterr)
 {
-	/* "search,replace[:search2,replace2...]": pairs split on ':', each on its first ','. */
+	/* "search,replace[:search2,replace2...]", split outside groups as rp_field_end says. */
 	for (const char *b = v;;) {
-		const char *e = strchr(b, ':');
-		if (!e)
-			e = b + strlen(b);
+		const char *e = rp_field_end(b, ':');
 		if (e > b) {
 			_cleanup_free_ char *pair = xstrndup(b, (size_t)(e - b));
-			char *comma = strchr(pair, ',');
-			if (!comma)
+			char *comma = (char *)rp_field_end(pair, ',');
+			if (!*comma)
 				return bad(reterr, key, pair,
 					   "must be 'search,replace[:search2,replace2...]'");
 			*comma = '\0';

@@ -491,10 +491,8 @@ static struct tval *backend_data(const struct render_route *rt, bool global_auth
 	struct tval *pr = tval_new_list();
 	for (size_t i = 0; i < d->n_path_replace; i++) {
 		struct tval *e = tval_new_map();
-		tval_map_set(e, "Search",
-			     tval_new_str_take(escape_backslashes(d->path_replace[i].search)));
-		tval_map_set(e, "Replace",
-			     tval_new_str_take(escape_backslashes(d->path_replace[i].replace)));
+		tval_map_set_str(e, "Search", d->path_replace[i].search);
+		tval_map_set_str(e, "Replace", d->path_replace[i].replace);
 		tval_list_append(pr, e);
 	}
 	tval_map_set(m, "PathReplace", pr);

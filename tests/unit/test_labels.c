@@ -196,6 +196,12 @@ static const struct {
 	{BASE, "d0.req_mode", "http"},
 	{BASE "&reqMode=http", "d0.req_mode", "http"},
 	{BASE "&reqPathSearchReplace=/a/,/", "d0.replace", "/a/>/"},
+	/* groups, alternations, quantifiers and references: split outside them */
+	{BASE "&reqPathSearchReplace=^/(a),/x", "d0.replace", "^/(a)>/x"},
+	{BASE "&reqPathSearchReplace=^/a,/b,c", "d0.replace", "^/a>/b,c"},
+	{BASE "&reqPathSearchReplace=^/v/(?:x|y)/(\\d{1,3})$,/n/\\1:^/o\\,p,/q", "d0.replace",
+	 "^/v/(?:x|y)/(\\d{1,3})$>/n/\\1|^/o\\,p>/q"},
+	{BASE "&reqPathSearchReplace=^/[,:]x,/y", "d0.replace", "^/[,:]x>/y"},
 	{BASE "&reqPathSearchReplace=^/x,/y:/z,", "d0.replace", "^/x>/y|/z>"},
 	{BASE "&reqPathSearchReplace=^/x,/y&reqPathSearch=^/old&reqPathReplace=/new", "d0.replace",
 	 "^/old>/new|^/x>/y"},
@@ -500,14 +506,14 @@ static const struct {
 	 "servicePathExclude '*x' is not a valid regular expression: quantifier does not follow "
 	 "a repeatable item"},
 	{BASE "&reqPathSearchReplace=^/a(,/", 400,
-	 "reqPathSearchReplace '^/a(' is not a valid regular expression: missing closing "
-	 "parenthesis"},
-	{BASE "&reqPathSearchReplace=^/(a),/", 400,
-	 "reqPathSearchReplace '^/(a)' must not contain ',' or ')' (it is pasted into "
-	 "regsub(search,replace))"},
-	{BASE "&reqPathSearchReplace=^/a,/b,c", 400,
-	 "reqPathSearchReplace '/b,c' must not contain ',' or ')' (it is pasted into "
-	 "regsub(search,replace))"},
+	 "reqPathSearchReplace '^/a(,/' must be 'search,replace[:search2,replace2...]'"},
+	{BASE "&reqPathSearchReplace=*a,/", 400,
+	 "reqPathSearchReplace '*a' is not a valid regular expression: quantifier does not follow "
+	 "a repeatable item"},
+	{BASE "&reqPathSearchReplace=^/a\",/", 400,
+	 "reqPathSearchReplace '^/a\"' must not contain quotes"},
+	{BASE "&reqPathSearchReplace=^/a,/b\\", 400,
+	 "reqPathSearchReplace '/b\\\\' must not end with a backslash"},
 	{BASE "&reqPathSearchReplace=^/a,/b c", 400,
 	 "reqPathSearchReplace '/b c' must not contain spaces"},
 	{BASE "&reqPathSearchReplace=^/a#,/b", 400,
@@ -517,8 +523,7 @@ static const struct {
 	{BASE "&reqPathSearchReplace=,/b", 400,
 	 "reqPathSearchReplace '' must not be an empty regular expression"},
 	{BASE "&reqPathSearch=^/a)", 400,
-	 "reqPathSearch '^/a)' must not contain ',' or ')' (it is pasted into "
-	 "regsub(search,replace))"},
+	 "reqPathSearch '^/a)' is not a valid regular expression: unmatched closing parenthesis"},
 	{BASE "&reqPathSearch=^/a&reqPathReplace=/x y", 400,
 	 "reqPathReplace '/x y' must not contain spaces"},
 };
