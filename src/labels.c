@@ -47,6 +47,7 @@ struct parse_state {
 	const char *sep;
 	struct service *s;
 	const char *users;     /* the `users` value, resolved once usersPassEncrypted is known */
+	const char *users_secret; /* usersSecret: the name of a dfp_users_<name> secret */
 	const char *rp_search; /* deprecated reqPathSearch / reqPathReplace */
 	const char *rp_replace;
 	char *unsupported; /* the first parameter flowproxy cannot honour yet, refused last */
@@ -356,6 +357,16 @@ static int h_users(struct parse_state *st, struct service_dest *d, const char *k
 		   char **reterr)
 {
 	st->users = v;
+	return 0;
+}
+
+/* usersSecret names the secret dfp_users_<name>: a file name part. */
+static int h_users_secret(struct parse_state *st, struct service_dest *d, const char *key,
+			  const char *v, char **reterr)
+{
+	if (!all_chars(v, "_.-"))
+		return bad(reterr, key, v, "may only contain letters, digits, '_', '.' and '-'");
+	st->users_secret = v;
 	return 0;
 }
 
@@ -1168,7 +1179,7 @@ static const struct labels_def defs[] = {
 	{"userDef", LABELS_DEST, h_unsupported, false},
 	{"users", LABELS_SERVICE, h_users, true},
 	{"usersPassEncrypted", LABELS_SERVICE, h_users_encrypted, false},
-	{"usersSecret", LABELS_SERVICE, h_unsupported, false},
+	{"usersSecret", LABELS_SERVICE, h_users_secret, false},
 	{"verifyClientSsl", LABELS_DEST, h_unsupported_bool, false},
 };
 
@@ -1350,39 +1361,94 @@ static char *random_password(void)
 	return xstrdup(hex);
 }
 
+/* The users of a `u:p` list separated by ',' or LF (a usersSecret file), checked. */
+static int users_from_text(struct service *s, const char *from, const char *text, bool encrypted,
+			   char **reterr)
+{
+	for (const char *b = text;;) {
+		const char *e = strpbrk(b, ",\n");
+		if (!e)
+			e = b + strlen(b);
+		_cleanup_free_ char *item = xstrndup(b, (size_t)(e - b));
+		_cleanup_free_ char *name = NULL, *pw = NULL;
+		if (user_split(item, &name, &pw) && pw) {
+			int r = check_user(from, name, pw, reterr);
+			if (r < 0)
+				return r;
+			user_add(s, name, pw, encrypted);
+		}
+		if (!*e)
+			return 0;
+		b = e + 1;
+	}
+}
+
 /*
- * DFP's mergeUsers without usersSecret: users with a password are kept; names without one take
- * their password from USERS; names not found there are dropped. If users were requested but none
- * is left, a dummyUser with a random "encrypted" password locks everyone out, as in DFP.
+ * DFP's mergeUsers: users with a password are kept; names without one take their password from
+ * the usersSecret file when there is one, else from USERS; names not found are dropped. Without
+ * `users`, every user of the usersSecret file is taken. If users were requested but none is
+ * left, a dummyUser with a random "encrypted" password locks everyone out, as in DFP. A
+ * usersSecret that cannot be read is refused (DFP logged it and locked everyone out).
  */
 static int resolve_users(struct parse_state *st, char **reterr)
 {
 	const char *v = st->users;
+	struct service file = {0};
+	int r = 0;
 
-	if (!str_set(v))
+	if (!str_set(v) && !str_set(st->users_secret))
 		return 0;
-	for (const char *b = v;;) {
+	if (str_set(st->users_secret)) {
+		_cleanup_free_ char *text = NULL;
+		_cleanup_free_ char *from = xasprintf("usersSecret '%s'", st->users_secret);
+		if (!st->ctx->read_users_secret)
+			return errmsg_set(reterr, -EINVAL,
+					  "usersSecret is not available for this source");
+		r = st->ctx->read_users_secret(st->ctx->secret_arg, st->users_secret, &text,
+					       reterr);
+		if (r < 0)
+			return r;
+		r = users_from_text(&file, from, text, st->s->users_pass_encrypted, reterr);
+		if (r < 0)
+			goto out;
+	}
+	if (!str_set(v)) {
+		for (size_t i = 0; i < file.n_users; i++)
+			user_add(st->s, file.users[i].name, file.users[i].password,
+				 file.users[i].encrypted);
+	}
+	for (const char *b = str_set(v) ? v : "";;) {
 		const char *e = strchr(b, ',');
 		if (!e)
 			e = b + strlen(b);
 		_cleanup_free_ char *item = xstrndup(b, (size_t)(e - b));
 		_cleanup_free_ char *name = NULL, *pw = NULL;
 		if (user_split(item, &name, &pw)) {
-			int r;
 			if (pw) {
 				r = check_user("users", name, pw, reterr);
 				if (r < 0)
-					return r;
+					goto out;
 				user_add(st->s, name, pw, st->s->users_pass_encrypted);
+			} else if (str_set(st->users_secret)) {
+				r = check_user("users", name, NULL, reterr);
+				if (r < 0)
+					goto out;
+				for (size_t i = 0; i < file.n_users; i++) {
+					if (strcasecmp(file.users[i].name, name) == 0) {
+						user_add(st->s, name, file.users[i].password,
+							 file.users[i].encrypted);
+						break;
+					}
+				}
 			} else {
 				r = check_user("users", name, NULL, reterr);
 				if (r < 0)
-					return r;
+					goto out;
 				_cleanup_free_ char *gp = global_password(st->ctx->users, name);
 				if (gp) {
 					r = check_user("USERS", name, gp, reterr);
 					if (r < 0)
-						return r;
+						goto out;
 					user_add(st->s, name, gp, st->ctx->users_pass_encrypted);
 				}
 			}
@@ -1395,7 +1461,13 @@ static int resolve_users(struct parse_state *st, char **reterr)
 		_cleanup_free_ char *pw = random_password();
 		user_add(st->s, "dummyUser", pw, true);
 	}
-	return 0;
+out:
+	for (size_t i = 0; i < file.n_users; i++) {
+		free(file.users[i].name);
+		free(file.users[i].password);
+	}
+	free(file.users);
+	return r;
 }
 
 /* ---- destinations ---- */

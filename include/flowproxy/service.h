@@ -136,6 +136,9 @@ struct labels_ctx {
 	const char *users;	   /* USERS: "u:p,u2:p2", password source for `users=name` */
 	bool users_pass_encrypted; /* USERS_PASS_ENCRYPTED */
 	bool deny_backend_extra;   /* ALLOW_BACKEND_EXTRA=false: backendExtra is refused */
+	/* Reads the usersSecret file dfp_users_<name> into *ret (caller frees); NULL: refused. */
+	int (*read_users_secret)(void *arg, const char *name, char **ret, char **reterr);
+	void *secret_arg;
 };
 
 void service_free(struct service *s);

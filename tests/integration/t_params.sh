@@ -103,11 +103,24 @@ is "$(astatus)" 200 "checkResolvers accepted"
 like "$(api /v1/docker-flow-proxy/config)" 'server cr 127.0.0.1:[0-9]+ check resolvers docker' "checkResolvers: the server checks and resolves through docker"
 like "$(get /cr)" '^name=a path=/cr' "and is routed"
 
-# --- a parameter not implemented is refused and changes nothing ---
+# --- usersSecret: users from the secret dfp_users_<name> ---
+mkdir -p "$T/secrets"
+printf 'ann:annpw\nben:benpw\n' >"$T/secrets/dfp_users_team"
+recon us "servicePath=/usone&usersSecret=team" >/dev/null
+is "$(astatus)" 200 "usersSecret accepted"
+get /usone >/dev/null
+is "$(hstatus)" 401 "usersSecret: no credentials, 401"
+like "$(get /usone -u ben:benpw)" '^name=a path=/usone' "usersSecret: a user of the secret passes"
+get /usone -u ben:wrong >/dev/null
+is "$(hstatus)" 401 "usersSecret: a wrong password does not"
+recon us2 "servicePath=/ustwo&usersSecret=team&users=ann" >/dev/null
+like "$(get /ustwo -u ann:annpw)" '^name=a path=/ustwo' "users=ann takes ann's password from the secret"
+get /ustwo -u ben:benpw >/dev/null
+is "$(hstatus)" 401 "with users=ann, ben of the same secret is not let in"
 before=$(api /v1/docker-flow-proxy/config)
-out=$(recon nope "servicePath=/nope&usersSecret=x")
-is "$(astatus)" 400 "an unimplemented parameter is refused"
-like "$out" 'usersSecret is not supported by flowproxy yet' "naming it"
+out=$(recon us3 "servicePath=/usthree&usersSecret=nosuch")
+is "$(astatus)" 400 "a usersSecret that cannot be read is refused"
+like "$out" "usersSecret 'nosuch': cannot read .*dfp_users_nosuch" "naming the file"
 is "$(api /v1/docker-flow-proxy/config)" "$before" "the configuration is unchanged"
 
 # --- ALLOW_BACKEND_EXTRA=false ---

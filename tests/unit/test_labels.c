@@ -583,6 +583,70 @@ static void test_errors(void)
 	}
 }
 
+/* A usersSecret reader over two fixed secrets, as the daemon reads dfp_users_<name> files. */
+static int fake_secret(void *arg, const char *name, char **ret, char **reterr)
+{
+	(void)arg;
+	if (streq(name, "team"))
+		*ret = xstrdup("alice:fromsecret\nbob:bobpw,carol:cpw\n");
+	else if (streq(name, "bad"))
+		*ret = xstrdup("eve:p w");
+	else
+		return errmsg_set(reterr, -ENOENT, "usersSecret '%s': cannot read it", name);
+	return 0;
+}
+
+static void test_users_secret(void)
+{
+	struct labels_ctx ctx = {.users = "alice:fromglobal,dave:dpw",
+				 .read_users_secret = fake_secret};
+	static const struct {
+		const char *q;
+		const char *want; /* name:password|..., or the error */
+	} cases[] = {
+		/* without users: every user of the secret */
+		{"usersSecret=team", "alice:fromsecret|bob:bobpw|carol:cpw"},
+		/* names without a password take the secret's, not USERS' */
+		{"usersSecret=team&users=ALICE,bob:own", "ALICE:fromsecret|bob:own"},
+		/* a name in neither is dropped; none left locks everyone out */
+		{"usersSecret=team&users=dave", "dummyUser"},
+		/* without usersSecret, USERS is the source */
+		{"users=alice,dave", "alice:fromglobal|dave:dpw"},
+		{"usersSecret=missing", "usersSecret 'missing': cannot read it"},
+		{"usersSecret=bad",
+		 "usersSecret 'bad': the password of 'eve' must not contain spaces, "
+		 "',', '#', quotes or backslashes"},
+		{"usersSecret=../x",
+		 "usersSecret '../x' may only contain letters, digits, '_', '.' and "
+		 "'-'"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		_cleanup_free_ char *q =
+			xasprintf("serviceName=s&servicePath=/a&port=80&%s", cases[i].q);
+		struct service *s = NULL;
+		char *err = NULL;
+		struct strbuf b;
+
+		strbuf_init(&b);
+		if (parse(q, &ctx, &s, NULL, &err) == 0) {
+			for (size_t j = 0; j < s->n_users; j++) {
+				if (j)
+					strbuf_putc(&b, '|');
+				strbuf_puts(&b, s->users[j].name);
+				if (!streq(s->users[j].name, "dummyUser"))
+					strbuf_printf(&b, ":%s", s->users[j].password);
+			}
+		} else {
+			strbuf_puts(&b, err);
+		}
+		tap_is_str(strbuf_str(&b), cases[i].want, cases[i].q);
+		strbuf_done(&b);
+		service_free(s);
+		free(err);
+	}
+}
+
 static void test_globals(void)
 {
 	struct service *s = NULL;
@@ -1181,6 +1245,7 @@ int main(void)
 	test_errors();
 	test_dfp_names();
 	test_globals();
+	test_users_secret();
 	test_caps();
 	test_json();
 	test_params();
