@@ -46,9 +46,9 @@ struct parse_state {
 	const struct labels_ctx *ctx;
 	const char *sep;
 	struct service *s;
-	const char *users;     /* the `users` value, resolved once usersPassEncrypted is known */
+	const char *users;	  /* the `users` value, resolved once usersPassEncrypted is known */
 	const char *users_secret; /* usersSecret: the name of a dfp_users_<name> secret */
-	const char *rp_search; /* deprecated reqPathSearch / reqPathReplace */
+	const char *rp_search;	  /* deprecated reqPathSearch / reqPathReplace */
 	const char *rp_replace;
 	char *unsupported; /* the first parameter flowproxy cannot honour yet, refused last */
 };

@@ -11,6 +11,7 @@
 #include "flowproxy/telemetry_parse.h"
 #include "flowproxy/template.h"
 
+#include <arpa/inet.h>
 #include <strings.h>
 
 struct render {
@@ -420,6 +421,13 @@ static void frontend_service(struct strbuf *b, const struct render_route *routes
 	}
 }
 
+static bool is_ip_literal(const char *h)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1;
+}
+
 /* "A B C", or "" for none: a list rendered as the words of one HAProxy line. */
 static struct tval *strv_words(const struct strv *v)
 {
@@ -551,7 +559,10 @@ static struct tval *backend_data(const struct render_route *rt, bool global_auth
 		tval_map_set_str(e, "Address", host);
 		tval_map_set_str(e, "Port", d->port);
 		tval_map_set_str(e, "Cookie", s->sticky ? s->name : "");
-		tval_map_set_bool(e, "Resolve", s->check_resolvers);
+		tval_map_set_bool(e, "Check", s->check_resolvers);
+		tval_map_set_bool(e, "Resolve",
+				  s->check_resolvers ||
+					  (cfg->runtime_resolve && !is_ip_literal(host)));
 		tval_list_append(servers, e);
 	}
 	/* Task-level backends: one server per slot (slots.h); an empty slot is rendered disabled
@@ -575,6 +586,7 @@ static struct tval *backend_data(const struct render_route *rt, bool global_auth
 		tval_map_set_str(e, "Port", port);
 		tval_map_set_bool(e, "Disabled", disabled);
 		tval_map_set_str(e, "Cookie", s->sticky ? name : "");
+		tval_map_set_bool(e, "Check", false);
 		tval_map_set_bool(e, "Resolve", false);
 		tval_list_append(servers, e);
 	}

@@ -123,14 +123,32 @@ is "$(astatus)" 400 "a usersSecret that cannot be read is refused"
 like "$out" "usersSecret 'nosuch': cannot read .*dfp_users_nosuch" "naming the file"
 is "$(api /v1/docker-flow-proxy/config)" "$before" "the configuration is unchanged"
 
-# --- ALLOW_BACKEND_EXTRA=false ---
+# --- second start: ALLOW_BACKEND_EXTRA=false, and RESOLVERS on a DNS server of this test ---
 kill -TERM "$FP_PID"; wait "$FP_PID" 2>/dev/null; FP_PID=
+DNSPORT=$(free_port)
+: >"$T/zone"
+python3 "$(dirname "$0")/dnsserver.py" "$DNSPORT" "$T/zone" >"$T/dns.log" 2>&1 &
+pids+=($!)
+wait_for 5 grep -q listening "$T/dns.log"
 PPORT=$(free_port)
 APORT=$(free_port)
-export ALLOW_BACKEND_EXTRA=false
+export ALLOW_BACKEND_EXTRA=false RESOLVERS="nameserver t 127.0.0.1:$DNSPORT"
 fp_start || ok 1 "flowproxy restarts"
 out=$(recon bx "servicePath=/bx&backendExtra=retries%201")
 is "$(astatus)" 400 "ALLOW_BACKEND_EXTRA=false refuses backendExtra"
 like "$out" 'ALLOW_BACKEND_EXTRA is false' "with a message naming the setting"
+
+# A server whose name does not resolve yet starts getting traffic once it does, with no
+# reconfigure and no reload.
+api "/v1/docker-flow-proxy/reconfigure?serviceName=late&servicePath=/late&port=$PA&outboundHostname=late.fp-test" >/dev/null
+is "$(astatus)" 200 "a service whose host does not resolve yet is accepted"
+get /late >/dev/null
+is "$(hstatus)" 503 "while its name does not resolve: 503"
+wpid=$(worker_pid)
+echo "late.fp-test 127.0.0.1" >>"$T/zone"
+routed() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PPORT/late")" = 200 ]; }
+wait_for 20 routed
+like "$(get /late)" '^name=a path=/late' "once the name resolves, it is routed"
+is "$(worker_pid)" "$wpid" "without a reload"
 
 done_testing

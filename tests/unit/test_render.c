@@ -85,12 +85,17 @@ static int render_case(const struct golden_case *gc, struct strbuf *out, struct 
 	struct registry reg;
 	struct render_service *rs = NULL;
 	char *err = NULL;
-	char *env[10] = {"FLOWPROXY_RUN_DIR=/tmp/fp-golden", "DEFAULT_PORTS=8000,8443:ssl"};
-	size_t ne = 2;
+	char *env[12];
+	size_t ne = 0;
 	int k;
 
+	/* The case's settings first: the first of two same-named variables counts. The defaults
+	 * keep the output the same on every machine (RESOLVE_SERVERS=auto looks at /.dockerenv). */
 	for (size_t i = 0; gc->env[i]; i++)
 		env[ne++] = (char *)gc->env[i];
+	env[ne++] = "FLOWPROXY_RUN_DIR=/tmp/fp-golden";
+	env[ne++] = "DEFAULT_PORTS=8000,8443:ssl";
+	env[ne++] = "RESOLVE_SERVERS=false";
 	env[ne] = NULL;
 	k = config_load(&cfg, 0, NULL, env, &err);
 	tap_is_int(k, 0, "config loads");
@@ -196,9 +201,16 @@ static const struct fragment_case fragments[] = {
 	 {"\n    option http-server-close\n",
 	  "\n    compression algo gzip deflate\n    compression type text/html text/plain\n",
 	  "\n    cookie c insert indirect nocache\n",
-	  "\n    server c c:80 check resolvers docker cookie c\n"
+	  "\n    server c c:80 check resolvers docker resolve-prefer ipv4 cookie c\n"
 	  "    http-response set-header X-Extra 1\n    retries 2\n",
 	  NULL},
+	 {NULL}},
+	{"RESOLVE_SERVERS=true: host names are re-resolved, addresses are not",
+	 {"RESOLVE_SERVERS=true", NULL},
+	 "serviceName=n&servicePath.1=/a&port.1=80&servicePath.2=/b&port.2=81&"
+	 "outboundHostname.2=10.1.2.3",
+	 {"\n    server n n:80 resolvers docker resolve-prefer ipv4\n",
+	  "\n    server n 10.1.2.3:81\n", "\n    hold timeout 24d\n", NULL},
 	 {NULL}},
 	{"a path starting with '-' is not read as a flag",
 	 {NULL},
@@ -309,7 +321,7 @@ int main(void)
 		struct registry reg;
 		struct render_service *rs = NULL;
 		char *err = NULL;
-		char *env[] = {"DEFAULT_PORTS=8000", NULL};
+		char *env[] = {"DEFAULT_PORTS=8000", "RESOLVE_SERVERS=false", NULL};
 		const char *slots[] = {"10.0.0.5", "", "10.0.0.7:9000", "fd00::1"};
 		struct params p;
 		struct service *svc = NULL;
