@@ -967,12 +967,24 @@ static void test_env(void)
 		"DFP_SERVICE_SRC_PORT=81",
 		"DFP_SERVICE_USERS=u:p",
 		"DFP_SERVICE_USERS_PASS_ENCRYPTED=true",
+		"DFP_SERVICE_ALLOWED_METHODS=GET",
+		"DFP_SERVICE_DENIED_METHODS=PUT",
+		"DFP_SERVICE_REDIRECT_FROM_DOMAIN=old.com",
+		"DFP_SERVICE_REDIRECT_UNLESS_HTTPS_PROTO=true",
+		"DFP_SERVICE_CONNECTION_MODE=httpclose",
+		"DFP_SERVICE_COMPRESSION_ALGO=gzip",
+		"DFP_SERVICE_COMPRESSION_TYPE=text/plain",
+		"DFP_SERVICE_BACKEND_EXTRA=retries 1",
+		"DFP_SERVICE_SESSION_TYPE=sticky-server",
+		"DFP_SERVICE_CHECK_RESOLVERS=true",
 		"DFP_SERVICE_1_SERVICE_NAME=two",
 		"DFP_SERVICE_1_SERVICE_PATH_1=/two",
 		"DFP_SERVICE_1_PORT_1=81",
 		"DFP_SERVICE_1_SERVICE_PATH_2=/two2",
 		"DFP_SERVICE_1_PORT_2=82",
 		"DFP_SERVICE_1_TIMEOUT_SERVER_2=5",
+		"DFP_SERVICE_1_ALLOWED_METHODS_2=POST",
+		"DFP_SERVICE_1_DENIED_METHODS_1=DELETE",
 		"DFP_SERVICE_1_SERVICE_PATH_3=/three-no-port",
 		"DFP_SERVICE_1_SRC_PORT_3=99",
 		"DFP_SERVICE_2_SERVICE_NAME=three",
@@ -1023,12 +1035,24 @@ static void test_env(void)
 		{0, "users", NULL},
 		{0, "usersPassEncrypted", NULL},
 		{0, "replicas", NULL},
+		{0, "allowedMethods", "GET"},
+		{0, "deniedMethods", "PUT"},
+		{0, "redirectFromDomain", "old.com"},
+		{0, "redirectUnlessHttpsProto", "true"},
+		{0, "connectionMode", "httpclose"},
+		{0, "compressionAlgo", "gzip"},
+		{0, "compressionType", "text/plain"},
+		{0, "backendExtra", "retries 1"},
+		{0, "sessionType", "sticky-server"},
+		{0, "checkResolvers", "true"},
 		{1, "serviceName", "two"},
 		{1, "servicePath.1", "/two"},
 		{1, "port.1", "81"},
 		{1, "servicePath.2", "/two2"},
 		{1, "port.2", "82"},
 		{1, "timeoutServer.2", "5"},
+		{1, "allowedMethods.2", "POST"},
+		{1, "deniedMethods.1", "DELETE"},
 		{1, "servicePath.3", NULL},
 		{1, "srcPort.3", NULL},
 		{1, "servicePath", NULL},
@@ -1044,11 +1068,17 @@ static void test_env(void)
 	/* Env services parse like any other. */
 	struct service *s = NULL;
 	tap_ok(labels_parse(&v[0], NULL, &s, NULL, &err) == 0 && s->n_dests == 1 &&
-		       s->dests[0].timeout_server == 10 && s->n_users == 0 && !s->has_replicas,
-	       "env service 0 parses, without users or replicas");
+		       s->dests[0].timeout_server == 10 && s->n_users == 0 && !s->has_replicas &&
+		       s->sticky && s->check_resolvers && s->redirect_unless_https_proto &&
+		       streq(s->connection_mode, "httpclose") &&
+		       s->dests[0].allowed_methods.n == 1 &&
+		       s->dests[0].redirect_from_domains.n == 1,
+	       "env service 0 parses, without users or replicas, with DFP's other parameters");
 	service_free(s);
 	tap_ok(labels_parse(&v[1], NULL, &s, NULL, &err) == 0 && s->n_dests == 2 &&
-		       s->dests[1].timeout_server == 5 && streq(s->dests[1].port, "82"),
+		       s->dests[1].timeout_server == 5 && streq(s->dests[1].port, "82") &&
+		       s->dests[1].allowed_methods.n == 1 && s->dests[0].allowed_methods.n == 0 &&
+		       s->dests[0].denied_methods.n == 1,
 	       "env service 1 parses with two indexed destinations");
 	service_free(s);
 
