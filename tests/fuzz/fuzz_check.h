@@ -65,9 +65,13 @@ static void fuzz_check_headers(const struct service_header *h, size_t n, bool wi
 	for (size_t i = 0; i < n; i++) {
 		FUZZ_CHECK(fuzz_header_name(h[i].name));
 		if (with_value)
-			FUZZ_CHECK(h[i].value && *h[i].value && fuzz_clean(h[i].value));
+			FUZZ_CHECK(h[i].value && fuzz_clean(h[i].value));
 		else
 			FUZZ_CHECK(h[i].value == NULL);
+		/* A condition starts with if or unless and is clean (its words are re-quoted). */
+		FUZZ_CHECK(!h[i].cond ||
+			   ((!strncmp(h[i].cond, "if ", 3) || !strncmp(h[i].cond, "unless ", 7)) &&
+			    fuzz_clean(h[i].cond)));
 	}
 }
 
@@ -138,8 +142,8 @@ static void fuzz_check_service(const struct service *s, const struct labels_ctx 
 			const struct service_path_replace *r = &d->path_replace[k];
 
 			FUZZ_CHECK(*r->search && fuzz_clean(r->search) && fuzz_clean(r->replace));
-			FUZZ_CHECK(!strpbrk(r->search, " #\"',)") &&
-				   !strpbrk(r->replace, " #\"',)"));
+			/* Rendered inside '...' and "...": no quote, space or '#'. */
+			FUZZ_CHECK(!strpbrk(r->search, " #\"'") && !strpbrk(r->replace, " #\"'"));
 		}
 		FUZZ_CHECK(!d->outbound_hostname || fuzz_word(d->outbound_hostname));
 		for (size_t k = 0; k < ARRAY_SIZE(codes); k++)
@@ -148,7 +152,23 @@ static void fuzz_check_service(const struct service *s, const struct labels_ctx 
 		FUZZ_CHECK(code_ok);
 		FUZZ_CHECK(d->timeout_server >= 0 && d->timeout_server <= 2147483);
 		FUZZ_CHECK(d->timeout_tunnel >= 0 && d->timeout_tunnel <= 2147483);
+		fuzz_check_words(&d->user_agents);
+		fuzz_check_words(&d->redirect_from_domains);
+		FUZZ_CHECK(!d->redirect_from_domains.n || d->domains.n);
+		for (size_t k = 0; k < d->allowed_methods.n; k++)
+			FUZZ_CHECK(fuzz_header_name(d->allowed_methods.v[k]));
+		for (size_t k = 0; k < d->denied_methods.n; k++)
+			FUZZ_CHECK(fuzz_header_name(d->denied_methods.v[k]));
+		for (size_t k = 0; k < d->n_service_headers; k++)
+			FUZZ_CHECK(fuzz_header_name(d->service_headers[k].name) &&
+				   fuzz_word(d->service_headers[k].value));
 	}
+	/* backendExtra is the one multi-line value: LF only, no other control byte. */
+	for (const char *c = s->backend_extra; c && *c; c++)
+		FUZZ_CHECK(*c == '\n' || ((unsigned char)*c >= 0x20 && (unsigned char)*c != 0x7f));
+	FUZZ_CHECK(!s->connection_mode || fuzz_word(s->connection_mode));
+	FUZZ_CHECK(!s->compression_algo || fuzz_clean(s->compression_algo));
+	FUZZ_CHECK(!s->compression_type || fuzz_clean(s->compression_type));
 
 	/* Its raw parameters give the same service; a copy is equal. */
 	struct service *again = NULL, *copy = service_dup(s);
