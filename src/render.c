@@ -591,6 +591,7 @@ static struct tval *base_data(const struct config *cfg, bool any_http, size_t n_
 	tval_map_set_str(m, "TelemetryRing", cfg->telemetry ? TELEMETRY_RING : "");
 	tval_map_set_int(m, "TelemetryRingSize", cfg->telemetry_ring_size);
 	tval_map_set_str(m, "TelemetryLogFormat", TELEMETRY_LOG_FORMAT);
+	tval_map_set_str(m, "TelemetryTcpLogFormat", TELEMETRY_TCP_LOG_FORMAT);
 	strbuf_done(&b);
 	return m;
 }

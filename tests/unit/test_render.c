@@ -8,6 +8,7 @@
 #include "flowproxy/labels.h"
 #include "flowproxy/registry.h"
 #include "flowproxy/render.h"
+#include "flowproxy/telemetry_parse.h"
 #include "tap.h"
 
 #include <sys/wait.h>
@@ -152,6 +153,12 @@ static const struct fragment_case fragments[] = {
 	 "serviceName=m&servicePath=/a,-i&pathType=path_beg -i&port=80",
 	 {"\n    acl url_m80_0 path_beg -i -- /a -i\n", NULL},
 	 {NULL}},
+	/* The telemetry log-format of defaults names HTTP-only fields: a tcp frontend needs its own. */
+	{"DEFAULT_REQ_MODE=tcp: a tcp log-format in frontend services",
+	 {"DEFAULT_REQ_MODE=tcp", NULL},
+	 "serviceName=m&servicePath=/a&port=80",
+	 {"\n    mode tcp\n    log-format \"" TELEMETRY_TCP_LOG_FORMAT "\"\n", NULL},
+	 {"option  forwardfor", NULL}},
 };
 
 static void test_fragments(void)
