@@ -351,6 +351,14 @@ static int h_default_backend(struct parse_state *st, struct service_dest *d, con
 	return 0;
 }
 
+/* checkResolvers: also switched on for every service by CHECK_RESOLVERS=true (render). */
+static int h_check_resolvers(struct parse_state *st, struct service_dest *d, const char *key,
+			     const char *v, char **reterr)
+{
+	st->s->check_resolvers = parse_bool(v);
+	return 0;
+}
+
 static int h_users(struct parse_state *st, struct service_dest *d, const char *key, const char *v,
 		   char **reterr)
 {
@@ -696,7 +704,7 @@ static const struct labels_def defs[] = {
 	{"allowedMethods", LABELS_DEST, h_unsupported, false},
 	{"backendExtra", LABELS_SERVICE, h_unsupported, false},
 	{"balanceGroup", LABELS_DEST, h_unsupported, false},
-	{"checkResolvers", LABELS_SERVICE, h_unsupported_bool, false},
+	{"checkResolvers", LABELS_SERVICE, h_check_resolvers, false},
 	{"checkTcp", LABELS_DEST, h_unsupported_bool, false},
 	{"clitcpka", LABELS_DEST, h_unsupported_bool, false},
 	{"compressionAlgo", LABELS_SERVICE, h_unsupported, false},

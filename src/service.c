@@ -405,7 +405,7 @@ static cJSON *service_json(const struct service *s, bool with_name)
 	json_headers(o, "AddReqHeader", s->add_req_headers, s->n_add_req_headers);
 	json_headers(o, "AddResHeader", s->add_res_headers, s->n_add_res_headers);
 	json_str(o, "BackendExtra", "");
-	json_bool(o, "CheckResolvers", false);
+	json_bool(o, "CheckResolvers", s->check_resolvers);
 	json_str(o, "CompressionAlgo", "");
 	json_str(o, "CompressionType", "");
 	json_str(o, "ConnectionMode", "");

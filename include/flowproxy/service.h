@@ -97,6 +97,7 @@ struct service {
 			       * (server-template resolved through Docker's DNS) or "VIP" */
 	bool redirect_when_http_proto;
 	bool is_default_backend;
+	bool check_resolvers; /* checkResolvers: servers get `check resolvers docker` */
 	struct service_header *add_req_headers, *set_req_headers, *del_req_headers;
 	struct service_header *add_res_headers, *set_res_headers, *del_res_headers;
 	size_t n_add_req_headers, n_set_req_headers, n_del_req_headers;

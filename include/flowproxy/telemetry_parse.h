@@ -31,6 +31,10 @@ struct telemetry_line {
 	int32_t backend_conns, backend_queue; /* %bc, %bq */
 	char term[5];			      /* %tsc, e.g. "----", "sH--" */
 	uint64_t dropped;		      /* TELEMETRY_DROPPED: N */
+	/* With DEBUG, the rest of the line after %tsc and a space (the line DEBUG prints):
+	 * borrowed from the parsed line; NULL and 0 without. */
+	const char *rest;
+	size_t rest_len;
 };
 
 /*
