@@ -30,6 +30,8 @@ STATS_USER=admin STATS_PASS=s3cret STATS_URI=/mystats STATS_PORT=$SPORT \
 	BIND_PORTS=$XPORT \
 	RESOLVERS='nameserver dnsone 127.0.0.1:53,nameserver dnstwo 127.0.0.2:5353' \
 	HARD_STOP_AFTER=2s TIMEOUT_SERVER=1 TIMEOUT_HTTP_REQUEST=1 \
+	DEBUG=true CAPTURE_REQUEST_HEADER=X-Trace:16,Referer:5 CHECK_RESOLVERS=true \
+	COMPRESSION_ALGO=gzip COMPRESSION_TYPE='text/plain text/html' \
 	fp_start || { ok 1 "flowproxy starts with non-default settings"; done_testing; }
 ok 0 "flowproxy starts with non-default settings"
 
@@ -60,6 +62,28 @@ is "$(astatus)" 200 "a service on the default port"
 hdrs=$(curl -s -D - -o /dev/null "http://127.0.0.1:$PPORT/a")
 like "$hdrs" '^HTTP/1.1 200' "the service answers through the default port"
 like "$hdrs" 'X-Extra-Frontend: yes' "EXTRA_FRONTEND: the frontend's set-header is applied"
+
+# COMPRESSION_ALGO/COMPRESSION_TYPE: text/plain answers are gzipped for a client that accepts it.
+hdrs=$(curl -s -D - -o "$T/gz" -H 'Accept-Encoding: gzip' "http://127.0.0.1:$PPORT/a")
+like "$hdrs" 'Content-Encoding: gzip' "COMPRESSION_ALGO=gzip: the answer is compressed"
+like "$(gzip -dc <"$T/gz" 2>&1)" '^name=a path=/a' "the compressed answer is the backend's"
+hdrs=$(curl -s -D - -o /dev/null "http://127.0.0.1:$PPORT/a")
+unlike "$hdrs" 'Content-Encoding' "no compression for a client without Accept-Encoding"
+
+# DEBUG: one line per request on stdout, in HAProxy's httplog format, with the headers of
+# CAPTURE_REQUEST_HEADER.
+curl -s -o /dev/null -H 'X-Trace: trace-abc' "http://127.0.0.1:$PPORT/a/debugged"
+for _ in $(seq 100); do grep -q 'HAPRoxy: .*/a/debugged' "$T/flowproxy.log" && break; sleep 0.02; done
+line=$(grep 'HAPRoxy: .*/a/debugged' "$T/flowproxy.log" | head -1)
+like "$line" "^HAPRoxy: 127\.0\.0\.1:[0-9]+ \[[^]]+\] services svca-be${PA}_0/svca [0-9/]+ 200 " \
+	"DEBUG: the request's line is printed (client, frontend, backend/server, status)"
+like "$line" '\{trace-abc\|\} .*"GET /a/debugged HTTP/1.1"$' \
+	"CAPTURE_REQUEST_HEADER: the captured header is in the line, then the request"
+unlike "$(grep 'HAPRoxy:' "$T/flowproxy.log" | head -1)" 'fp1 ' "DEBUG: the telemetry fields are not printed"
+
+# CHECK_RESOLVERS: every server is health-checked (a plain TCP check here).
+for _ in $(seq 50); do stats_cmd "show stat" | grep "^svca-be${PA}_0,svca," | grep -q L4OK && break; sleep 0.05; done
+like "$(stats_cmd "show stat" | grep "^svca-be${PA}_0,svca,")" 'L4OK' "CHECK_RESOLVERS=true: the server is checked"
 
 # BIND_PORTS: an extra port of frontend services, where a srcPort service is routed.
 recon "serviceName=svcx&servicePath=/x&srcPort=$XPORT&port=$PB&outboundHostname=127.0.0.1" >/dev/null
@@ -115,33 +139,73 @@ like "$(cat "$T/long.code")" '^(000|502)$' "hard-stop: the long request was cut,
 fp_stop
 
 # --- start 2: a custom base template (TEMPLATES_PATH + relative CFG_TEMPLATE_PATH), stats in
-# defaults without credentials (none) at the default URI ---
+# defaults without credentials (none) read through STATS_*_ENV, DEBUG of errors only in a format
+# of one's own, TERMINATE_ON_RELOAD, DISPLAY_CONFIG_ON_ERROR ---
 mkdir -p "$T/tmpl"
 cp "$SRC/templates/backend.tmpl" "$T/tmpl/"
 sed 's/^    option  forwardfor$/&\n    http-response set-header X-Custom-Template mine/' \
 	"$SRC/templates/haproxy.tmpl" >"$T/tmpl/custom.tmpl"
 grep -q X-Custom-Template "$T/tmpl/custom.tmpl"; ok $? "the custom template differs from the stock one"
-TEMPLATES_PATH=$T/tmpl CFG_TEMPLATE_PATH=custom.tmpl STATS_USER=none STATS_PASS=none \
+mkdir -p "$T/secrets"
+echo /hidden-stats >"$T/secrets/dfp_my_stats_uri"
+TEMPLATES_PATH=$T/tmpl CFG_TEMPLATE_PATH=custom.tmpl STATS_USER=admin STATS_PASS=admin \
+	STATS_USER_ENV=MY_STATS_USER STATS_PASS_ENV=MY_STATS_PASS STATS_URI_ENV=MY_STATS_URI \
+	MY_STATS_USER=none MY_STATS_PASS=none \
+	DEBUG=true DEBUG_ERRORS_ONLY=true DEBUG_HTTP_FORMAT='custom-format %ST %{+Q}r' \
+	TERMINATE_ON_RELOAD=true DISPLAY_CONFIG_ON_ERROR=true \
 	fp_start || { ok 1 "flowproxy starts with a custom template"; done_testing; }
 ok 0 "flowproxy starts with a custom template"
-recon "serviceName=svca&servicePath=/a&port=$PA&outboundHostname=127.0.0.1" >/dev/null
-hdrs=$(curl -s -D - "http://127.0.0.1:$PPORT/a")
-like "$hdrs" 'name=a path=/a' "custom template: the service is routed"
+recon "serviceName=svca&servicePath=/app&port=$PA&outboundHostname=127.0.0.1" >/dev/null
+hdrs=$(curl -s -D - "http://127.0.0.1:$PPORT/app")
+like "$hdrs" 'name=a path=/app' "custom template: the service is routed"
 like "$hdrs" 'X-Custom-Template: mine' "TEMPLATES_PATH/CFG_TEMPLATE_PATH: the custom base template is used"
-body=$(get '/admin?stats')
-is "$(hstatus)" 200 "STATS_USER=none: the stats page in defaults answers without credentials"
-like "$body" 'Statistics Report' "STATS_URI default /admin?stats: HAProxy's report"
+body=$(get /hidden-stats)
+is "$(hstatus)" 200 "STATS_*_ENV: user and password none (from MY_STATS_*): the stats page without credentials"
+like "$body" 'Statistics Report' "STATS_URI_ENV: the URI from the secret dfp_my_stats_uri"
+get '/admin?stats' >/dev/null
+is "$(hstatus)" 503 "STATS_URI_ENV: not at the default URI"
+
+# DEBUG_ERRORS_ONLY: a 200 is not printed, a 503 is, in DEBUG_HTTP_FORMAT.
+get /app/fine >/dev/null
+get /nowhere >/dev/null
+for _ in $(seq 100); do grep -q 'HAPRoxy: custom-format 503' "$T/flowproxy.log" && break; sleep 0.02; done
+like "$(grep 'HAPRoxy:' "$T/flowproxy.log")" '^HAPRoxy: custom-format 503 "GET /nowhere HTTP/1.1"$' \
+	"DEBUG_HTTP_FORMAT: the line in the given format"
+unlike "$(cat "$T/flowproxy.log")" 'HAPRoxy: .*/app/fine' "DEBUG_ERRORS_ONLY: a 200 is not printed"
+
+# TERMINATE_ON_RELOAD: the old worker is stopped at the reload, its request cut.
+recon "serviceName=long&servicePath=/long&timeoutServer=30&port=$PA&outboundHostname=127.0.0.1" >/dev/null
+w1=$(worker_pid)
+is_set "$w1" "terminate: the worker before the reload is known"
+curl -s -o /dev/null -w '%{http_code}' -m 15 "http://127.0.0.1:$PPORT/long?delay=5000" >"$T/long.code" &
+lpid=$!
+sleep 0.3
+recon "serviceName=other&servicePath=/other&port=$PB&outboundHostname=127.0.0.1" >/dev/null
+is "$(astatus)" 200 "terminate: a reconfigure reloads HAProxy"
+for _ in $(seq 50); do alive "$w1" || break; sleep 0.02; done
+! alive "$w1"; ok $? "TERMINATE_ON_RELOAD: the old worker is stopped at once, with a request in flight"
+wait "$lpid"
+like "$(cat "$T/long.code")" '^(000|502)$' "terminate: the request in flight was cut"
+
+# DISPLAY_CONFIG_ON_ERROR: the rejected file is logged (two backends of one name here).
+recon "serviceName=clash&aclName=svca&servicePath=/clash&port=$PA&outboundHostname=127.0.0.1" >/dev/null
+is "$(astatus)" 400 "a configuration HAProxy rejects"
+like "$(cat "$T/flowproxy.log")" "rejected haproxy.cfg:[0-9]+: backend svca-be${PA}_0" \
+	"DISPLAY_CONFIG_ON_ERROR: the rejected configuration is logged"
 fp_stop
 
 # --- start 3: DEFAULT_REQ_MODE=tcp, an absolute CFG_TEMPLATE_PATH ---
 sed 's/^global$/&\n    node abs-template/' "$SRC/templates/haproxy.tmpl" >"$T/abs.tmpl"
-DEFAULT_REQ_MODE=tcp CFG_TEMPLATE_PATH=$T/abs.tmpl \
-	fp_start || { ok 1 "flowproxy starts with DEFAULT_REQ_MODE=tcp"; done_testing; }
+DEFAULT_REQ_MODE=tcp CFG_TEMPLATE_PATH=$T/abs.tmpl DEFAULT_PROTOCOL=tcp \
+	DFP_SERVICE_SERVICE_NAME=envtcp DFP_SERVICE_PORT=$PA DFP_SERVICE_OUTBOUND_HOSTNAME=127.0.0.1 \
+	DFP_SERVICE_SERVICE_PATH=/envtcp fp_start || { ok 1 "flowproxy starts with DEFAULT_REQ_MODE=tcp"; done_testing; }
 ok 0 "flowproxy starts with DEFAULT_REQ_MODE=tcp"
 like "$(stats_cmd "show info")" '^Node: abs-template' "CFG_TEMPLATE_PATH: an absolute path is used as is"
 like "$(cat "$T/cfg/haproxy.cfg")" 'frontend services' "the configuration has frontend services"
 code=$(curl -s -o /dev/null -w '%{http_code}' -m 3 "http://127.0.0.1:$PPORT/")
 is "$code" 000 "DEFAULT_REQ_MODE=tcp: the port speaks no HTTP (no 503 page, the connection closes)"
+unlike "$(cat "$T/cfg/haproxy.cfg")" 'use_backend envtcp-be' "DEFAULT_PROTOCOL=tcp: the environment service is not an HTTP route"
+like "$(cat "$T/flowproxy.log")" "envtcp.*reqMode|reqMode.*envtcp|envtcp" "DEFAULT_PROTOCOL=tcp: the environment service got reqMode tcp"
 fp_stop
 
 # --- refused values: flowproxy does not start, the message names the variable ---
@@ -156,5 +220,10 @@ refuse() { # <VAR=value> <message regex>
 refuse TIMEOUT_SERVER=20s 'TIMEOUT_SERVER'
 refuse DEBUG=maybe 'DEBUG'
 refuse CHECK_RESOLVERS=yes-please 'CHECK_RESOLVERS'
+refuse COMPRESSION_ALGO=brotli "COMPRESSION_ALGO: 'brotli' is not one of"
+refuse CAPTURE_REQUEST_HEADER=X-Trace 'CAPTURE_REQUEST_HEADER'
+refuse DEFAULT_REQ_MODE=udp "DEFAULT_REQ_MODE: 'udp' is not one of http\|tcp"
+refuse STATS_USER_ENV=not-a-name 'STATS_USER_ENV'
+refuse SKIP_ADDRESS_VALIDATION=false 'SKIP_ADDRESS_VALIDATION=false .* not supported'
 
 done_testing
