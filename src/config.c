@@ -100,7 +100,8 @@ static const struct opt opts[] = {
 	 "ECDH+AESGCM:ECDH+CHACHA20:DH+AESGCM:ECDH+AES256:DH+AES256:ECDH+AES128:DH+AES:RSA+AESGCM:"
 	 "RSA+AES:!aNULL:!MD5:!DSS",
 	 S(ssl_bind_ciphers), true, "ssl-default-*-ciphers"},
-	{NULL, 0, "CHECK_RESOLVERS", "false", B(check_resolvers), false, "check resolvers docker"},
+	{NULL, 0, "CHECK_RESOLVERS", "false", B(check_resolvers), false,
+	 "every server gets check resolvers docker (health checks, names re-resolved)"},
 	{NULL, 0, "DO_NOT_RESOLVE_ADDR", "false", B(do_not_resolve_addr), false,
 	 "accepted for compatibility: servers never need to resolve at start"},
 	{NULL, 0, "RESOLVERS", "nameserver dns 127.0.0.11:53", S(resolvers), true,
@@ -496,6 +497,16 @@ static int config_check(const struct config *c, char **reterr)
 				(int)k, p);
 		p += k + (p[k] == ',');
 	}
+	/* hard-stop-after <time>: digits and one of HAProxy's time units (configuration.txt 2.5). */
+	size_t digits = strspn(c->hard_stop_after, "0123456789");
+	static const char *const units[] = {"", "us", "ms", "s", "m", "h", "d"};
+	bool unit_ok = false;
+	for (size_t i = 0; i < ARRAY_SIZE(units) && digits; i++)
+		unit_ok |= streq(c->hard_stop_after + digits, units[i]);
+	if (!unit_ok)
+		return errmsg_set(reterr, -EINVAL,
+				  "HARD_STOP_AFTER: '%s' is not a time (30s, 500ms, 2m)",
+				  c->hard_stop_after);
 	if (c->debug && !c->telemetry)
 		return errmsg_set(
 			reterr, -EINVAL,

@@ -225,5 +225,6 @@ refuse CAPTURE_REQUEST_HEADER=X-Trace 'CAPTURE_REQUEST_HEADER'
 refuse DEFAULT_REQ_MODE=udp "DEFAULT_REQ_MODE: 'udp' is not one of http\|tcp"
 refuse STATS_USER_ENV=not-a-name 'STATS_USER_ENV'
 refuse SKIP_ADDRESS_VALIDATION=false 'SKIP_ADDRESS_VALIDATION=false .* not supported'
+refuse HARD_STOP_AFTER=soon "HARD_STOP_AFTER: 'soon' is not a time"
 
 done_testing

@@ -202,6 +202,8 @@ int main(void)
 		{"STATS_PORT=http", "STATS_PORT: 'http' is not a port number"},
 		{"STATS_USER=a:b", "STATS_USER: the user must not contain"},
 		{"STATS_PASS=a b", "STATS_PASS: the password must not contain"},
+		{"HARD_STOP_AFTER=30 s", "HARD_STOP_AFTER: '30 s' is not a time"},
+		{"HARD_STOP_AFTER=soon", "HARD_STOP_AFTER: 'soon' is not a time"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
 		char *e[] = {(char *)refused[i].env, NULL};
