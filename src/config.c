@@ -135,7 +135,7 @@ static const struct opt opts[] = {
 	{NULL, 0, "DISPLAY_CONFIG_ON_ERROR", "false", B(display_config_on_error), false,
 	 "log the configuration HAProxy rejected"},
 	{NULL, 0, "SKIP_ADDRESS_VALIDATION", "true", B(skip_address_validation), false,
-	 "false (checking that serviceName resolves) is not supported yet"},
+	 "false: a reconfigure fails when serviceName or outboundHostname does not resolve"},
 	{NULL, 0, "HEALTHCHECK", "true", B(healthcheck), false,
 	 "accepted for compatibility (DFP's image health check script)"},
 	{NULL, 0, "RECONFIGURE_ATTEMPTS", "20", L(reconfigure_attempts, 1, 1000), false,
@@ -512,11 +512,6 @@ static int config_check(const struct config *c, char **reterr)
 			reterr, -EINVAL,
 			"DEBUG=true needs TELEMETRY=true: the request lines are read from "
 			"HAProxy's request ring");
-	if (!c->skip_address_validation)
-		return errmsg_set(
-			reterr, -EINVAL,
-			"SKIP_ADDRESS_VALIDATION=false (refusing a serviceName that does not "
-			"resolve) is not supported by flowproxy yet");
 	return 0;
 }
 

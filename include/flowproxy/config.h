@@ -70,7 +70,7 @@ struct config {
 	char *compression_type;	      /* COMPRESSION_TYPE: MIME types, with COMPRESSION_ALGO */
 	bool terminate_on_reload;     /* TERMINATE_ON_RELOAD: old workers stopped at once */
 	bool display_config_on_error; /* DISPLAY_CONFIG_ON_ERROR: log a rejected haproxy.cfg */
-	bool skip_address_validation; /* SKIP_ADDRESS_VALIDATION: only true is supported */
+	bool skip_address_validation; /* SKIP_ADDRESS_VALIDATION: false checks names */
 	bool healthcheck;	      /* HEALTHCHECK: read by DFP's check.sh only */
 	long reconfigure_attempts;    /* RECONFIGURE_ATTEMPTS: accepted, see docs/settings.md */
 	long dns_lookup_pause_ms;     /* DNS_LOOKUP_PAUSE_MS: accepted, no effect */

@@ -152,7 +152,7 @@ TEMPLATES_PATH=$T/tmpl CFG_TEMPLATE_PATH=custom.tmpl STATS_USER=admin STATS_PASS
 	STATS_USER_ENV=MY_STATS_USER STATS_PASS_ENV=MY_STATS_PASS STATS_URI_ENV=MY_STATS_URI \
 	MY_STATS_USER=none MY_STATS_PASS=none \
 	DEBUG=true DEBUG_ERRORS_ONLY=true DEBUG_HTTP_FORMAT='custom-format %ST %{+Q}r' \
-	TERMINATE_ON_RELOAD=true DISPLAY_CONFIG_ON_ERROR=true \
+	TERMINATE_ON_RELOAD=true DISPLAY_CONFIG_ON_ERROR=true SKIP_ADDRESS_VALIDATION=false \
 	fp_start || { ok 1 "flowproxy starts with a custom template"; done_testing; }
 ok 0 "flowproxy starts with a custom template"
 recon "serviceName=svca&servicePath=/app&port=$PA&outboundHostname=127.0.0.1" >/dev/null
@@ -164,6 +164,18 @@ is "$(hstatus)" 200 "STATS_*_ENV: user and password none (from MY_STATS_*): the 
 like "$body" 'Statistics Report' "STATS_URI_ENV: the URI from the secret dfp_my_stats_uri"
 get '/admin?stats' >/dev/null
 is "$(hstatus)" 503 "STATS_URI_ENV: not at the default URI"
+
+# SKIP_ADDRESS_VALIDATION=false: a reconfigure whose address does not resolve is refused. The name
+# has a label over 63 bytes, which the resolver refuses without asking any DNS server.
+bad=$(printf 'x%.0s' $(seq 70)).test
+out=$(recon "serviceName=unres&servicePath=/unres&port=$PA&outboundHostname=$bad")
+is "$(astatus)" 500 "SKIP_ADDRESS_VALIDATION=false: an outboundHostname that does not resolve is refused"
+like "$out" "Could not resolve the address '$bad' of service 'unres'" "the message names the address and the service"
+get /unres >/dev/null
+is "$(hstatus)" 503 "the refused service is not routed"
+recon "serviceName=localhost&servicePath=/byname&port=$PA" >/dev/null
+is "$(astatus)" 200 "SKIP_ADDRESS_VALIDATION=false: a serviceName that resolves (localhost) is accepted"
+like "$(get /byname)" '^name=a path=/byname' "and routed"
 
 # DEBUG_ERRORS_ONLY: a 200 is not printed, a 503 is, in DEBUG_HTTP_FORMAT.
 get /app/fine >/dev/null
@@ -224,7 +236,7 @@ refuse COMPRESSION_ALGO=brotli "COMPRESSION_ALGO: 'brotli' is not one of"
 refuse CAPTURE_REQUEST_HEADER=X-Trace 'CAPTURE_REQUEST_HEADER'
 refuse DEFAULT_REQ_MODE=udp "DEFAULT_REQ_MODE: 'udp' is not one of http\|tcp"
 refuse STATS_USER_ENV=not-a-name 'STATS_USER_ENV'
-refuse SKIP_ADDRESS_VALIDATION=false 'SKIP_ADDRESS_VALIDATION=false .* not supported'
+refuse SKIP_ADDRESS_VALIDATION=nope "SKIP_ADDRESS_VALIDATION: 'nope' is not a boolean"
 refuse HARD_STOP_AFTER=soon "HARD_STOP_AFTER: 'soon' is not a time"
 
 done_testing
