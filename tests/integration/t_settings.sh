@@ -206,9 +206,10 @@ like "$(cat "$T/flowproxy.log")" "rejected haproxy.cfg:[0-9]+: backend svca-be${
 	"DISPLAY_CONFIG_ON_ERROR: the rejected configuration is logged"
 fp_stop
 
-# --- start 3: DEFAULT_REQ_MODE=tcp, an absolute CFG_TEMPLATE_PATH ---
+# --- start 3: DEFAULT_REQ_MODE=tcp, TIMEOUT_CLIENT, an absolute CFG_TEMPLATE_PATH, DEFAULT_PROTOCOL ---
 sed 's/^global$/&\n    node abs-template/' "$SRC/templates/haproxy.tmpl" >"$T/abs.tmpl"
-DEFAULT_REQ_MODE=tcp CFG_TEMPLATE_PATH=$T/abs.tmpl DEFAULT_PROTOCOL=tcp \
+DEFAULT_REQ_MODE=tcp CFG_TEMPLATE_PATH=$T/abs.tmpl DEFAULT_PROTOCOL=tcp TIMEOUT_CLIENT=1 \
+	EXTRA_FRONTEND='tcp-request inspect-delay 10s,tcp-request content accept if { req.len gt 100000 }' \
 	DFP_SERVICE_SERVICE_NAME=envtcp DFP_SERVICE_PORT=$PA DFP_SERVICE_OUTBOUND_HOSTNAME=127.0.0.1 \
 	DFP_SERVICE_SERVICE_PATH=/envtcp fp_start || { ok 1 "flowproxy starts with DEFAULT_REQ_MODE=tcp"; done_testing; }
 ok 0 "flowproxy starts with DEFAULT_REQ_MODE=tcp"
@@ -216,6 +217,10 @@ like "$(stats_cmd "show info")" '^Node: abs-template' "CFG_TEMPLATE_PATH: an abs
 like "$(cat "$T/cfg/haproxy.cfg")" 'frontend services' "the configuration has frontend services"
 code=$(curl -s -o /dev/null -w '%{http_code}' -m 3 "http://127.0.0.1:$PPORT/")
 is "$code" 000 "DEFAULT_REQ_MODE=tcp: the port speaks no HTTP (no 503 page, the connection closes)"
+# TIMEOUT_CLIENT: a client that sends nothing while the frontend waits for content (up to 10 s)
+# is cut after 1 s.
+out=$(python3 "$SLOWCLIENT" drip --src 127.0.0.1 --port "$PPORT" --head 'x' --drip 0 --max 5)
+like "$out" 'closed after=(0\.9|1\.[0-4])' "TIMEOUT_CLIENT=1: an idle client is cut after 1 s, not at the 10 s inspect-delay ($out)"
 unlike "$(cat "$T/cfg/haproxy.cfg")" 'use_backend envtcp-be' "DEFAULT_PROTOCOL=tcp: the environment service is not an HTTP route"
 like "$(cat "$T/flowproxy.log")" "envtcp.*reqMode|reqMode.*envtcp|envtcp" "DEFAULT_PROTOCOL=tcp: the environment service got reqMode tcp"
 fp_stop
