@@ -2,8 +2,11 @@
 # Settings (DFP's environment variables) proven through a real HAProxy: every variable that
 # changes the rendered configuration is set to a non-default value and its effect is observed on
 # the wire, on HAProxy's stats socket or in flowproxy's output. Compatible settings share one
-# flowproxy start (each costs a HAProxy start): one for most of them, one for a custom base
-# template with a stats page in defaults, one for a tcp frontend; refused values need no HAProxy.
+# flowproxy start (each costs a HAProxy start): one for most of them (stats port, EXTRA_*,
+# BIND_PORTS, RESOLVERS, timeouts, hard-stop, DEBUG, capture, compression, CHECK_RESOLVERS), one
+# for a custom base template with a stats page in defaults (STATS_*_ENV, DEBUG_ERRORS_ONLY,
+# TERMINATE_ON_RELOAD, DISPLAY_CONFIG_ON_ERROR, SKIP_ADDRESS_VALIDATION), one for a tcp frontend
+# (DEFAULT_REQ_MODE, TIMEOUT_CLIENT, DEFAULT_PROTOCOL); refused values need no HAProxy.
 set -u
 . "$(dirname "$0")/lib.sh"
 
