@@ -23,6 +23,7 @@
 #include "flowproxy/labels.h"
 #include "flowproxy/log.h"
 #include "flowproxy/loop.h"
+#include "flowproxy/resolve.h"
 #include "flowproxy/metrics.h"
 #include "flowproxy/provider.h"
 #include "flowproxy/query.h"
@@ -86,6 +87,7 @@ struct api_conn {
 };
 
 struct api {
+	struct loop *loop;
 	struct daemon *d;
 	struct provider *provider; /* NULL without swarm mode */
 	struct MHD_Daemon *mhd;
@@ -123,10 +125,11 @@ struct req {
 	enum req_state state;
 	size_t body_len;
 	bool too_big;
-	bool post;	    /* the method is POST */
-	bool keep_body;	    /* the route reads the body (in) */
-	struct strbuf in;   /* the body, when kept */
-	struct am_call *am; /* the Alertmanager receiver's actions in flight */
+	bool post;		 /* the method is POST */
+	bool keep_body;		 /* the route reads the body (in) */
+	struct strbuf in;	 /* the body, when kept */
+	struct am_call *am;	 /* the Alertmanager receiver's actions in flight */
+	struct resolve *resolve; /* SKIP_ADDRESS_VALIDATION=false: the names being checked */
 	/* Result of a suspended operation. */
 	int status;
 	char *body;
@@ -221,24 +224,96 @@ static void suspend(struct req *q, struct MHD_Connection *c)
 	MHD_suspend_connection(c);
 }
 
-static enum MHD_Result handle_reconfigure(struct api *a, struct req *q, struct MHD_Connection *c)
+/*
+ * A removal (replicas=0) or a put, whose answer waits until HAProxy serves it (op_done). On a
+ * refusal returns -EINVAL with the status and message for the client; nothing is queued then.
+ */
+static int submit_reconfigure(struct api *a, struct req *q, int *ret_status, char **reterr)
 {
 	struct service *svc = NULL;
-	_cleanup_free_ char *err = NULL;
-	int status = 400;
-
-	/* A removal (replicas=0) or a put; the answer waits until HAProxy serves it. */
 	int r = daemon_submit_params(a->d, &q->params, "reconfigure", NULL, 0, op_done, q, &svc,
-				     &status, &err);
+				     ret_status, reterr);
+
 	if (r < 0) {
 		const char *name = params_get(&q->params, "serviceName");
-		log_warn("reconfigure of service '%s' refused: %s", name ? name : "", err);
-		return respond_dfp(c, (unsigned)status, "NOK", err, name, NULL);
+		log_warn("reconfigure of service '%s' refused: %s", name ? name : "", *reterr);
+		return r;
 	}
 	q->body = dfp_response("OK", "", svc->name, svc);
 	q->ctype = "application/json";
-	suspend(q, c);
 	service_free(svc);
+	return 0;
+}
+
+/*
+ * SKIP_ADDRESS_VALIDATION=false (§3): the hosts the servers will point at must resolve: every
+ * outboundHostname given, else serviceName. A removal (replicas=0) checks nothing.
+ */
+static size_t address_names(const struct params *p, const char **ret, size_t max)
+{
+	size_t n = 0;
+	const char *rep = params_get(p, "replicas");
+
+	if (rep && streq(rep, "0"))
+		return 0;
+	for (size_t i = 0; i < p->n && n < max; i++) {
+		const char *k = p->v[i].key;
+		if ((streq(k, "outboundHostname") || str_startswith(k, "outboundHostname.")) &&
+		    str_set(p->v[i].value))
+			ret[n++] = p->v[i].value;
+	}
+	if (n == 0 && str_set(params_get(p, "serviceName")))
+		ret[n++] = params_get(p, "serviceName");
+	return n;
+}
+
+static void on_addresses(void *userdata, int r, const char *name, const char *why)
+{
+	struct req *q = userdata;
+	_cleanup_free_ char *err = NULL;
+	int status = 400;
+	const char *svc = params_get(&q->params, "serviceName");
+
+	q->resolve = NULL;
+	if (r < 0) {
+		_cleanup_free_ char *msg =
+			r == -ENXIO
+				? xasprintf("Could not resolve the address '%s' of service '%s' "
+					    "(SKIP_ADDRESS_VALIDATION=false): %s",
+					    name, svc ? svc : "", why)
+				: xasprintf("Could not check the addresses of service '%s': %s",
+					    svc ? svc : "", why);
+		log_warn("reconfigure of service '%s' refused: %s", svc ? svc : "", msg);
+		req_finish(q, 500, dfp_response("NOK", msg, svc ? svc : "", NULL));
+		return;
+	}
+	/* Still suspended: op_done answers once HAProxy serves it. */
+	if (submit_reconfigure(q->api, q, &status, &err) < 0)
+		req_finish(q, status, dfp_response("NOK", err, svc ? svc : "", NULL));
+}
+
+static enum MHD_Result handle_reconfigure(struct api *a, struct req *q, struct MHD_Connection *c)
+{
+	_cleanup_free_ char *err = NULL;
+	int status = 400;
+	const char *names[SERVICE_DEST_MAX + 1];
+	size_t n = daemon_config(a->d)->skip_address_validation
+			   ? 0
+			   : address_names(&q->params, names, ARRAY_SIZE(names));
+
+	if (n > 0) {
+		int r;
+		q->resolve = resolve_start(a->loop, names, n, on_addresses, q, &r);
+		if (!q->resolve)
+			return respond_dfp(c, 500, "NOK", "Could not start resolving the address",
+					   params_get(&q->params, "serviceName"), NULL);
+		suspend(q, c);
+		return MHD_YES;
+	}
+	if (submit_reconfigure(a, q, &status, &err) < 0)
+		return respond_dfp(c, (unsigned)status, "NOK", err,
+				   params_get(&q->params, "serviceName"), NULL);
+	suspend(q, c);
 	return MHD_YES;
 }
 
@@ -1115,6 +1190,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		k->deadline = now_usec() + a->request_usec;
 	if (!q)
 		return;
+	resolve_cancel(q->resolve);
 	free(q->body);
 	free(q->query);
 	strbuf_done(&q->in);
@@ -1187,6 +1263,7 @@ int api_new(struct loop *loop, struct daemon *d, struct provider *p, struct api 
 {
 	const struct config *cfg = daemon_config(d);
 	struct api *a = xcalloc(1, sizeof(*a));
+	a->loop = loop;
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
 	const union MHD_DaemonInfo *info;
 

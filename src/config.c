@@ -71,8 +71,10 @@ static const struct opt opts[] = {
 	{NULL, 0, "BIND_PORTS", "", S(bind_ports), true, "extra bind ports"},
 	{"bind-address", 0, "BIND_ADDRESS", "*", S(bind_address), false,
 	 "address of the frontend binds"},
-	{NULL, 0, "DEFAULT_REQ_MODE", "http", S(default_req_mode), true,
-	 "mode of frontend services"},
+	{NULL, 0, "DEFAULT_REQ_MODE", "http", C(default_req_mode), true,
+	 "http|tcp: mode of frontend services"},
+	{NULL, 0, "DEFAULT_PROTOCOL", "http", C(default_protocol), true,
+	 "http|tcp|sni: reqMode of a DFP_SERVICE_* service that sets none"},
 	{NULL, 0, "CONNECTION_MODE", "http-keep-alive", S(connection_mode), true,
 	 "option in defaults"},
 	{NULL, 0, "TIMEOUT_CONNECT", "5", L(timeout_connect, 0, 2147483), true, "seconds"},
@@ -99,7 +101,8 @@ static const struct opt opts[] = {
 	 "ECDH+AESGCM:ECDH+CHACHA20:DH+AESGCM:ECDH+AES256:DH+AES256:ECDH+AES128:DH+AES:RSA+AESGCM:"
 	 "RSA+AES:!aNULL:!MD5:!DSS",
 	 S(ssl_bind_ciphers), true, "ssl-default-*-ciphers"},
-	{NULL, 0, "CHECK_RESOLVERS", "false", B(check_resolvers), false, "check resolvers docker"},
+	{NULL, 0, "CHECK_RESOLVERS", "false", B(check_resolvers), false,
+	 "every server gets check resolvers docker (health checks, names re-resolved)"},
 	{"resolve-servers", 0, "RESOLVE_SERVERS", "auto", C(resolve_servers), false,
 	 "auto|true|false: servers named by host name are re-resolved at run time through the "
 	 "resolvers section, so a name that does not resolve yet gets traffic once it does (auto: "
@@ -111,8 +114,39 @@ static const struct opt opts[] = {
 	{NULL, 0, "STATS_USER", "", S(stats_user), true, "stats page user (with STATS_PASS)"},
 	{NULL, 0, "STATS_PASS", "", S(stats_pass), true, "stats page password"},
 	{NULL, 0, "STATS_URI", "/admin?stats", S(stats_uri), true, "stats page URI"},
+	{NULL, 0, "STATS_USER_ENV", "STATS_USER", S(stats_user_env), false,
+	 "variable (and secret dfp_<lowercase>) holding the stats user"},
+	{NULL, 0, "STATS_PASS_ENV", "STATS_PASS", S(stats_pass_env), false,
+	 "variable (and secret) holding the stats password"},
+	{NULL, 0, "STATS_URI_ENV", "STATS_URI", S(stats_uri_env), false,
+	 "variable (and secret) holding the stats URI"},
 	{NULL, 0, "STATS_PORT", "", S(stats_port), true, "separate stats port"},
-	{"debug", 0, "DEBUG", "false", B(debug), true, "log every request"},
+	{"debug", 0, "DEBUG", "false", B(debug), true,
+	 "print one line per request on stdout (HAPRoxy: ...)"},
+	{NULL, 0, "DEBUG_ERRORS_ONLY", "false", B(debug_errors_only), true,
+	 "with DEBUG, print only failed requests (5xx, aborts, timeouts)"},
+	{NULL, 0, "DEBUG_HTTP_FORMAT", "", S(debug_http_format), true,
+	 "HAProxy log-format of DEBUG's lines (empty: HAProxy's httplog)"},
+	{NULL, 0, "DEBUG_TCP_FORMAT", "", S(debug_tcp_format), true,
+	 "the same for tcp-mode frontends (empty: HAProxy's tcplog)"},
+	{NULL, 0, "CAPTURE_REQUEST_HEADER", "", S(capture_request_header), false,
+	 "request headers captured in frontend services, Name:length,..."},
+	{NULL, 0, "COMPRESSION_ALGO", "", S(compression_algo), false,
+	 "compression algo in defaults (identity gzip deflate raw-deflate)"},
+	{NULL, 0, "COMPRESSION_TYPE", "", S(compression_type), false,
+	 "compression type in defaults: MIME types, with COMPRESSION_ALGO"},
+	{NULL, 0, "TERMINATE_ON_RELOAD", "false", B(terminate_on_reload), false,
+	 "stop old HAProxy workers at once after a reload instead of letting them finish"},
+	{NULL, 0, "DISPLAY_CONFIG_ON_ERROR", "false", B(display_config_on_error), false,
+	 "log the configuration HAProxy rejected"},
+	{NULL, 0, "SKIP_ADDRESS_VALIDATION", "true", B(skip_address_validation), false,
+	 "false: a reconfigure fails when serviceName or outboundHostname does not resolve"},
+	{NULL, 0, "HEALTHCHECK", "true", B(healthcheck), false,
+	 "accepted for compatibility (DFP's image health check script)"},
+	{NULL, 0, "RECONFIGURE_ATTEMPTS", "20", L(reconfigure_attempts, 1, 1000), false,
+	 "accepted for compatibility: a reload is confirmed once, never retried"},
+	{NULL, 0, "DNS_LOOKUP_PAUSE_MS", "0", L(dns_lookup_pause_ms, 0, 3600000), false,
+	 "accepted for compatibility, no effect"},
 	{"hard-stop-after", 0, "HARD_STOP_AFTER", "30s", S(hard_stop_after), false,
 	 "upper bound on an old HAProxy worker's life after a reload"},
 	{"allow-backend-extra", 0, "ALLOW_BACKEND_EXTRA", "true", B(allow_backend_extra), false,
@@ -329,6 +363,163 @@ char *config_help(const char *prog)
 	return strbuf_steal(&b);
 }
 
+static bool is_env_name(const char *s)
+{
+	if (!(*s == '_' || (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z')))
+		return false;
+	for (; *s; s++)
+		if (!(*s == '_' || (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= '0' && *s <= '9')))
+			return false;
+	return true;
+}
+
+/* RFC 7230 token characters: header names, and the halves of a MIME type. */
+static bool is_token(const char *s, size_t n)
+{
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z') || strchr("!#$%&'*+-.^_`|~", s[i])))
+			return false;
+	return true;
+}
+
+/*
+ * STATS_USER_ENV, STATS_PASS_ENV, STATS_URI_ENV (§3): DFP reads the stats settings from the
+ * variables, or dfp_<lowercase name> secrets, these name. A name other than the default replaces
+ * the value read under the default name: an unset variable means the default (stats off).
+ */
+static int apply_stats_env(struct config *c, char *const *envp, char **reterr)
+{
+	static const struct {
+		const char *var, *def_name, *def_value;
+		size_t name_off, value_off;
+	} ind[] = {
+		{"STATS_USER_ENV", "STATS_USER", "", offsetof(struct config, stats_user_env),
+		 offsetof(struct config, stats_user)},
+		{"STATS_PASS_ENV", "STATS_PASS", "", offsetof(struct config, stats_pass_env),
+		 offsetof(struct config, stats_pass)},
+		{"STATS_URI_ENV", "STATS_URI", "/admin?stats",
+		 offsetof(struct config, stats_uri_env), offsetof(struct config, stats_uri)},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(ind); i++) {
+		const char *name = *(char **)((char *)c + ind[i].name_off);
+		char **value = (char **)((char *)c + ind[i].value_off);
+
+		if (!is_env_name(name))
+			return errmsg_set(reterr, -EINVAL,
+					  "%s: '%s' is not the name of an environment variable",
+					  ind[i].var, name);
+		if (streq(name, ind[i].def_name))
+			continue;
+		char *v = secret_get(c->secrets_dir, name);
+		if (!v) {
+			const char *e = env_get(envp, name);
+			v = xstrdup(e && *e ? e : ind[i].def_value);
+		}
+		for (const char *p = v; *p; p++)
+			if ((unsigned char)*p < 0x20) {
+				free(v);
+				return errmsg_set(
+					reterr, -EINVAL,
+					"%s (named by %s): value must not contain control "
+					"bytes",
+					name, ind[i].var);
+			}
+		free(*value);
+		*value = v;
+	}
+	return 0;
+}
+
+/* Checks of a value against the HAProxy position it is written to, and of combinations. */
+static int config_check(const struct config *c, char **reterr)
+{
+	if (strpbrk(c->stats_user, " \t#\"'\\") || strchr(c->stats_user, ':'))
+		return errmsg_set(reterr, -EINVAL,
+				  "STATS_USER: the user must not contain spaces, quotes, '#', '\\' "
+				  "or ':'");
+	if (strpbrk(c->stats_pass, " \t#\"'\\"))
+		return errmsg_set(
+			reterr, -EINVAL,
+			"STATS_PASS: the password must not contain spaces, quotes, '#' or "
+			"'\\'");
+	if (c->stats_uri[0] != '/' || strpbrk(c->stats_uri, " \t#\"'\\"))
+		return errmsg_set(
+			reterr, -EINVAL,
+			"STATS_URI: '%s' must start with '/' and contain no spaces, quotes, "
+			"'#' or '\\'",
+			c->stats_uri);
+	long n;
+	if (str_set(c->stats_port) && parse_long(c->stats_port, 1, 65535, &n) < 0)
+		return errmsg_set(reterr, -EINVAL, "STATS_PORT: '%s' is not a port number",
+				  c->stats_port);
+
+	/* compression algo <word>...: HAProxy 2.6's algorithms (configuration.txt 4.2). */
+	static const char *const algos[] = {"identity", "gzip", "deflate", "raw-deflate"};
+	for (const char *p = c->compression_algo; *p;) {
+		size_t k = strcspn(p, " ");
+		bool known = k == 0;
+		for (size_t i = 0; i < ARRAY_SIZE(algos) && !known; i++)
+			known = strlen(algos[i]) == k && strncmp(algos[i], p, k) == 0;
+		if (!known)
+			return errmsg_set(reterr, -EINVAL,
+					  "COMPRESSION_ALGO: '%.*s' is not one of identity, gzip, "
+					  "deflate, raw-deflate",
+					  (int)k, p);
+		p += k + (p[k] == ' ');
+	}
+	for (const char *p = c->compression_type; *p;) {
+		size_t k = strcspn(p, " ");
+		const char *slash = memchr(p, '/', k);
+		if (k && (!slash || !is_token(p, (size_t)(slash - p)) ||
+			  !is_token(slash + 1, k - (size_t)(slash - p) - 1)))
+			return errmsg_set(reterr, -EINVAL,
+					  "COMPRESSION_TYPE: '%.*s' is not a MIME type (text/html)",
+					  (int)k, p);
+		p += k + (p[k] == ' ');
+	}
+	if (str_set(c->compression_type) && !str_set(c->compression_algo))
+		return errmsg_set(
+			reterr, -EINVAL,
+			"COMPRESSION_TYPE needs COMPRESSION_ALGO (DFP ignored it without)");
+
+	/* capture request header <name> len <length> (configuration.txt 4.2). */
+	for (const char *p = c->capture_request_header; *p;) {
+		size_t k = strcspn(p, ",");
+		const char *colon = memchr(p, ':', k);
+		_cleanup_free_ char *len =
+			colon ? xstrndup(colon + 1, k - (size_t)(colon - p) - 1) : NULL;
+		if (k && (!colon || !is_token(p, (size_t)(colon - p)) ||
+			  parse_long(len, 1, 65535, &n) < 0))
+			return errmsg_set(
+				reterr, -EINVAL,
+				"CAPTURE_REQUEST_HEADER: '%.*s' is not Name:length (a header "
+				"name, a length in 1..65535)",
+				(int)k, p);
+		p += k + (p[k] == ',');
+	}
+	/* hard-stop-after <time>: digits and one of HAProxy's time units (configuration.txt 2.5). */
+	size_t digits = strspn(c->hard_stop_after, "0123456789");
+	static const char *const units[] = {"", "us", "ms", "s", "m", "h", "d"};
+	bool unit_ok = false;
+	for (size_t i = 0; i < ARRAY_SIZE(units) && digits; i++)
+		unit_ok |= streq(c->hard_stop_after + digits, units[i]);
+	if (!unit_ok)
+		return errmsg_set(reterr, -EINVAL,
+				  "HARD_STOP_AFTER: '%s' is not a time (30s, 500ms, 2m)",
+				  c->hard_stop_after);
+	if (c->debug && !c->telemetry)
+		return errmsg_set(
+			reterr, -EINVAL,
+			"DEBUG=true needs TELEMETRY=true: the request lines are read from "
+			"HAProxy's request ring");
+	return 0;
+}
+
 int config_load(struct config *c, int argc, char *const *argv, char *const *envp, char **reterr)
 {
 	int r;
@@ -402,6 +593,8 @@ int config_load(struct config *c, int argc, char *const *argv, char *const *envp
 		if ((r = opt_set(c, o, v, a, reterr)) < 0)
 			goto fail;
 	}
+	if ((r = apply_stats_env(c, envp, reterr)) < 0 || (r = config_check(c, reterr)) < 0)
+		goto fail;
 	/* Docker's DNS answers only inside a container; elsewhere the default nameserver would
 	 * time out and take libc-resolved servers down. */
 	c->runtime_resolve =

@@ -578,11 +578,37 @@ static void batch_end(struct daemon *d)
 		loop_timer_after(d->flush_timer, 0);
 }
 
+/*
+ * DISPLAY_CONFIG_ON_ERROR: the file HAProxy rejected, one log line per line, numbered as in
+ * HAProxy's [ALERT] lines. Passwords (stats auth, userlist users) are not logged.
+ */
+static void log_rejected_config(const char *cfg)
+{
+	static const char *const secret_words[] = {"stats auth ", "insecure-password ",
+						   " password "};
+	unsigned n = 1;
+
+	for (const char *p = cfg; *p; n++) {
+		size_t len = strcspn(p, "\n");
+		size_t show = len;
+		for (size_t i = 0; i < ARRAY_SIZE(secret_words); i++) {
+			const char *w = memmem(p, len, secret_words[i], strlen(secret_words[i]));
+			if (w && (size_t)(w - p) + strlen(secret_words[i]) < show)
+				show = (size_t)(w - p) + strlen(secret_words[i]);
+		}
+		log_info("rejected haproxy.cfg:%u: %.*s%s", n, (int)show, p,
+			 show < len ? "<hidden>" : "");
+		p += len + (p[len] == '\n');
+	}
+}
+
 /* The step in flight is over: r >= 0 applied, else err says why. */
 static void batch_result(struct daemon *d, int r, const char *err)
 {
 	struct batch *b = d->cur;
 
+	if (r == -EINVAL && b->cfg && d->cfg->display_config_on_error)
+		log_rejected_config(b->cfg);
 	registry_done(&b->next);
 	registry_init(&b->next);
 	free(b->cfg);
@@ -811,10 +837,25 @@ static uint64_t now_ms(void)
 	return (uint64_t)(now_usec() / 1000);
 }
 
+/*
+ * DEBUG's line for one request, as DFP printed what its syslog sink received ("HAPRoxy: ..."),
+ * on stdout. DEBUG_ERRORS_ONLY keeps what HAProxy's dontlog-normal would log: a 5xx, or a
+ * termination state other than "--" (an abort, a timeout, a connection error).
+ */
+static void debug_print(const struct daemon *d, const struct telemetry_line *l)
+{
+	if (d->cfg->debug_errors_only && l->status < 500 && l->term[0] == '-' && l->term[1] == '-')
+		return;
+	printf("HAPRoxy: %.*s\n", (int)l->rest_len, l->rest);
+	fflush(stdout);
+}
+
 static void on_telemetry_line(void *userdata, const struct telemetry_line *l)
 {
 	struct daemon *d = userdata;
 
+	if (d->cfg->debug && l->rest)
+		debug_print(d, l);
 	metrics_record(d->metrics, l, now_ms());
 }
 
@@ -1035,6 +1076,7 @@ int daemon_start(struct daemon *d, daemon_started_fn cb, void *userdata, char **
 		.timeout_ms = 10000,
 		/* HAProxy ends its own drain at hard-stop-after: wait that long, and a little. */
 		.stop_ms = hard_stop > 0 && hard_stop < 600000 ? (int)hard_stop + 1000 : 0,
+		.terminate_on_reload = d->cfg->terminate_on_reload,
 	};
 	_cleanup_free_ char *path = xasprintf("%s/haproxy.cfg", d->cfg->configs_path);
 	int r;

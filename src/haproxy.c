@@ -98,6 +98,7 @@ struct haproxy {
 	char *master_sock;
 	int timeout_ms;
 	int stop_ms;
+	bool terminate_on_reload;
 
 	pid_t master_pid; /* 0 when no master is known */
 	bool own;	  /* we spawned master_pid: we reap it and stop it */
@@ -511,6 +512,12 @@ static void confirmed(struct haproxy *h)
 
 	if (reload)
 		h->reloads++;
+	/* -st: a worker stops at once on SIGTERM (management.txt §4), its connections cut. */
+	for (size_t i = 0; reload && h->terminate_on_reload && i < h->before.n_workers; i++) {
+		pid_t old = h->before.workers[i];
+		if (old != h->worker_pid && kill(old, SIGTERM) < 0)
+			log_warn("haproxy: cannot stop old worker %d: %m", (int)old);
+	}
 	op_end(h, 0, NULL);
 }
 
@@ -1167,6 +1174,7 @@ int haproxy_new(struct loop *loop, const struct haproxy_options *o, struct hapro
 	h->master_sock = xasprintf("%s/master.sock", o->run_dir);
 	h->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
 	h->stop_ms = o->stop_ms > 0 ? o->stop_ms : HAPROXY_STOP_GRACE_MS;
+	h->terminate_on_reload = o->terminate_on_reload;
 	h->pidfd = h->err_rfd = h->err_wfd = -1;
 	strbuf_init(&h->line);
 	strbuf_init(&h->alerts);

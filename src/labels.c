@@ -353,6 +353,14 @@ static int h_default_backend(struct parse_state *st, struct service_dest *d, con
 	return 0;
 }
 
+/* checkResolvers: also switched on for every service by CHECK_RESOLVERS=true (render). */
+static int h_check_resolvers(struct parse_state *st, struct service_dest *d, const char *key,
+			     const char *v, char **reterr)
+{
+	st->s->check_resolvers = parse_bool(v);
+	return 0;
+}
+
 static int h_users(struct parse_state *st, struct service_dest *d, const char *key, const char *v,
 		   char **reterr)
 {
@@ -955,13 +963,6 @@ static int h_redirect_https(struct parse_state *st, struct service_dest *d, cons
 			    const char *v, char **reterr)
 {
 	st->s->redirect_unless_https_proto = parse_bool(v);
-	return 0;
-}
-
-static int h_check_resolvers(struct parse_state *st, struct service_dest *d, const char *key,
-			     const char *v, char **reterr)
-{
-	st->s->check_resolvers = parse_bool(v);
 	return 0;
 }
 

@@ -300,6 +300,9 @@ static int run_server(int argc, char **argv)
 	if (labels_from_env(environ, &envs, &n_envs, &err) < 0)
 		log_error("environment: %s", err);
 	for (size_t i = 0; i < n_envs; i++) {
+		/* DEFAULT_PROTOCOL: the reqMode of an environment service that sets none (§3). */
+		if (!params_get(&envs[i], "reqMode") && !streq(cfg.default_protocol, "http"))
+			params_add(&envs[i], "reqMode", cfg.default_protocol);
 		submit_params(d, &envs[i], "DFP_SERVICE");
 		params_done(&envs[i]);
 	}

@@ -538,6 +538,9 @@ static struct tval *backend_data(const struct render_route *rt, bool global_auth
 		tval_map_set_str(m, "Realm", "");
 	}
 
+	/* checkResolvers or CHECK_RESOLVERS (DFP let the variable hide the label): checked, and
+	 * resolved through the resolvers section. */
+	bool check = cfg->check_resolvers || s->check_resolvers;
 	struct tval *servers = tval_new_list();
 	const char *host = str_set(d->outbound_hostname) ? d->outbound_hostname : s->name;
 	bool dns = s->discovery_type && streq(s->discovery_type, "DNS");
@@ -559,10 +562,9 @@ static struct tval *backend_data(const struct render_route *rt, bool global_auth
 		tval_map_set_str(e, "Address", host);
 		tval_map_set_str(e, "Port", d->port);
 		tval_map_set_str(e, "Cookie", s->sticky ? s->name : "");
-		tval_map_set_bool(e, "Check", s->check_resolvers);
+		tval_map_set_bool(e, "Check", check);
 		tval_map_set_bool(e, "Resolve",
-				  s->check_resolvers ||
-					  (cfg->runtime_resolve && !is_ip_literal(host)));
+				  check || (cfg->runtime_resolve && !is_ip_literal(host)));
 		tval_list_append(servers, e);
 	}
 	/* Task-level backends: one server per slot (slots.h); an empty slot is rendered disabled
@@ -586,14 +588,59 @@ static struct tval *backend_data(const struct render_route *rt, bool global_auth
 		tval_map_set_str(e, "Port", port);
 		tval_map_set_bool(e, "Disabled", disabled);
 		tval_map_set_str(e, "Cookie", s->sticky ? name : "");
-		tval_map_set_bool(e, "Check", false);
-		tval_map_set_bool(e, "Resolve", false);
+		tval_map_set_bool(e, "Check", check);
+		tval_map_set_bool(e, "Resolve", check);
 		tval_list_append(servers, e);
 	}
 	tval_map_set(m, "Servers", servers);
 	tval_map_set_bool(m, "Tasks", dns || (!vip && rt->rs->n_addrs > 0));
+	/* DFP let CHECK_RESOLVERS override every service's checkResolvers (§4.3); either turns
+	 * the checks on here. */
+	tval_map_set_bool(m, "CheckResolvers", cfg->check_resolvers || s->check_resolvers);
 	tval_map_set_bool(m, "Debug", cfg->debug);
 	return m;
+}
+
+/* CAPTURE_REQUEST_HEADER "Name:len,...": one capture line each (config_check checked them). */
+static void append_captures(struct strbuf *b, const char *csv)
+{
+	for (const char *p = csv; p && *p;) {
+		size_t k = strcspn(p, ",");
+		const char *colon = memchr(p, ':', k);
+		if (colon)
+			strbuf_printf(b, "\n    capture request header %.*s len %.*s",
+				      (int)(colon - p), p, (int)(k - (size_t)(colon - p) - 1),
+				      colon + 1);
+		p += k + (p[k] == ',');
+	}
+}
+
+/* HAProxy's httplog and tcplog formats (configuration.txt 8.2.3, 8.2.2). */
+#define DEBUG_HTTPLOG                                                                          \
+	"%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc " \
+	"%sq/%bq %hr %hs %{+Q}r"
+#define DEBUG_TCPLOG "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq"
+
+/*
+ * The telemetry format, and with DEBUG the printed line's format after a space. The result goes
+ * between double quotes: a '"' or '$' of the user's format is escaped, a backslash is kept as the
+ * user's own escape (DFP wrote the format unquoted). Caller frees.
+ */
+static char *log_format(const char *telemetry, bool debug, const char *fmt)
+{
+	struct strbuf b;
+
+	strbuf_init(&b);
+	strbuf_puts(&b, telemetry);
+	if (debug) {
+		strbuf_putc(&b, ' ');
+		for (const char *p = fmt; *p; p++) {
+			if (*p == '"' || *p == '$')
+				strbuf_putc(&b, '\\');
+			strbuf_putc(&b, *p);
+		}
+	}
+	return strbuf_steal(&b);
 }
 
 static struct tval *base_data(const struct config *cfg, bool any_http, size_t n_services,
@@ -619,6 +666,12 @@ static struct tval *base_data(const struct config *cfg, bool any_http, size_t n_
 	tval_map_set(m, "Resolvers", res);
 
 	strbuf_reset(&b);
+	/* DFP's order: compression, then the dontlog options (§4.1.3). */
+	if (str_set(cfg->compression_algo)) {
+		strbuf_printf(&b, "\n    compression algo %s", cfg->compression_algo);
+		if (str_set(cfg->compression_type))
+			strbuf_printf(&b, "\n    compression type %s", cfg->compression_type);
+	}
 	/* dontlog-normal would hide the successful requests from the telemetry stream. */
 	if (!cfg->debug)
 		strbuf_puts(&b, "\n    option  dontlognull");
@@ -660,6 +713,7 @@ static struct tval *base_data(const struct config *cfg, bool any_http, size_t n_
 	strbuf_reset(&b);
 	append_lines(&b, cfg->extra_frontend);
 	append_binds(&b, cfg->bind_address, cfg->bind_ports);
+	append_captures(&b, cfg->capture_request_header);
 	tval_map_set_str(m, "ExtraFrontend", strbuf_str(&b));
 	tval_map_set_str(m, "ContentFrontend", frontend);
 	tval_map_set_str(m, "ContentFrontendTcp", "");
@@ -673,7 +727,15 @@ static struct tval *base_data(const struct config *cfg, bool any_http, size_t n_
 	tval_map_set_bool(m, "Debug", cfg->debug);
 	tval_map_set_str(m, "TelemetryRing", cfg->telemetry ? TELEMETRY_RING : "");
 	tval_map_set_int(m, "TelemetryRingSize", cfg->telemetry_ring_size);
-	tval_map_set_str(m, "TelemetryLogFormat", TELEMETRY_LOG_FORMAT);
+	/* DEBUG: the ring's lines carry the printed line after the telemetry fields. */
+	_cleanup_free_ char *http_fmt = log_format(
+		TELEMETRY_LOG_FORMAT, cfg->debug,
+		str_set(cfg->debug_http_format) ? cfg->debug_http_format : DEBUG_HTTPLOG);
+	_cleanup_free_ char *tcp_fmt =
+		log_format(TELEMETRY_TCP_LOG_FORMAT, cfg->debug,
+			   str_set(cfg->debug_tcp_format) ? cfg->debug_tcp_format : DEBUG_TCPLOG);
+	tval_map_set_str(m, "TelemetryLogFormat", http_fmt);
+	tval_map_set_str(m, "TelemetryTcpLogFormat", tcp_fmt);
 	strbuf_done(&b);
 	return m;
 }

@@ -110,6 +110,8 @@ int telemetry_parse_line(const char *line, size_t len, struct telemetry_line *re
 
 	if (!line || !ret)
 		return -EBADMSG;
+	ret->rest = NULL;
+	ret->rest_len = 0;
 	if (len > 4 && memcmp(p, "fp1 ", 4) == 0) {
 		p += 4;
 		if (!(p = scan_name(p, end, ret->backend, sizeof(ret->backend))) ||
@@ -122,10 +124,13 @@ int telemetry_parse_line(const char *line, size_t len, struct telemetry_line *re
 		    !(p = scan_int(p, end, false, &ret->backend_conns)) ||
 		    !(p = scan_int(p, end, false, &ret->backend_queue)))
 			return -EBADMSG;
-		/* %tsc: four printable characters, and the end of the line. */
+		/* %tsc: four printable characters, then the end of the line or, with DEBUG, a
+		 * space and the line DEBUG prints. */
 		n = (size_t)(end - p);
-		if (n != 4)
+		if (n < 4 || n == 5 || (n > 4 && p[4] != ' '))
 			return -EBADMSG;
+		ret->rest = n > 5 ? p + 5 : NULL;
+		ret->rest_len = n > 5 ? n - 5 : 0;
 		for (size_t i = 0; i < 4; i++)
 			if ((unsigned char)(p[i] - 0x21) >= 0x5e)
 				return -EBADMSG;

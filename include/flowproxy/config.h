@@ -62,8 +62,24 @@ struct config {
 	char *stats_pass;
 	char *stats_uri;
 	char *stats_port;
+	/* STATS_USER_ENV, STATS_PASS_ENV, STATS_URI_ENV: the names of the variables (and secrets
+	 * dfp_<lowercase name>) the three above are read from; config_load has applied them. */
+	char *stats_user_env, *stats_pass_env, *stats_uri_env;
 	bool debug;
-	char *hard_stop_after; /* flowproxy: old workers' upper bound, default "30s" */
+	bool debug_errors_only;	 /* DEBUG_ERRORS_ONLY: print only failed requests */
+	char *debug_http_format; /* DEBUG_HTTP_FORMAT: HAProxy log-format of the printed line */
+	char *debug_tcp_format;	 /* DEBUG_TCP_FORMAT: the same for tcp-mode frontends */
+	char *default_protocol;	 /* DEFAULT_PROTOCOL: reqMode of DFP_SERVICE_* without one */
+	char *capture_request_header; /* CAPTURE_REQUEST_HEADER: "Name:len,..." */
+	char *compression_algo;	      /* COMPRESSION_ALGO: "gzip deflate", "" for none */
+	char *compression_type;	      /* COMPRESSION_TYPE: MIME types, with COMPRESSION_ALGO */
+	bool terminate_on_reload;     /* TERMINATE_ON_RELOAD: old workers stopped at once */
+	bool display_config_on_error; /* DISPLAY_CONFIG_ON_ERROR: log a rejected haproxy.cfg */
+	bool skip_address_validation; /* SKIP_ADDRESS_VALIDATION: false checks names */
+	bool healthcheck;	      /* HEALTHCHECK: read by DFP's check.sh only */
+	long reconfigure_attempts;    /* RECONFIGURE_ATTEMPTS: accepted, see docs/settings.md */
+	long dns_lookup_pause_ms;     /* DNS_LOOKUP_PAUSE_MS: accepted, no effect */
+	char *hard_stop_after;	      /* flowproxy: old workers' upper bound, default "30s" */
 	bool allow_backend_extra;
 	/* Telemetry (docs/telemetry.md) */
 	bool telemetry;

@@ -19,6 +19,9 @@ struct haproxy_options {
 	const char *run_dir;	 /* master.sock lives here */
 	int timeout_ms;		 /* for a start or a reload to be confirmed; default 10000 */
 	int stop_ms;		 /* haproxy_free: how long HAProxy may drain; default 30000 */
+	/* After a confirmed reload, SIGTERM the previous workers instead of letting them finish
+	 * their connections: DFP's TERMINATE_ON_RELOAD (`haproxy -st`, management.txt §4). */
+	bool terminate_on_reload;
 };
 
 struct haproxy;

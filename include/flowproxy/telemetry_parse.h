@@ -12,6 +12,9 @@
 /* The ring name and the log-format the base template must use (docs/telemetry.md). */
 #define TELEMETRY_RING	     "flowproxy"
 #define TELEMETRY_LOG_FORMAT "fp1 %b %s %ST %Tw %Tc %Tr %Ta %bc %bq %tsc"
+/* The same fields for a tcp-mode proxy, where %ST, %Tr, %Ta and %tsc do not exist (HAProxy
+ * refuses them there): no status, no response time, %Tt for the total, %ts and "--" for %tsc. */
+#define TELEMETRY_TCP_LOG_FORMAT "fp1 %b %s -1 %Tw %Tc -1 %Tt %bc %bq %ts--"
 
 enum telemetry_kind {
 	TELEMETRY_REQUEST = 0, /* a request line */
@@ -28,6 +31,10 @@ struct telemetry_line {
 	int32_t backend_conns, backend_queue; /* %bc, %bq */
 	char term[5];			      /* %tsc, e.g. "----", "sH--" */
 	uint64_t dropped;		      /* TELEMETRY_DROPPED: N */
+	/* With DEBUG, the rest of the line after %tsc and a space (the line DEBUG prints):
+	 * borrowed from the parsed line; NULL and 0 without. */
+	const char *rest;
+	size_t rest_len;
 };
 
 /*

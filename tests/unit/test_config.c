@@ -143,6 +143,95 @@ int main(void)
 	tap_is_int(config_load(&c, 0, NULL, rs4, &err), -EINVAL, "RESOLVE_SERVERS=maybe refused");
 	tap_is_str(err, "RESOLVE_SERVERS: 'maybe' is not one of auto|true|false",
 		   "naming the words");
+	/* DFP's generation settings of §3 (image defaults), and what each refuses. */
+	tap_is_int(config_load(&c, 0, NULL, env0, &err), 0, "defaults of the §3 settings");
+	tap_ok(streq(c.default_protocol, "http") && streq(c.default_req_mode, "http") &&
+		       !str_set(c.capture_request_header) && !str_set(c.compression_algo) &&
+		       !c.debug && !c.debug_errors_only && !c.terminate_on_reload &&
+		       !c.display_config_on_error && c.skip_address_validation && c.healthcheck &&
+		       c.reconfigure_attempts == 20 && c.dns_lookup_pause_ms == 0 &&
+		       !c.check_resolvers && !c.do_not_resolve_addr,
+	       "DEFAULT_PROTOCOL http, no capture, no compression, no debug, addresses not "
+	       "validated, 20 attempts");
+	tap_ok(streq(c.stats_user_env, "STATS_USER") && streq(c.stats_pass_env, "STATS_PASS") &&
+		       streq(c.stats_uri_env, "STATS_URI") && streq(c.stats_uri, "/admin?stats"),
+	       "STATS_*_ENV name the STATS_* variables; STATS_URI /admin?stats");
+	config_done(&c);
+	char *gen[] = {"COMPRESSION_ALGO=gzip deflate",
+		       "COMPRESSION_TYPE=text/html text/plain",
+		       "CAPTURE_REQUEST_HEADER=X-Trace:16,User-Agent:64",
+		       "DEBUG=true",
+		       "DEBUG_ERRORS_ONLY=true",
+		       "DEBUG_HTTP_FORMAT=%ST %{+Q}r",
+		       "TERMINATE_ON_RELOAD=true",
+		       "DISPLAY_CONFIG_ON_ERROR=true",
+		       "RECONFIGURE_ATTEMPTS=3",
+		       "CHECK_RESOLVERS=true",
+		       "DEFAULT_PROTOCOL=tcp",
+		       "DO_NOT_RESOLVE_ADDR=true",
+		       NULL};
+	tap_is_int(config_load(&c, 0, NULL, gen, &err), 0, "the §3 settings load");
+	tap_ok(streq(c.compression_algo, "gzip deflate") &&
+		       streq(c.compression_type, "text/html text/plain") &&
+		       streq(c.capture_request_header, "X-Trace:16,User-Agent:64") && c.debug &&
+		       c.debug_errors_only && streq(c.debug_http_format, "%ST %{+Q}r") &&
+		       c.terminate_on_reload && c.display_config_on_error &&
+		       c.reconfigure_attempts == 3 && c.check_resolvers &&
+		       streq(c.default_protocol, "tcp") && c.do_not_resolve_addr,
+	       "as given");
+	config_done(&c);
+	/* STATS_*_ENV: the values come from the variables, or dfp_<lowercase> secrets, named. */
+	char *sec_uri = xasprintf("%s/dfp_my_uri", dir);
+	write_file_atomic(sec_uri, "/from-secret\n", 13);
+	char *senv[] = {"STATS_USER=ignored",
+			"STATS_USER_ENV=MY_USER",
+			"MY_USER=alice",
+			"STATS_PASS_ENV=MY_PASS",
+			"STATS_URI_ENV=MY_URI",
+			"MY_URI=/from-env",
+			secdir,
+			NULL};
+	tap_is_int(config_load(&c, 0, NULL, senv, &err), 0, "STATS_*_ENV load");
+	tap_is_str(c.stats_user, "alice", "STATS_USER_ENV: the user from the variable it names");
+	tap_is_str(c.stats_pass, "", "STATS_PASS_ENV naming an unset variable: no password");
+	tap_is_str(c.stats_uri, "/from-secret", "STATS_URI_ENV: a secret wins over the variable");
+	config_done(&c);
+	unlink(sec_uri);
+	free(sec_uri);
+	static const struct {
+		const char *env, *want;
+	} refused[] = {
+		{"COMPRESSION_ALGO=brotli",
+		 "COMPRESSION_ALGO: 'brotli' is not one of identity, gzip"},
+		{"COMPRESSION_TYPE=text/html", "COMPRESSION_TYPE needs COMPRESSION_ALGO"},
+		{"CAPTURE_REQUEST_HEADER=X-Trace",
+		 "CAPTURE_REQUEST_HEADER: 'X-Trace' is not Name:length"},
+		{"CAPTURE_REQUEST_HEADER=X-Trace:0", "CAPTURE_REQUEST_HEADER: 'X-Trace:0'"},
+		{"CAPTURE_REQUEST_HEADER=X(T):5", "CAPTURE_REQUEST_HEADER: 'X(T):5'"},
+		{"DEFAULT_REQ_MODE=udp", "DEFAULT_REQ_MODE: 'udp' is not one of http|tcp"},
+		{"DEFAULT_PROTOCOL=udp", "DEFAULT_PROTOCOL: 'udp' is not one of http|tcp|sni"},
+		{"DEBUG_ERRORS_ONLY=sometimes", "DEBUG_ERRORS_ONLY: 'sometimes' is not a boolean"},
+		{"TERMINATE_ON_RELOAD=2", "TERMINATE_ON_RELOAD: '2' is not a boolean"},
+		{"RECONFIGURE_ATTEMPTS=0", "RECONFIGURE_ATTEMPTS: '0' is not a number in 1..1000"},
+		{"SKIP_ADDRESS_VALIDATION=nope",
+		 "SKIP_ADDRESS_VALIDATION: 'nope' is not a boolean"},
+		{"STATS_USER_ENV=my-user", "STATS_USER_ENV: 'my-user' is not the name of an"},
+		{"STATS_URI=admin", "STATS_URI: 'admin' must start with '/'"},
+		{"STATS_PORT=http", "STATS_PORT: 'http' is not a port number"},
+		{"STATS_USER=a:b", "STATS_USER: the user must not contain"},
+		{"STATS_PASS=a b", "STATS_PASS: the password must not contain"},
+		{"HARD_STOP_AFTER=30 s", "HARD_STOP_AFTER: '30 s' is not a time"},
+		{"HARD_STOP_AFTER=soon", "HARD_STOP_AFTER: 'soon' is not a time"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+		char *e[] = {(char *)refused[i].env, NULL};
+		tap_is_int(config_load(&c, 0, NULL, e, &err), -EINVAL, refused[i].env);
+		tap_ok(err && str_startswith(err, refused[i].want), "  %s", err ? err : "(none)");
+	}
+	char *dbg_notel[] = {"DEBUG=true", "TELEMETRY=false", NULL};
+	tap_is_int(config_load(&c, 0, NULL, dbg_notel, &err), -EINVAL,
+		   "DEBUG=true with TELEMETRY=false refused");
+	tap_ok(err && strstr(err, "DEBUG=true needs TELEMETRY=true"), "  %s", err ? err : "");
 
 	free(err);
 	unlink(sec);

@@ -8,6 +8,7 @@
 #include "flowproxy/labels.h"
 #include "flowproxy/registry.h"
 #include "flowproxy/render.h"
+#include "flowproxy/telemetry_parse.h"
 #include "tap.h"
 
 #include <sys/wait.h>
@@ -76,6 +77,12 @@ static const struct golden_case cases[] = {
 		 "reqPathSearchReplace=^/item/,/items/",
 		 NULL,
 	 }},
+	/* DFP's generation settings of §3 together, so that haproxy -c sees them. */
+	{"settings",
+	 {"COMPRESSION_ALGO=gzip", "COMPRESSION_TYPE=text/html text/plain",
+	  "CAPTURE_REQUEST_HEADER=X-Trace:16,Referer:5", "DEBUG=true", "CHECK_RESOLVERS=true",
+	  "STATS_USER=admin", "STATS_PASS=pw", NULL},
+	 {"serviceName=web&servicePath=/web&port=8080", NULL}},
 };
 
 static int render_case(const struct golden_case *gc, struct strbuf *out, struct render_plan *plan)
@@ -217,6 +224,63 @@ static const struct fragment_case fragments[] = {
 	 "serviceName=m&servicePath=/a,-i&pathType=path_beg -i&port=80",
 	 {"\n    acl url_m80_0 path_beg -i -- /a -i\n", NULL},
 	 {NULL}},
+	/* The telemetry log-format of defaults names HTTP-only fields: a tcp frontend needs its own. */
+	{"DEFAULT_REQ_MODE=tcp: a tcp log-format in frontend services",
+	 {"DEFAULT_REQ_MODE=tcp", NULL},
+	 "serviceName=m&servicePath=/a&port=80",
+	 {"\n    mode tcp\n    log-format \"" TELEMETRY_TCP_LOG_FORMAT "\"\n", NULL},
+	 {"option  forwardfor", NULL}},
+	{"COMPRESSION_ALGO and COMPRESSION_TYPE in defaults, before the dontlog options",
+	 {"COMPRESSION_ALGO=gzip deflate", "COMPRESSION_TYPE=text/html text/plain", NULL},
+	 "serviceName=m&servicePath=/a&port=80",
+	 {"\n    balance roundrobin\n    compression algo gzip deflate\n    compression type "
+	  "text/html text/plain\n    option  dontlognull\n",
+	  NULL},
+	 {NULL}},
+	{"COMPRESSION_ALGO alone: no compression type",
+	 {"COMPRESSION_ALGO=gzip", NULL},
+	 "serviceName=m&servicePath=/a&port=80",
+	 {"\n    compression algo gzip\n", NULL},
+	 {"compression type", NULL}},
+	{"CAPTURE_REQUEST_HEADER: one capture line per header, after BIND_PORTS",
+	 {"CAPTURE_REQUEST_HEADER=X-Trace:16,Referer:5", "BIND_PORTS=8081", NULL},
+	 "serviceName=m&servicePath=/a&port=80",
+	 {"\n    bind *:8081\n    capture request header X-Trace len 16\n    capture request "
+	  "header Referer len 5\n",
+	  NULL},
+	 {NULL}},
+	{"DEBUG: the printed line (httplog) after the telemetry fields, no dontlog options",
+	 {"DEBUG=true", NULL},
+	 "serviceName=m&servicePath=/a&port=80",
+	 {"\n    log-format \"" TELEMETRY_LOG_FORMAT " %ci:%cp [%tr] %ft %b/%s ", "%{+Q}r\"\n",
+	  "\n    log global\n    server m m:80\n", NULL},
+	 {"dontlognull", "dontlog-normal", NULL}},
+	{"DEBUG_HTTP_FORMAT: quotes and $ escaped in the quoted log-format, backslashes kept",
+	 {"DEBUG=true", "DEBUG_HTTP_FORMAT=a \"b\" $x c\\ d", NULL},
+	 "serviceName=m&servicePath=/a&port=80",
+	 {"\n    log-format \"" TELEMETRY_LOG_FORMAT " a \\\"b\\\" \\$x c\\ d\"\n", NULL},
+	 {NULL}},
+	{"DEBUG with DEFAULT_REQ_MODE=tcp: tcplog after the tcp telemetry fields",
+	 {"DEBUG=true", "DEFAULT_REQ_MODE=tcp", NULL},
+	 "serviceName=m&servicePath=/a&port=80",
+	 {"\n    log-format \"" TELEMETRY_TCP_LOG_FORMAT " %ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt",
+	  NULL},
+	 {NULL}},
+	{"CHECK_RESOLVERS=true: every server checked and resolved through resolvers docker",
+	 {"CHECK_RESOLVERS=true", NULL},
+	 "serviceName=m&servicePath=/a&port=80",
+	 {"\n    server m m:80 check resolvers docker resolve-prefer ipv4\n", NULL},
+	 {NULL}},
+	{"checkResolvers=true: the service's servers only",
+	 {NULL},
+	 "serviceName=m&servicePath=/a&port=80&checkResolvers=true",
+	 {"\n    server m m:80 check resolvers docker resolve-prefer ipv4\n", NULL},
+	 {NULL}},
+	{"neither: no checks",
+	 {NULL},
+	 "serviceName=m&servicePath=/a&port=80",
+	 {"\n    server m m:80\n", NULL},
+	 {"check resolvers", NULL}},
 };
 
 /* s with each LF written as "\n", for a one-line TAP test name. Caller frees. */

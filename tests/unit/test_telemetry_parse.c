@@ -127,7 +127,7 @@ static const struct {
 	{"fp1 ", -EBADMSG, "prefix and space"},
 	{"fp2 be s1 200 0 0 1 1 0 0 ----", -EBADMSG, "other format version"},
 	{"fp1 be s1 200 0 0 1 1 0 ----", -EBADMSG, "one token missing"},
-	{"fp1 be s1 200 0 0 1 1 0 0 ---- x", -EBADMSG, "one token too many"},
+	{"fp1 be s1 200 0 0 1 1 0 0 ----x", -EBADMSG, "a suffix glued to the termination state"},
 	{"fp1 be s1 200 0 0 1 1 0 0 ---- ", -EBADMSG, "trailing space"},
 	{"fp1 be  s1 200 0 0 1 1 0 0 ----", -EBADMSG, "double space"},
 	{"fp1 be s1 200 0 0 x 1 0 0 ----", -EBADMSG, "non-numeric Tr"},
@@ -170,6 +170,20 @@ static void test_garbage(void)
 		tap_is_int(telemetry_parse_line(garbage[i].line, strlen(garbage[i].line), &l),
 			   garbage[i].want, garbage[i].name);
 
+	/* DEBUG: the line to print follows the termination state and a space. */
+	{
+		static const char dbg[] =
+			"fp1 be s1 200 0 0 1 1 0 0 ---- 127.0.0.1:4242 \"GET / HTTP/1.1\"";
+
+		tap_is_int(telemetry_parse_line(dbg, sizeof(dbg) - 1, &l), 0,
+			   "a DEBUG line parses");
+		tap_ok(l.rest && l.rest_len == 31 &&
+			       memcmp(l.rest, "127.0.0.1:4242 \"GET / HTTP/1.1\"", 31) == 0,
+		       "its rest is the printed part");
+		tap_ok(streq(l.term, "----") && l.status == 200, "and the fields before it count");
+		tap_is_int(telemetry_parse_line(dbg, 30, &l), 0, "the same line without DEBUG");
+		tap_ok(!l.rest && l.rest_len == 0, "has no rest");
+	}
 	/* Binary bytes, NUL included, in the middle of an otherwise valid line. */
 	{
 		static const char bin[] = "fp1 be s1 200 0 0 1\0 1 0 0 ----";
