@@ -23,6 +23,7 @@
 #include "flowproxy/distribute.h"
 #include "flowproxy/haproxy.h"
 #include "flowproxy/labels.h"
+#include "flowproxy/listener.h"
 #include "flowproxy/log.h"
 #include "flowproxy/loop.h"
 #include "flowproxy/metrics.h"
@@ -110,9 +111,10 @@ struct api {
 	struct autoscaler *autoscaler; /* api_attach; NULL: the autoscale endpoints answer 404 */
 	struct webhook *webhook;       /* api_attach; its counters go to /metrics */
 	struct loop *loop;
-	struct distribute *dist; /* distribute=true; NULL when libcurl cannot be loaded */
-	char *stats_socket;	 /* HAProxy's worker stats socket, for the CSV of /metrics */
-	bool solo_logged;	 /* said once that tasks.<SERVICE_NAME> does not resolve */
+	struct distribute *dist;   /* distribute=true; NULL when libcurl cannot be loaded */
+	char *stats_socket;	   /* HAProxy's worker stats socket, for the CSV of /metrics */
+	bool solo_logged;	   /* said once that tasks.<SERVICE_NAME> does not resolve */
+	struct listener *listener; /* api_attach_listener; NULL without LISTENER_ADDRESS */
 };
 
 static void api_run(struct api *a);
@@ -447,8 +449,23 @@ static enum MHD_Result handle_dfp_metrics(struct api *a, struct req *q, struct M
 	return MHD_YES;
 }
 
+static void on_listener_notified(void *userdata, int r, const char *message)
+{
+	struct req *q = userdata;
+
+	req_finish(q, r < 0 ? 500 : 200, dfp_response(r < 0 ? "NOK" : "OK", message, "", NULL));
+}
+
 static enum MHD_Result handle_reload(struct api *a, struct req *q, struct MHD_Connection *c)
 {
+	if (labels_bool(params_get(&q->params, "fromListener"))) {
+		/* DFP: each listener resends every service (reconfigures follow); no reload. */
+		if (!a->listener)
+			return respond_dfp(c, 200, "OK", "", "", NULL);
+		suspend(q, c);
+		listener_notify(a->listener, on_listener_notified, q);
+		return MHD_YES;
+	}
 	q->body = dfp_response("OK", "", "", NULL);
 	q->ctype = "application/json";
 	suspend(q, c);
@@ -592,7 +609,10 @@ static enum MHD_Result handle_ping(struct api *a, struct req *q, struct MHD_Conn
 
 static enum MHD_Result handle_initreload(struct api *a, struct req *q, struct MHD_Connection *c)
 {
-	return respond(c, daemon_initialized(a->d) ? 200 : 500, "text/plain", xstrdup(""));
+	/* With LISTENER_ADDRESS, the first services from the Swarm Listener must be in too. */
+	bool ok = daemon_initialized(a->d) && (!a->listener || listener_initialized(a->listener));
+
+	return respond(c, ok ? 200 : 500, "text/plain", xstrdup(""));
 }
 
 static enum MHD_Result handle_listener_services(struct api *a, struct req *q,
@@ -1446,6 +1466,11 @@ void api_attach(struct api *a, struct autoscaler *as, struct webhook *w)
 {
 	a->autoscaler = as;
 	a->webhook = w;
+}
+
+void api_attach_listener(struct api *a, struct listener *l)
+{
+	a->listener = l;
 }
 
 void api_free(struct api *a)

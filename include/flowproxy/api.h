@@ -32,4 +32,11 @@ int api_new(struct loop *loop, struct daemon *d, struct provider *p, struct api 
 struct autoscaler;
 struct webhook;
 void api_attach(struct api *a, struct autoscaler *as, struct webhook *w);
+/*
+ * The Swarm Listener start-up (NULL without LISTENER_ADDRESS): successfulinitreload waits for
+ * its first services, reload?fromListener=true asks it to resend them. Borrowed: freed after
+ * the api.
+ */
+struct listener;
+void api_attach_listener(struct api *a, struct listener *l);
 void api_free(struct api *a);

@@ -116,6 +116,42 @@ is "$(hstatus)" 503 "svca is gone from replica one"
 through "$PP_two" /a >/dev/null
 is "$(hstatus)" 503 "svca is gone from replica two"
 
+# --- start-up from the Swarm Listener (LISTENER_ADDRESS) ---------------------------------------
+LPORT=$(free_port)
+cat >"$T/listener.json" <<JSON
+[{"distribute":"true","port":"$PA","replicas":"1","serviceName":"svcl1","servicePath":"/l1","outboundHostname":"127.0.0.1"},
+ {"distribute":"true","port":"$PB","replicas":"2","serviceName":"svcl2","servicePath":"/l2","outboundHostname":"127.0.0.1"},
+ {"distribute":"true","serviceName":"badl","servicePath":"/x"}]
+JSON
+python3 "$SRC/tests/fake_listener.py" "$LPORT" --services "$T/listener.json" --fail-first 2 \
+	>"$T/fake_listener.out" 2>"$T/fake_listener.log" &
+pids+=($!)
+wait_for 10 grep -q listening "$T/fake_listener.out"; ok $? "the fake Swarm Listener runs"
+hits() { curl -s -m 2 "http://127.0.0.1:$LPORT/_fake/hits"; }
+fp_run lis 127.0.0.5 LISTENER_ADDRESS="127.0.0.1:$LPORT" RELOAD_INTERVAL=300
+wait_for 20 up 127.0.0.5; ok $? "the replica with LISTENER_ADDRESS answers"
+seen=""
+for _ in $(seq 200); do
+	code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.5:$APORT/v1/docker-flow-proxy/successfulinitreload")
+	case " $seen " in *" $code "*) ;; *) seen="$seen $code" ;; esac
+	[ "$code" = 200 ] && break
+	sleep 0.05
+done
+is "$seen" " 500 200" "successfulinitreload: 500 until the listener's services are in, then 200"
+like "$(hits)" '"get": 3' "get-services asked until it answered (two 503s, then 200)"
+like "$(through "$PP_lis" /l1)" '^name=a path=/l1' "the listener's first service is routed"
+like "$(through "$PP_lis" /l2)" '^name=b path=/l2' "and its second"
+st=$(at 127.0.0.5 /v1/flowproxy/status)
+like "$st" '"reloads":1,' "both applied with one reload"
+like "$(cat "$T/lis.log")" "LISTENER_ADDRESS http://127.0.0.1:$LPORT: service 'badl' skipped: .*port" \
+	"a refused service is skipped, the log names it and the parameter"
+like "$st" '"serviceName":"badl"' "and the status API lists it as rejected"
+out=$(at 127.0.0.5 "/v1/docker-flow-proxy/reload?fromListener=true")
+is "$(astatus)" 200 "reload?fromListener=true: 200"
+like "$(hits)" '"notify": 1' "the listener was asked to resend its services (notify-services)"
+is "$(at 127.0.0.5 /v1/flowproxy/status | grep -o '"reloads":[0-9]*')" '"reloads":1' \
+	"reload?fromListener does not reload HAProxy itself"
+
 # --- a replica down: the request fails, naming it ---------------------------------------------
 kill -TERM "$PID_two"
 wait "$PID_two" 2>/dev/null
@@ -135,5 +171,5 @@ like "$(through "$PP_solo" /s)" '^name=b path=/s' "and routed"
 like "$(cat "$T/solo.log")" "Could not perform DNS lookup for tasks.fp-it-none-.*applied here only" \
 	"the log says the name does not resolve"
 
-[ "$tap_fail" -eq 0 ] || show one two solo
+[ "$tap_fail" -eq 0 ] || show one two solo lis
 done_testing
