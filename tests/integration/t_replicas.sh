@@ -3,7 +3,8 @@
 # own HAProxy, found as the addresses of tasks.<SERVICE_NAME> through the real resolver
 # (getaddrinfo reads two /etc/hosts lines; Debian's host.conf has "multi on"). distribute=true
 # on one reaches both, proven by routing through both HAProxys; the metrics CSV, concatenated;
-# proxyInstanceName filtering.
+# proxyInstanceName filtering, on the API and on labels from a (fake) Docker Engine; start-up
+# from a (fake) Swarm Listener. The replicas' logs are printed on failure, or with SHOW_LOGS=1.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -152,6 +153,33 @@ like "$(hits)" '"notify": 1' "the listener was asked to resend its services (not
 is "$(at 127.0.0.5 /v1/flowproxy/status | grep -o '"reloads":[0-9]*')" '"reloads":1' \
 	"reload?fromListener does not reload HAProxy itself"
 
+# --- proxyInstanceName on labels read from the Docker API (SWARM=true, a fake engine) ---------
+spec() { # <mine's proxyInstanceName>
+	cat <<JSON
+[{"name": "mine", "replicas": 1, "addresses": ["127.0.0.1/8"],
+  "labels": {"com.df.notify": "true", "com.df.servicePath": "/mine", "com.df.port": "$PA",
+             "com.df.proxyInstanceName": "$1"}},
+ {"name": "theirs", "replicas": 1, "addresses": ["127.0.0.1/8"],
+  "labels": {"com.df.notify": "true", "com.df.servicePath": "/theirs", "com.df.port": "$PB",
+             "com.df.proxyInstanceName": "other"}}]
+JSON
+}
+FPORT=$(free_port)
+spec EDGE >"$T/spec.json"
+python3 "$SRC/tests/fake_docker.py" "$FPORT" --spec "$T/spec.json" --network fp-fake --quiet \
+	2>"$T/fake_docker.log" >"$T/fake_docker.out" &
+pids+=($!)
+wait_for 10 grep -q listening "$T/fake_docker.out"; ok $? "the fake Docker Engine runs"
+fp_run sw 127.0.0.6 SWARM=true DOCKER_HOST="tcp://127.0.0.1:$FPORT" SWARM_NETWORKS=fp-fake \
+	FILTER_PROXY_INSTANCE_NAME=true PROXY_INSTANCE_NAME=edge
+wait_for 20 served 127.0.0.6; ok $? "a swarm-mode replica with FILTER_PROXY_INSTANCE_NAME serves"
+like "$(through "$PP_sw" /mine)" '^name=a path=/mine' "the label proxyInstanceName=EDGE is routed by instance edge"
+through "$PP_sw" /theirs >/dev/null
+is "$(hstatus)" 503 "the label proxyInstanceName=other is not"
+spec other | curl -s -m 5 -XPOST --data-binary @- "http://127.0.0.1:$FPORT/_fake/services" >/dev/null
+gone() { through "$PP_sw" /mine >/dev/null; [ "$(hstatus)" = 503 ]; }
+wait_for 10 gone; ok $? "a routed service whose label changes to another instance is removed"
+
 # --- a replica down: the request fails, naming it ---------------------------------------------
 kill -TERM "$PID_two"
 wait "$PID_two" 2>/dev/null
@@ -171,5 +199,5 @@ like "$(through "$PP_solo" /s)" '^name=b path=/s' "and routed"
 like "$(cat "$T/solo.log")" "Could not perform DNS lookup for tasks.fp-it-none-.*applied here only" \
 	"the log says the name does not resolve"
 
-[ "$tap_fail" -eq 0 ] || show one two solo lis
+[ "$tap_fail" -eq 0 ] && [ -z "${SHOW_LOGS:-}" ] || show one two solo lis sw
 done_testing
