@@ -372,13 +372,19 @@ static void on_fanout(void *userdata, const struct distribute_result *res)
 	req_finish(q, 200, json_print(o));
 }
 
-/* Sends the request to every replica; the connection waits for on_fanout. */
+/*
+ * Sends the request to every replica; the connection waits for on_fanout. The body goes too
+ * when the route keeps it (q->keep_body): that is how `PUT /cert?distribute=true` is to be sent,
+ * DFP forwarding the certificate to each replica (a FANOUT_CERT answered as DFP: no body on
+ * success, 400 NOK on failure).
+ */
 static enum MHD_Result fanout(struct api *a, struct req *q, struct MHD_Connection *c,
 			      enum req_fanout kind)
 {
 	q->fanout = kind;
 	q->dist = distribute_send(a->dist, q->method[0] ? q->method : "GET", q->path, &q->params,
-				  NULL, 0, on_fanout, q);
+				  q->keep_body ? strbuf_str(&q->in) : NULL,
+				  q->keep_body ? q->in.len : 0, on_fanout, q);
 	suspend(q, c);
 	return MHD_YES;
 }

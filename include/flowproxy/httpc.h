@@ -12,8 +12,8 @@
 
 #include <stddef.h>
 
-#define HTTPC_URL_MAX	4096
-#define HTTPC_REPLY_MAX (16u << 20) /* the largest reply_max a request may ask for */
+#define HTTPC_URL_MAX	(256u << 10) /* a distributed query (QUERY_LEN_MAX), percent-encoded */
+#define HTTPC_REPLY_MAX (16u << 20)  /* the largest reply_max a request may ask for */
 
 struct loop;
 struct httpc;
