@@ -62,14 +62,20 @@ served() { # <ip>: HAProxy runs the first configuration
 }
 show() { for n in "$@"; do echo "# --- $n.log"; sed 's/^/#   /' "$T/$n.log"; done; }
 
-fp_run one 127.0.0.2
-fp_run two 127.0.0.3 FILTER_PROXY_INSTANCE_NAME=true PROXY_INSTANCE_NAME=Edge
+# Both need API_TOKEN: the client's token is taken out of the query, and each replica sends the
+# others its own, as a Bearer token.
+TOK=tok-$RANDOM$RANDOM
+fp_run one 127.0.0.2 API_TOKEN="$TOK"
+fp_run two 127.0.0.3 API_TOKEN="$TOK" FILTER_PROXY_INSTANCE_NAME=true PROXY_INSTANCE_NAME=Edge
 wait_for 20 served "$IP_one"; ok $? "replica one serves"
 wait_for 20 served "$IP_two"; ok $? "replica two serves"
 
 # --- distribute=true reaches both replicas ---------------------------------------------------
+at "$IP_one" "/v1/docker-flow-proxy/reconfigure?serviceName=x&servicePath=/x&port=$PA&distribute=true" >/dev/null
+is "$(astatus)" 401 "without the token: 401, nothing sent"
+
 q="serviceName=svca&servicePath=/a&port=$PA&outboundHostname=127.0.0.1&proxyInstanceName=edge"
-out=$(at "$IP_one" "/v1/docker-flow-proxy/reconfigure?$q&distribute=true")
+out=$(at "$IP_one" "/v1/docker-flow-proxy/reconfigure?$q&distribute=true&token=$TOK")
 is "$(astatus)" 200 "reconfigure distribute=true: 200"
 like "$out" '"Status":"OK","Message":"Distributed to all instances","ServiceName":"svca"' \
 	"reconfigure distribute=true: DFP's answer"
@@ -82,7 +88,7 @@ like "$(cat "$T/one.log")" "distribute: GET /v1/docker-flow-proxy/reconfigure of
 
 # A service for another proxy instance: replica two (FILTER_PROXY_INSTANCE_NAME) ignores it.
 q="serviceName=svcb&servicePath=/b&port=$PB&outboundHostname=127.0.0.1&proxyInstanceName=other"
-out=$(at "$IP_two" "/v1/docker-flow-proxy/reconfigure?$q&distribute=true")
+out=$(at "$IP_two" "/v1/docker-flow-proxy/reconfigure?$q&distribute=true&token=$TOK")
 is "$(astatus)" 200 "a service of another instance: 200 all the same"
 like "$(through "$PP_one" /b)" '^name=b path=/b' "replica one (no filter) routes it"
 through "$PP_two" /b >/dev/null
@@ -92,7 +98,7 @@ like "$(cat "$T/two.log")" "service 'svcb' ignored: its proxyInstanceName 'other
 # proxyInstanceName=edge matched Edge, case aside: svca went through replica two above.
 
 # --- a refused service is sent nowhere -------------------------------------------------------
-out=$(at "$IP_one" "/v1/docker-flow-proxy/reconfigure?serviceName=bad&servicePath=/bad&distribute=true")
+out=$(at "$IP_one" "/v1/docker-flow-proxy/reconfigure?serviceName=bad&servicePath=/bad&distribute=true&token=$TOK")
 is "$(astatus)" 400 "distribute=true of an invalid service: 400 from the first replica"
 unlike "$(cat "$T/two.log")" "service 'bad'" "replica two never heard of it"
 
@@ -107,7 +113,7 @@ is "$(printf '%s\n' "$csv" | grep -c '^# pxname,')" 2 "metrics distribute=true: 
 is "$(printf '%s\n' "$csv" | grep -c '^svcb-be')" 2 "svcb's lines come from replica one only (backend and server)"
 
 # --- remove distribute=true ---------------------------------------------------------------------
-out=$(at "$IP_two" "/v1/docker-flow-proxy/remove?serviceName=svca&distribute=true")
+out=$(at "$IP_two" "/v1/docker-flow-proxy/remove?serviceName=svca&distribute=true&token=$TOK")
 is "$(astatus)" 200 "remove distribute=true: 200"
 like "$out" '"Status":"OK","Message":"Distributed to all instances","ServiceName":"svca"' \
 	"remove distribute=true: DFP's answer"
@@ -183,7 +189,7 @@ wait_for 10 gone; ok $? "a routed service whose label changes to another instanc
 # --- a replica down: the request fails, naming it ---------------------------------------------
 kill -TERM "$PID_two"
 wait "$PID_two" 2>/dev/null
-out=$(at "$IP_one" "/v1/docker-flow-proxy/reconfigure?serviceName=svcc&servicePath=/c&port=$PA&outboundHostname=127.0.0.1&distribute=true")
+out=$(at "$IP_one" "/v1/docker-flow-proxy/reconfigure?serviceName=svcc&servicePath=/c&port=$PA&outboundHostname=127.0.0.1&distribute=true&token=$TOK")
 is "$(astatus)" 500 "a replica down: 500"
 like "$out" '"Status":"NOK","Message":"Could not send distribute request to the following addresses: \[127\.0\.0\.3\]"' \
 	"DFP's message names the replica that failed"
