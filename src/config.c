@@ -8,6 +8,7 @@
 #include "flowproxy/autoscale.h"
 
 #include <limits.h>
+#include <unistd.h>
 #include <stddef.h>
 #include <strings.h>
 
@@ -107,9 +108,13 @@ static const struct opt opts[] = {
 	 "RSA+AES:!aNULL:!MD5:!DSS",
 	 S(ssl_bind_ciphers), true, "ssl-default-*-ciphers"},
 	{NULL, 0, "CHECK_RESOLVERS", "false", B(check_resolvers), false, "check resolvers docker"},
+	{"resolve-servers", 0, "RESOLVE_SERVERS", "auto", C(resolve_servers), false,
+	 "auto|true|false: servers named by host name are re-resolved at run time through the "
+	 "resolvers section, so a name that does not resolve yet gets traffic once it does (auto: "
+	 "when running in a container, or when RESOLVERS is set)"},
 	{NULL, 0, "DO_NOT_RESOLVE_ADDR", "false", B(do_not_resolve_addr), false,
 	 "accepted for compatibility: servers never need to resolve at start"},
-	{NULL, 0, "RESOLVERS", "nameserver dns 127.0.0.11:53", S(resolvers), true,
+	{NULL, 0, "RESOLVERS", RESOLVERS_DEFAULT, S(resolvers), true,
 	 "lines of resolvers docker, comma-separated"},
 	{NULL, 0, "STATS_USER", "", S(stats_user), true, "stats page user (with STATS_PASS)"},
 	{NULL, 0, "STATS_PASS", "", S(stats_pass), true, "stats page password"},
@@ -405,6 +410,12 @@ int config_load(struct config *c, int argc, char *const *argv, char *const *envp
 		if ((r = opt_set(c, o, v, a, reterr)) < 0)
 			goto fail;
 	}
+	/* Docker's DNS answers only inside a container; elsewhere the default nameserver would
+	 * time out and take libc-resolved servers down. */
+	c->runtime_resolve =
+		streq(c->resolve_servers, "true") ||
+		(streq(c->resolve_servers, "auto") &&
+		 (!streq(c->resolvers, RESOLVERS_DEFAULT) || access("/.dockerenv", F_OK) == 0));
 	return 0;
 fail:
 	config_done(c);

@@ -436,6 +436,20 @@ bool daemon_initialized(const struct daemon *d)
 	return d->initialized;
 }
 
+/* usersSecret: <secrets dir>/dfp_users_<name>, at most 64 KiB (labels_ctx.read_users_secret). */
+static int read_users_secret(void *arg, const char *name, char **ret, char **reterr)
+{
+	const struct daemon *d = arg;
+	_cleanup_free_ char *path = xasprintf("%s/dfp_users_%s", d->cfg->secrets_dir, name);
+	size_t len = 0;
+	int r = read_file(path, 64 * 1024, ret, &len);
+
+	if (r < 0)
+		return errmsg_set(reterr, r, "usersSecret '%s': cannot read %s: %s", name, path,
+				  strerror(-r));
+	return 0;
+}
+
 void daemon_labels_ctx(const struct daemon *d, struct labels_ctx *ret)
 {
 	ret->separator = d->cfg->separator;
@@ -443,6 +457,9 @@ void daemon_labels_ctx(const struct daemon *d, struct labels_ctx *ret)
 	ret->https_only = d->cfg->https_only;
 	ret->users = d->cfg->users;
 	ret->users_pass_encrypted = d->cfg->users_pass_encrypted;
+	ret->deny_backend_extra = !d->cfg->allow_backend_extra;
+	ret->read_users_secret = read_users_secret;
+	ret->secret_arg = (void *)d;
 }
 
 static int render_registry(const struct daemon *d, const struct registry *reg, struct strbuf *out,

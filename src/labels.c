@@ -46,8 +46,9 @@ struct parse_state {
 	const struct labels_ctx *ctx;
 	const char *sep;
 	struct service *s;
-	const char *users;     /* the `users` value, resolved once usersPassEncrypted is known */
-	const char *rp_search; /* deprecated reqPathSearch / reqPathReplace */
+	const char *users;	  /* the `users` value, resolved once usersPassEncrypted is known */
+	const char *users_secret; /* usersSecret: the name of a dfp_users_<name> secret */
+	const char *rp_search;	  /* deprecated reqPathSearch / reqPathReplace */
 	const char *rp_replace;
 	char *unsupported; /* the first parameter flowproxy cannot honour yet, refused last */
 };
@@ -100,10 +101,11 @@ static int bad(char **reterr, const char *key, const char *v, const char *what)
 
 /* ---- character classes ---- */
 
-static bool has_control(const char *v)
+static bool has_control(const char *v, bool allow_lf)
 {
 	for (; *v; v++)
-		if ((unsigned char)*v < 0x20 || (unsigned char)*v == 0x7f)
+		if (((unsigned char)*v < 0x20 && !(allow_lf && *v == '\n')) ||
+		    (unsigned char)*v == 0x7f)
 			return true;
 	return false;
 }
@@ -358,6 +360,16 @@ static int h_users(struct parse_state *st, struct service_dest *d, const char *k
 	return 0;
 }
 
+/* usersSecret names the secret dfp_users_<name>: a file name part. */
+static int h_users_secret(struct parse_state *st, struct service_dest *d, const char *key,
+			  const char *v, char **reterr)
+{
+	if (!all_chars(v, "_.-"))
+		return bad(reterr, key, v, "may only contain letters, digits, '_', '.' and '-'");
+	st->users_secret = v;
+	return 0;
+}
+
 static int h_users_encrypted(struct parse_state *st, struct service_dest *d, const char *key,
 			     const char *v, char **reterr)
 {
@@ -392,54 +404,241 @@ static int h_rp_replace(struct parse_state *st, struct service_dest *d, const ch
 }
 
 /*
- * Header rules (addReqHeader, ... and the deprecated addHeader/setHeader). Items are
- * "Name value", split at the first space; del* items are names only. The renderer quotes
- * values, so they may contain spaces; names must be RFC 7230 tokens.
+ * Header rules are HAProxy words, as Docker Flow Proxy pastes them into `http-request
+ * set-header <item>`: `Name value`, `Name "a value; with spaces"`, `Name v if { ssl_fc }`. They
+ * are tokenized here as HAProxy's configuration parser would (configuration manual §2.2) and
+ * rendered again word by word, so the words HAProxy reads are the ones written, and nothing else:
+ *
+ * - words are separated by spaces; "..." and '...' group, and may be glued to other text;
+ * - a backslash outside single quotes escapes the next character;
+ * - refused: an unbalanced quote, a lone trailing backslash, '#' outside quotes (it would start a
+ *   comment), the escapes \r \n \t \x and \0 (they would make control bytes), and '$' inside
+ *   double quotes (HAProxy would paste flowproxy's own environment into the header).
  */
+struct hap_word {
+	char *text;
+	bool bare; /* written without quotes or escapes: only then can it be `if` or `unless` */
+};
+
+static void hap_words_free(struct hap_word *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(w[i].text);
+	free(w);
+}
+
+static const char *hap_split(const char *s, struct hap_word **ret, size_t *ret_n)
+{
+	struct hap_word *w = NULL;
+	size_t n = 0;
+	struct strbuf b;
+	const char *why = NULL;
+
+	strbuf_init(&b);
+	for (;;) {
+		while (*s == ' ')
+			s++;
+		if (!*s)
+			break;
+		bool bare = true;
+		char q = 0;
+		strbuf_reset(&b);
+		for (; *s && (q || *s != ' '); s++) {
+			char c = *s;
+			if (q == '\'') {
+				if (c == '\'')
+					q = 0;
+				else
+					strbuf_putc(&b, c);
+				continue;
+			}
+			if (c == '\\') {
+				char e = s[1];
+				if (!e) {
+					why = "ends with a lone backslash";
+					goto out;
+				}
+				if (strchr("rntx0", e)) {
+					why = "must not contain the escapes \\r \\n \\t \\x or \\0 "
+					      "(control characters)";
+					goto out;
+				}
+				strbuf_putc(&b, e);
+				s++;
+				bare = false;
+				continue;
+			}
+			if (q == '"') {
+				if (c == '"')
+					q = 0;
+				else if (c == '$') {
+					why = "must not contain '$' inside double quotes (HAProxy would "
+					      "expand flowproxy's environment)";
+					goto out;
+				} else
+					strbuf_putc(&b, c);
+				continue;
+			}
+			if (c == '"' || c == '\'') {
+				q = c;
+				bare = false;
+				continue;
+			}
+			if (c == '#') {
+				why = "must not contain '#' outside quotes (HAProxy would start a "
+				      "comment)";
+				goto out;
+			}
+			strbuf_putc(&b, c);
+		}
+		if (q) {
+			why = "has an unbalanced quote";
+			goto out;
+		}
+		w = xrealloc(w, (n + 1) * sizeof(*w));
+		w[n].text = xstrdup(strbuf_str(&b));
+		w[n].bare = bare;
+		n++;
+	}
+out:
+	strbuf_done(&b);
+	if (why) {
+		hap_words_free(w, n);
+		w = NULL;
+		n = 0;
+	}
+	*ret = w;
+	*ret_n = n;
+	return why;
+}
+
+/* A condition word may stay bare when HAProxy would read it back unchanged. */
+static bool cond_word_bare(const char *v)
+{
+	return all_chars(v, "_.:/!{}()<>=*+,;@%[]|&~^?-");
+}
+
+/*
+ * Splits v on sep outside quotes: a separator inside "..." or '...' (or escaped) belongs to the
+ * item. Items are trimmed; empty ones are dropped.
+ */
+static void split_quoted(const char *v, const char *sep, struct strv *out)
+{
+	size_t sl = strlen(sep);
+	const char *b = v;
+	char q = 0;
+
+	for (const char *p = v;; p++) {
+		if (*p && q) {
+			if (*p == q)
+				q = 0;
+			else if (*p == '\\' && q == '"' && p[1])
+				p++;
+			continue;
+		}
+		if (*p == '\\' && p[1]) {
+			p++;
+			continue;
+		}
+		if (*p == '"' || *p == '\'') {
+			q = *p;
+			continue;
+		}
+		if (*p && strncmp(p, sep, sl) != 0)
+			continue;
+		_cleanup_free_ char *item = trim_dup(b, p);
+		if (*item)
+			strv_add(out, item);
+		if (!*p)
+			break;
+		b = p + sl;
+		p += sl - 1;
+	}
+}
+
+/*
+ * One header item: the name (an RFC 7230 token), then (with_value) the value's words, then an
+ * optional `if`/`unless` condition. Several value words are joined by one space into one value,
+ * so `X-Added hello world` sends "hello world" (HAProxy would refuse the extra words).
+ */
+static int parse_header_item(const char *key, const char *it, bool with_value,
+			     struct service_header *ret, char **reterr)
+{
+	struct hap_word *w = NULL;
+	size_t n = 0, k;
+	const char *why = hap_split(it, &w, &n);
+	int r = 0;
+
+	if (why)
+		return bad(reterr, key, it, why);
+	if (!n || !w[0].bare || !header_name_ok(w[0].text)) {
+		_cleanup_free_ char *q = show(n ? w[0].text : "");
+		_cleanup_free_ char *what = xasprintf("has an invalid header name '%s'", q);
+		r = bad(reterr, key, it, what);
+		goto out;
+	}
+	for (k = 1; k < n; k++)
+		if (w[k].bare && (streq(w[k].text, "if") || streq(w[k].text, "unless")))
+			break;
+	if (with_value && k == 1) {
+		r = bad(reterr, key, it, "must be 'Name value [if|unless condition]'");
+		goto out;
+	}
+	if (!with_value && k > 1) {
+		r = bad(reterr, key, it, "must be a header name only [if|unless condition]");
+		goto out;
+	}
+	if (k < n && k + 1 == n) {
+		r = bad(reterr, key, it, "has an empty condition after if/unless");
+		goto out;
+	}
+	ret->name = xstrdup(w[0].text);
+	if (with_value) {
+		struct strbuf v;
+		strbuf_init(&v);
+		for (size_t i = 1; i < k; i++) {
+			if (i > 1)
+				strbuf_putc(&v, ' ');
+			strbuf_puts(&v, w[i].text);
+		}
+		ret->value = strbuf_steal(&v);
+	}
+	if (k < n) {
+		struct strbuf c;
+		strbuf_init(&c);
+		for (size_t i = k; i < n; i++) {
+			if (i > k)
+				strbuf_putc(&c, ' ');
+			if (cond_word_bare(w[i].text))
+				strbuf_puts(&c, w[i].text);
+			else
+				strbuf_put_quoted(&c, w[i].text);
+		}
+		ret->cond = strbuf_steal(&c);
+	}
+out:
+	hap_words_free(w, n);
+	return r;
+}
+
 static int parse_headers(struct parse_state *st, const char *key, const char *v, bool with_value,
 			 struct service_header **ret, size_t *ret_n, char **reterr)
 {
 	struct strv items = {0};
-	int r = split_list(v, st->sep, &items, key, NULL, reterr);
+	int r = 0;
 
-	if (r < 0)
-		goto out;
-	for (size_t i = 0; i < *ret_n; i++) {
-		free((*ret)[i].name);
-		free((*ret)[i].value);
-	}
-	free(*ret);
+	split_quoted(v, st->sep, &items);
+	service_headers_free(*ret, *ret_n);
 	*ret = NULL;
 	*ret_n = 0;
 	if (items.n)
 		*ret = xcalloc(items.n, sizeof(**ret));
 	for (size_t i = 0; i < items.n; i++) {
-		const char *it = items.v[i];
-		const char *sp = strchr(it, ' ');
-		_cleanup_free_ char *name = sp ? xstrndup(it, (size_t)(sp - it)) : xstrdup(it);
-		const char *val = sp ? sp + 1 : NULL;
-
-		while (val && *val == ' ')
-			val++;
-		if (!header_name_ok(name)) {
-			_cleanup_free_ char *q = show(name);
-			_cleanup_free_ char *what = xasprintf("has an invalid header name '%s'", q);
-			r = bad(reterr, key, it, what);
-			goto out;
-		}
-		if (with_value && !str_set(val)) {
-			r = bad(reterr, key, it, "must be 'Name value'");
-			goto out;
-		}
-		if (!with_value && val) {
-			r = bad(reterr, key, it, "must be a header name only");
-			goto out;
-		}
-		(*ret)[*ret_n].name = xstrdup(name);
-		(*ret)[*ret_n].value = with_value ? xstrdup(val) : NULL;
+		r = parse_header_item(key, items.v[i], with_value, &(*ret)[*ret_n], reterr);
+		if (r < 0)
+			break;
 		(*ret_n)++;
 	}
-out:
 	strv_done(&items);
 	return r;
 }
@@ -540,12 +739,12 @@ static void add_path_replace(struct service_dest *d, const char *search, const c
 }
 
 /*
- * One search/replace pair. Both parts are pasted unquoted into
- * `http-request set-path %[path,regsub(<search>,<replace>)]`, where HAProxy's argument parser
- * ends an argument at ',' and the converter list at ')', and the config parser ends the word at a
- * space or '#'. So neither part may contain ',', ')', spaces, '#' or quotes (a capture group
- * therefore cannot be written; use a lookahead-free pattern or a prefix replace instead).
- * Backslashes are fine: the renderer doubles them. The search must compile with PCRE2.
+ * One search/replace pair, rendered as
+ * `http-request set-path %[path,'regsub("<search>","<replace>")']`: single quotes keep
+ * HAProxy's line parser away from the regex, double quotes keep the sample parser's ',' and ')'
+ * inside the arguments, so groups, alternations and `\1` references work as PCRE2 means them.
+ * Neither part may contain a quote (it would end its quoting) or end in a backslash (it would
+ * escape the closing one); nor a space or '#', which no request path holds. The search must compile with PCRE2, as HAProxy compiles it.
  */
 static int check_path_replace(const char *key, const char *search, const char *replace,
 			      char **reterr)
@@ -555,27 +754,60 @@ static int check_path_replace(const char *key, const char *search, const char *r
 	if (!*search)
 		return bad(reterr, key, search, "must not be an empty regular expression");
 	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+		size_t n = strlen(parts[i]);
 		const char *why = word_problem(parts[i], true);
-		if (!why && strpbrk(parts[i], ",)"))
-			why = "must not contain ',' or ')' (it is pasted into regsub(search,replace))";
+		if (why)
+			;
+		else if (n && parts[i][n - 1] == '\\' && (n < 2 || parts[i][n - 2] != '\\'))
+			why = "must not end with a backslash";
 		if (why)
 			return bad(reterr, key, parts[i], why);
 	}
 	return regex_check(key, search, reterr);
 }
 
+/*
+ * The end of a reqPathSearchReplace field: the first `stop` outside a regex group, class or
+ * quantifier ((...), [...], {...}) that no backslash escapes. So `^/a/(?:x|y)/(\d{1,3}),/b/\1`
+ * splits at the ',' after the group, and a literal ',' or ':' is written `\,` or `\:`.
+ */
+static const char *rp_field_end(const char *s, char stop)
+{
+	int depth = 0;
+	bool in_class = false;
+
+	for (; *s; s++) {
+		if (*s == '\\' && s[1]) {
+			s++;
+			continue;
+		}
+		if (in_class) {
+			if (*s == ']')
+				in_class = false;
+			continue;
+		}
+		if (*s == '[')
+			in_class = true;
+		else if (*s == '(' || *s == '{')
+			depth++;
+		else if ((*s == ')' || *s == '}') && depth > 0)
+			depth--;
+		else if (*s == stop && depth == 0)
+			return s;
+	}
+	return s;
+}
+
 static int h_path_search_replace(struct parse_state *st, struct service_dest *d, const char *key,
 				 const char *v, char **reterr)
 {
-	/* "search,replace[:search2,replace2...]": pairs split on ':', each on its first ','. */
+	/* "search,replace[:search2,replace2...]", split outside groups as rp_field_end says. */
 	for (const char *b = v;;) {
-		const char *e = strchr(b, ':');
-		if (!e)
-			e = b + strlen(b);
+		const char *e = rp_field_end(b, ':');
 		if (e > b) {
 			_cleanup_free_ char *pair = xstrndup(b, (size_t)(e - b));
-			char *comma = strchr(pair, ',');
-			if (!comma)
+			char *comma = (char *)rp_field_end(pair, ',');
+			if (!*comma)
 				return bad(reterr, key, pair,
 					   "must be 'search,replace[:search2,replace2...]'");
 			*comma = '\0';
@@ -651,6 +883,203 @@ static int h_ignore_auth(struct parse_state *st, struct service_dest *d, const c
 	return 0;
 }
 
+/* An HTTP method: an RFC 7230 token, as HAProxy's `method` ACL takes it. */
+static const char *method_item_problem(const char *item)
+{
+	return header_name_ok(item) ? NULL : "is not an HTTP method (a token such as GET)";
+}
+
+static int h_allowed_methods(struct parse_state *st, struct service_dest *d, const char *key,
+			     const char *v, char **reterr)
+{
+	return split_list(v, st->sep, &d->allowed_methods, key, method_item_problem, reterr);
+}
+
+static int h_denied_methods(struct parse_state *st, struct service_dest *d, const char *key,
+			    const char *v, char **reterr)
+{
+	return split_list(v, st->sep, &d->denied_methods, key, method_item_problem, reterr);
+}
+
+/* userAgent: substrings of User-Agent, one word each (HAProxy patterns are words). */
+static int h_user_agent(struct parse_state *st, struct service_dest *d, const char *key,
+			const char *v, char **reterr)
+{
+	return split_list(v, st->sep, &d->user_agents, key, domain_item_problem, reterr);
+}
+
+static int h_redirect_from_domain(struct parse_state *st, struct service_dest *d, const char *key,
+				  const char *v, char **reterr)
+{
+	return split_list(v, st->sep, &d->redirect_from_domains, key, domain_item_problem, reterr);
+}
+
+static int header_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct service_header *)a)->name,
+		      ((const struct service_header *)b)->name);
+}
+
+/* serviceHeader: `Name:value[,Name2:value2]`, each an `hdr(Name) value` ACL; sorted as DFP. */
+static int h_service_header(struct parse_state *st, struct service_dest *d, const char *key,
+			    const char *v, char **reterr)
+{
+	struct strv items = {0};
+	int r = split_list(v, st->sep, &items, key, domain_item_problem, reterr);
+
+	service_headers_free(d->service_headers, d->n_service_headers);
+	d->service_headers = NULL;
+	d->n_service_headers = 0;
+	if (r >= 0 && items.n)
+		d->service_headers = xcalloc(items.n, sizeof(*d->service_headers));
+	for (size_t i = 0; r >= 0 && i < items.n; i++) {
+		const char *it = items.v[i];
+		const char *colon = strchr(it, ':');
+		_cleanup_free_ char *name = colon ? xstrndup(it, (size_t)(colon - it)) : NULL;
+		if (!name || !header_name_ok(name) || !colon[1]) {
+			r = bad(reterr, key, it, "must be 'Name:value' with a header name");
+			break;
+		}
+		d->service_headers[d->n_service_headers].name = xstrdup(name);
+		d->service_headers[d->n_service_headers].value = xstrdup(colon + 1);
+		d->n_service_headers++;
+	}
+	if (d->n_service_headers > 1)
+		qsort(d->service_headers, d->n_service_headers, sizeof(*d->service_headers),
+		      header_cmp);
+	strv_done(&items);
+	return r;
+}
+
+static int h_redirect_https(struct parse_state *st, struct service_dest *d, const char *key,
+			    const char *v, char **reterr)
+{
+	st->s->redirect_unless_https_proto = parse_bool(v);
+	return 0;
+}
+
+static int h_check_resolvers(struct parse_state *st, struct service_dest *d, const char *key,
+			     const char *v, char **reterr)
+{
+	st->s->check_resolvers = parse_bool(v);
+	return 0;
+}
+
+static int h_session_type(struct parse_state *st, struct service_dest *d, const char *key,
+			  const char *v, char **reterr)
+{
+	if (!streq(v, "sticky-server"))
+		return bad(reterr, key, v, "must be sticky-server");
+	st->s->sticky = true;
+	return 0;
+}
+
+static int h_connection_mode(struct parse_state *st, struct service_dest *d, const char *key,
+			     const char *v, char **reterr)
+{
+	static const char *const modes[] = {"http-keep-alive", "http-server-close", "httpclose"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(modes); i++) {
+		if (streq(v, modes[i])) {
+			free(st->s->connection_mode);
+			st->s->connection_mode = xstrdup(v);
+			return 0;
+		}
+	}
+	return bad(reterr, key, v, "must be http-keep-alive, http-server-close or httpclose");
+}
+
+/* Space-separated words, each accepted by ok; kept as one string with single spaces. */
+static int parse_words(const char *key, const char *v, bool (*ok)(const char *), const char *what,
+		       char **ret, char **reterr)
+{
+	struct strv w = {0};
+	struct strbuf b;
+	int r = split_list(v, " ", &w, key, domain_item_problem, reterr);
+
+	strbuf_init(&b);
+	for (size_t i = 0; r >= 0 && i < w.n; i++) {
+		if (!ok(w.v[i])) {
+			r = bad(reterr, key, w.v[i], what);
+			break;
+		}
+		if (i)
+			strbuf_putc(&b, ' ');
+		strbuf_puts(&b, w.v[i]);
+	}
+	if (r >= 0 && w.n == 0)
+		r = bad(reterr, key, v, what);
+	strv_done(&w);
+	if (r < 0) {
+		strbuf_done(&b);
+		return r;
+	}
+	free(*ret);
+	*ret = strbuf_steal(&b);
+	return 0;
+}
+
+static bool compression_algo_ok(const char *w)
+{
+	return streq(w, "gzip") || streq(w, "deflate") || streq(w, "raw-deflate") ||
+	       streq(w, "identity");
+}
+
+static bool mime_type_ok(const char *w)
+{
+	return strchr(w, '/') && all_chars(w, "/+.-_;=");
+}
+
+static int h_compression_algo(struct parse_state *st, struct service_dest *d, const char *key,
+			      const char *v, char **reterr)
+{
+	return parse_words(key, v, compression_algo_ok,
+			   "must be gzip, deflate, raw-deflate or identity (space-separated)",
+			   &st->s->compression_algo, reterr);
+}
+
+static int h_compression_type(struct parse_state *st, struct service_dest *d, const char *key,
+			      const char *v, char **reterr)
+{
+	return parse_words(key, v, mime_type_ok,
+			   "must be MIME types such as text/html (space-separated)",
+			   &st->s->compression_type, reterr);
+}
+
+/*
+ * backendExtra: HAProxy lines appended to each of the service's backends, as given (the one
+ * parameter whose purpose is raw configuration; ALLOW_BACKEND_EXTRA=false refuses it). Lines are
+ * separated by LF; none may open another section, which would take the rest of the backend's
+ * lines, or other services' traffic, with it.
+ */
+static int h_backend_extra(struct parse_state *st, struct service_dest *d, const char *key,
+			   const char *v, char **reterr)
+{
+	static const char *const sections[] = {
+		"backend",  "cache",	 "defaults",	"frontend", "global",	      "http-errors",
+		"listen",   "mailers",	 "peers",	"program",  "resolvers",      "ring",
+		"userlist", "crt-store", "log-forward", "fcgi-app", "dynamic-update",
+	};
+
+	if (st->ctx->deny_backend_extra)
+		return errmsg_set(reterr, -EINVAL,
+				  "backendExtra is refused: ALLOW_BACKEND_EXTRA is false");
+	for (const char *b = v; *b;) {
+		const char *e = strchr(b, '\n');
+		size_t n = e ? (size_t)(e - b) : strlen(b);
+		_cleanup_free_ char *line = trim_dup(b, b + n);
+		size_t wl = strcspn(line, " ");
+		for (size_t i = 0; i < ARRAY_SIZE(sections); i++)
+			if (wl == strlen(sections[i]) && strncmp(line, sections[i], wl) == 0)
+				return bad(reterr, key, line,
+					   "must not open a section (it would end the backend)");
+		b += n + (e ? 1 : 0);
+	}
+	free(st->s->backend_extra);
+	st->s->backend_extra = xstrdup(v);
+	return 0;
+}
+
 /*
  * A Docker Flow Proxy parameter flowproxy does not implement yet. Dropping it would route the
  * service with less than its owner asked for (an allowedMethods or denyHttp restriction, say),
@@ -709,18 +1138,18 @@ static const struct labels_def defs[] = {
 	{"addHeader", LABELS_SERVICE, h_add_header, false},
 	{"addReqHeader", LABELS_SERVICE, h_add_req_header, false},
 	{"addResHeader", LABELS_SERVICE, h_add_res_header, false},
-	{"allowedMethods", LABELS_DEST, h_unsupported, false},
-	{"backendExtra", LABELS_SERVICE, h_unsupported, false},
+	{"allowedMethods", LABELS_DEST, h_allowed_methods, false},
+	{"backendExtra", LABELS_SERVICE, h_backend_extra, false},
 	{"balanceGroup", LABELS_DEST, h_unsupported, false},
-	{"checkResolvers", LABELS_SERVICE, h_unsupported_bool, false},
+	{"checkResolvers", LABELS_SERVICE, h_check_resolvers, false},
 	{"checkTcp", LABELS_DEST, h_unsupported_bool, false},
 	{"clitcpka", LABELS_DEST, h_unsupported_bool, false},
-	{"compressionAlgo", LABELS_SERVICE, h_unsupported, false},
-	{"compressionType", LABELS_SERVICE, h_unsupported, false},
-	{"connectionMode", LABELS_SERVICE, h_unsupported, false},
+	{"compressionAlgo", LABELS_SERVICE, h_compression_algo, false},
+	{"compressionType", LABELS_SERVICE, h_compression_type, false},
+	{"connectionMode", LABELS_SERVICE, h_connection_mode, false},
 	{"delReqHeader", LABELS_SERVICE, h_del_req_header, false},
 	{"delResHeader", LABELS_SERVICE, h_del_res_header, false},
-	{"deniedMethods", LABELS_DEST, h_unsupported, false},
+	{"deniedMethods", LABELS_DEST, h_denied_methods, false},
 	{"denyHttp", LABELS_DEST, h_unsupported_bool, false},
 	{"discoveryType", LABELS_SERVICE, h_discovery_type, false},
 	{"distribute", LABELS_SERVICE, h_distribute, false},
@@ -733,8 +1162,8 @@ static const struct labels_def defs[] = {
 	{"pathType", LABELS_DEST, h_path_type, false},
 	{"port", LABELS_DEST, h_port, false},
 	{"proxyInstanceName", LABELS_SERVICE, h_proxy_instance_name, false},
-	{"redirectFromDomain", LABELS_DEST, h_unsupported, false},
-	{"redirectUnlessHttpsProto", LABELS_SERVICE, h_unsupported_bool, false},
+	{"redirectFromDomain", LABELS_DEST, h_redirect_from_domain, false},
+	{"redirectUnlessHttpsProto", LABELS_SERVICE, h_redirect_https, false},
 	{"redirectWhenHttpProto", LABELS_SERVICE, h_redirect_http, false},
 	{"replicas", LABELS_SERVICE, h_replicas, false},
 	{"reqMode", LABELS_DEST, h_req_mode, false},
@@ -746,11 +1175,11 @@ static const struct labels_def defs[] = {
 	{"serviceDomainAlgo", LABELS_SERVICE, h_domain_algo, false},
 	{"serviceDomainMatchAll", LABELS_SERVICE, h_domain_match_all, false},
 	{"serviceGroup", LABELS_DEST, h_unsupported, false},
-	{"serviceHeader", LABELS_DEST, h_unsupported, false},
+	{"serviceHeader", LABELS_DEST, h_service_header, false},
 	{"serviceName", LABELS_SERVICE, h_service_name, false},
 	{"servicePath", LABELS_DEST, h_service_path, false},
 	{"servicePathExclude", LABELS_DEST, h_service_path_exclude, false},
-	{"sessionType", LABELS_SERVICE, h_unsupported, false},
+	{"sessionType", LABELS_SERVICE, h_session_type, false},
 	{"setHeader", LABELS_SERVICE, h_set_header, false},
 	{"setReqHeader", LABELS_SERVICE, h_set_req_header, false},
 	{"setResHeader", LABELS_SERVICE, h_set_res_header, false},
@@ -762,11 +1191,11 @@ static const struct labels_def defs[] = {
 	{"timeoutClient", LABELS_DEST, h_unsupported, false},
 	{"timeoutServer", LABELS_DEST, h_timeout_server, false},
 	{"timeoutTunnel", LABELS_DEST, h_timeout_tunnel, false},
-	{"userAgent", LABELS_DEST, h_unsupported, false},
+	{"userAgent", LABELS_DEST, h_user_agent, false},
 	{"userDef", LABELS_DEST, h_unsupported, false},
 	{"users", LABELS_SERVICE, h_users, true},
 	{"usersPassEncrypted", LABELS_SERVICE, h_users_encrypted, false},
-	{"usersSecret", LABELS_SERVICE, h_unsupported, false},
+	{"usersSecret", LABELS_SERVICE, h_users_secret, false},
 	{"verifyClientSsl", LABELS_DEST, h_unsupported_bool, false},
 };
 
@@ -948,39 +1377,94 @@ static char *random_password(void)
 	return xstrdup(hex);
 }
 
+/* The users of a `u:p` list separated by ',' or LF (a usersSecret file), checked. */
+static int users_from_text(struct service *s, const char *from, const char *text, bool encrypted,
+			   char **reterr)
+{
+	for (const char *b = text;;) {
+		const char *e = strpbrk(b, ",\n");
+		if (!e)
+			e = b + strlen(b);
+		_cleanup_free_ char *item = xstrndup(b, (size_t)(e - b));
+		_cleanup_free_ char *name = NULL, *pw = NULL;
+		if (user_split(item, &name, &pw) && pw) {
+			int r = check_user(from, name, pw, reterr);
+			if (r < 0)
+				return r;
+			user_add(s, name, pw, encrypted);
+		}
+		if (!*e)
+			return 0;
+		b = e + 1;
+	}
+}
+
 /*
- * DFP's mergeUsers without usersSecret: users with a password are kept; names without one take
- * their password from USERS; names not found there are dropped. If users were requested but none
- * is left, a dummyUser with a random "encrypted" password locks everyone out, as in DFP.
+ * DFP's mergeUsers: users with a password are kept; names without one take their password from
+ * the usersSecret file when there is one, else from USERS; names not found are dropped. Without
+ * `users`, every user of the usersSecret file is taken. If users were requested but none is
+ * left, a dummyUser with a random "encrypted" password locks everyone out, as in DFP. A
+ * usersSecret that cannot be read is refused (DFP logged it and locked everyone out).
  */
 static int resolve_users(struct parse_state *st, char **reterr)
 {
 	const char *v = st->users;
+	struct service file = {0};
+	int r = 0;
 
-	if (!str_set(v))
+	if (!str_set(v) && !str_set(st->users_secret))
 		return 0;
-	for (const char *b = v;;) {
+	if (str_set(st->users_secret)) {
+		_cleanup_free_ char *text = NULL;
+		_cleanup_free_ char *from = xasprintf("usersSecret '%s'", st->users_secret);
+		if (!st->ctx->read_users_secret)
+			return errmsg_set(reterr, -EINVAL,
+					  "usersSecret is not available for this source");
+		r = st->ctx->read_users_secret(st->ctx->secret_arg, st->users_secret, &text,
+					       reterr);
+		if (r < 0)
+			return r;
+		r = users_from_text(&file, from, text, st->s->users_pass_encrypted, reterr);
+		if (r < 0)
+			goto out;
+	}
+	if (!str_set(v)) {
+		for (size_t i = 0; i < file.n_users; i++)
+			user_add(st->s, file.users[i].name, file.users[i].password,
+				 file.users[i].encrypted);
+	}
+	for (const char *b = str_set(v) ? v : "";;) {
 		const char *e = strchr(b, ',');
 		if (!e)
 			e = b + strlen(b);
 		_cleanup_free_ char *item = xstrndup(b, (size_t)(e - b));
 		_cleanup_free_ char *name = NULL, *pw = NULL;
 		if (user_split(item, &name, &pw)) {
-			int r;
 			if (pw) {
 				r = check_user("users", name, pw, reterr);
 				if (r < 0)
-					return r;
+					goto out;
 				user_add(st->s, name, pw, st->s->users_pass_encrypted);
+			} else if (str_set(st->users_secret)) {
+				r = check_user("users", name, NULL, reterr);
+				if (r < 0)
+					goto out;
+				for (size_t i = 0; i < file.n_users; i++) {
+					if (strcasecmp(file.users[i].name, name) == 0) {
+						user_add(st->s, name, file.users[i].password,
+							 file.users[i].encrypted);
+						break;
+					}
+				}
 			} else {
 				r = check_user("users", name, NULL, reterr);
 				if (r < 0)
-					return r;
+					goto out;
 				_cleanup_free_ char *gp = global_password(st->ctx->users, name);
 				if (gp) {
 					r = check_user("USERS", name, gp, reterr);
 					if (r < 0)
-						return r;
+						goto out;
 					user_add(st->s, name, gp, st->ctx->users_pass_encrypted);
 				}
 			}
@@ -993,7 +1477,13 @@ static int resolve_users(struct parse_state *st, char **reterr)
 		_cleanup_free_ char *pw = random_password();
 		user_add(st->s, "dummyUser", pw, true);
 	}
-	return 0;
+out:
+	for (size_t i = 0; i < file.n_users; i++) {
+		free(file.users[i].name);
+		free(file.users[i].password);
+	}
+	free(file.users);
+	return r;
 }
 
 /* ---- destinations ---- */
@@ -1019,6 +1509,14 @@ static int parse_dest(struct parse_state *st, struct service_dest *d, int index,
 		d->path_type = xstrdup("path_beg");
 	if (!d->req_mode)
 		d->req_mode = xstrdup("http");
+	if (d->redirect_from_domains.n && !d->domains.n) {
+		_cleanup_free_ char *k = NULL;
+		dest_get(st->p, "redirectFromDomain", index, &k);
+		return errmsg_set(reterr, -EINVAL,
+				  "%s needs a serviceDomain to redirect to (the first one is the "
+				  "target)",
+				  k);
+	}
 	if (d->domains.n && !d->paths.n)
 		strv_add(&d->paths, "/");
 
@@ -1126,7 +1624,8 @@ static int check_control(const struct params *p, char **reterr)
 	for (size_t i = 0; i < p->n; i++) {
 		int idx;
 		const struct labels_def *d = def_find(p->v[i].key, &idx);
-		if (!d || !has_control(p->v[i].value))
+		/* backendExtra is lines of configuration: LF separates them. */
+		if (!d || !has_control(p->v[i].value, d->fn == h_backend_extra))
 			continue;
 		if (d->secret)
 			return errmsg_set(reterr, -EINVAL,

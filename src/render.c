@@ -11,6 +11,7 @@
 #include "flowproxy/telemetry_parse.h"
 #include "flowproxy/template.h"
 
+#include <arpa/inet.h>
 #include <strings.h>
 
 struct render {
@@ -54,17 +55,6 @@ void render_free(struct render *r)
 	template_free(r->base);
 	template_free(r->backend);
 	free(r);
-}
-
-void render_quote(struct strbuf *out, const char *s)
-{
-	strbuf_putc(out, '"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\' || *s == '$')
-			strbuf_putc(out, '\\');
-		strbuf_putc(out, *s);
-	}
-	strbuf_putc(out, '"');
 }
 
 /* HAProxy's config parser treats a backslash outside quotes as an escape: double it. */
@@ -306,10 +296,30 @@ static void append_acl_values(struct strbuf *b, const char *fetch, const struct 
 	}
 }
 
+/* " url_... [!url_exclude_...] [domain_...] [srcPort_...]": the ACLs that select a route. */
+static void route_conditions(struct strbuf *b, const struct render_route *rt, bool excludes)
+{
+	const struct service *s = rt->rs->svc;
+	const struct service_dest *d = rt->dest;
+
+	if (d->paths.n)
+		strbuf_printf(b, " url_%s", rt->suffix);
+	if (excludes && d->path_excludes.n)
+		strbuf_printf(b, " !url_exclude_%s", rt->suffix);
+	if (d->domains.n)
+		strbuf_printf(b, " domain_%s", rt->suffix);
+	if (d->src_port > 0)
+		strbuf_printf(b, " srcPort_%s%ld_%d", s->acl_name, d->src_port, d->index);
+}
+
 /* The frontend lines of one service: every ACL first, then redirects, then use_backend. */
 static void frontend_service(struct strbuf *b, const struct render_route *routes, size_t n)
 {
 	const struct service *s = routes[0].rs->svc;
+	_cleanup_free_ size_t *hdr_first = xcalloc(n, sizeof(*hdr_first));
+
+	for (size_t i = 1; i < n; i++)
+		hdr_first[i] = hdr_first[i - 1] + routes[i - 1].dest->n_service_headers;
 
 	for (size_t i = 0; i < n; i++) {
 		const struct render_route *rt = &routes[i];
@@ -351,6 +361,36 @@ static void frontend_service(struct strbuf *b, const struct render_route *routes
 		if (d->src_port > 0)
 			strbuf_printf(b, "\n    acl srcPort_%s%ld_%d dst_port %ld", s->acl_name,
 				      d->src_port, d->index, d->src_port);
+		/* serviceHeader: numbered across the service, each route naming its own (DFP
+		 * restarted the count in use_backend and named another destination's ACLs). */
+		for (size_t j = 0; j < d->n_service_headers; j++)
+			strbuf_printf(b, "\n    acl hdr_%s%s_%zu hdr(%s) %s", s->acl_name, d->port,
+				      hdr_first[i] + j, d->service_headers[j].name,
+				      d->service_headers[j].value);
+		if (d->user_agents.n) {
+			_cleanup_free_ char *ua = service_user_agent_acl(&d->user_agents);
+			strbuf_printf(b, "\n    acl user_agent_%s_%s_%d hdr_sub(User-Agent) -i",
+				      s->acl_name, ua, d->index);
+			for (size_t j = 0; j < d->user_agents.n; j++)
+				strbuf_printf(b, " %s", d->user_agents.v[j]);
+		}
+		for (size_t j = 0; j < d->redirect_from_domains.n; j++)
+			strbuf_printf(b,
+				      "\n    http-request redirect code 301 prefix http://%s if { "
+				      "hdr_beg(host) -i %s }",
+				      d->domains.v[0], d->redirect_from_domains.v[j]);
+	}
+	if (s->redirect_unless_https_proto) {
+		strbuf_printf(b, "\n    acl is_%s_https hdr(X-Forwarded-Proto) https", s->acl_name);
+		for (size_t i = 0; i < n; i++) {
+			const struct render_route *rt = &routes[i];
+			const struct service_dest *d = rt->dest;
+			strbuf_puts(b, "\n    http-request redirect scheme https");
+			if (str_set(d->https_redirect_code))
+				strbuf_printf(b, " code %s", d->https_redirect_code);
+			strbuf_printf(b, " if !is_%s_https", s->acl_name);
+			route_conditions(b, rt, false);
+		}
 	}
 	if (s->redirect_when_http_proto) {
 		strbuf_printf(b, "\n    acl is_%s_http hdr(X-Forwarded-Proto) http", s->acl_name);
@@ -361,13 +401,7 @@ static void frontend_service(struct strbuf *b, const struct render_route *routes
 			if (str_set(d->https_redirect_code))
 				strbuf_printf(b, " code %s", d->https_redirect_code);
 			strbuf_printf(b, " if is_%s_http", s->acl_name);
-			if (d->paths.n)
-				strbuf_printf(b, " url_%s", rt->suffix);
-			if (d->domains.n)
-				strbuf_printf(b, " domain_%s", rt->suffix);
-			if (d->src_port > 0)
-				strbuf_printf(b, " srcPort_%s%ld_%d", s->acl_name, d->src_port,
-					      d->index);
+			route_conditions(b, rt, false);
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -375,17 +409,37 @@ static void frontend_service(struct strbuf *b, const struct render_route *routes
 		const struct service_dest *d = rt->dest;
 
 		strbuf_printf(b, "\n    use_backend %s if", rt->backend);
-		if (d->paths.n)
-			strbuf_printf(b, " url_%s", rt->suffix);
-		if (d->path_excludes.n)
-			strbuf_printf(b, " !url_exclude_%s", rt->suffix);
-		if (d->domains.n)
-			strbuf_printf(b, " domain_%s", rt->suffix);
-		if (d->src_port > 0)
-			strbuf_printf(b, " srcPort_%s%ld_%d", s->acl_name, d->src_port, d->index);
+		route_conditions(b, rt, true);
+		for (size_t j = 0; j < d->n_service_headers; j++)
+			strbuf_printf(b, " hdr_%s%s_%zu", s->acl_name, d->port, hdr_first[i] + j);
+		if (d->user_agents.n) {
+			_cleanup_free_ char *ua = service_user_agent_acl(&d->user_agents);
+			strbuf_printf(b, " user_agent_%s_%s_%d", s->acl_name, ua, d->index);
+		}
 		if (s->is_default_backend)
 			strbuf_printf(b, "\n    default_backend %s", rt->backend);
 	}
+}
+
+static bool is_ip_literal(const char *h)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1;
+}
+
+/* "A B C", or "" for none: a list rendered as the words of one HAProxy line. */
+static struct tval *strv_words(const struct strv *v)
+{
+	struct strbuf b;
+
+	strbuf_init(&b);
+	for (size_t i = 0; i < v->n; i++) {
+		if (i)
+			strbuf_putc(&b, ' ');
+		strbuf_puts(&b, v->v[i]);
+	}
+	return tval_new_str_take(strbuf_steal(&b));
 }
 
 static struct tval *header_list(const struct service_header *h, size_t n, bool with_value)
@@ -399,7 +453,11 @@ static struct tval *header_list(const struct service_header *h, size_t n, bool w
 		strbuf_puts(&b, h[i].name);
 		if (with_value && h[i].value) {
 			strbuf_putc(&b, ' ');
-			render_quote(&b, h[i].value);
+			strbuf_put_quoted(&b, h[i].value);
+		}
+		if (h[i].cond) {
+			strbuf_putc(&b, ' ');
+			strbuf_puts(&b, h[i].cond);
 		}
 		tval_list_append(l, tval_new_str(strbuf_str(&b)));
 	}
@@ -441,13 +499,30 @@ static struct tval *backend_data(const struct render_route *rt, bool global_auth
 	struct tval *pr = tval_new_list();
 	for (size_t i = 0; i < d->n_path_replace; i++) {
 		struct tval *e = tval_new_map();
-		tval_map_set(e, "Search",
-			     tval_new_str_take(escape_backslashes(d->path_replace[i].search)));
-		tval_map_set(e, "Replace",
-			     tval_new_str_take(escape_backslashes(d->path_replace[i].replace)));
+		tval_map_set_str(e, "Search", d->path_replace[i].search);
+		tval_map_set_str(e, "Replace", d->path_replace[i].replace);
 		tval_list_append(pr, e);
 	}
 	tval_map_set(m, "PathReplace", pr);
+	tval_map_set_str(m, "ConnectionMode", s->connection_mode ? s->connection_mode : "");
+	tval_map_set_str(m, "CompressionAlgo", s->compression_algo ? s->compression_algo : "");
+	tval_map_set_str(m, "CompressionType", s->compression_type ? s->compression_type : "");
+	tval_map_set(m, "AllowedMethods", strv_words(&d->allowed_methods));
+	tval_map_set(m, "DeniedMethods", strv_words(&d->denied_methods));
+	tval_map_set_str(m, "Cookie", s->sticky ? s->name : "");
+	struct tval *extra = tval_new_list();
+	for (const char *b = s->backend_extra; b && *b;) {
+		const char *e = strchr(b, '\n');
+		size_t len = e ? (size_t)(e - b) : strlen(b);
+		while (len && *b == ' ') {
+			b++;
+			len--;
+		}
+		if (len)
+			tval_list_append(extra, tval_new_strn(b, len));
+		b += len + (e ? 1 : 0);
+	}
+	tval_map_set(m, "BackendExtra", extra);
 
 	/* Basic auth: the service's own users win over USERS; ignoreAuthorization skips both. */
 	if (!d->ignore_authorization && s->n_users) {
@@ -483,6 +558,11 @@ static struct tval *backend_data(const struct render_route *rt, bool global_auth
 		tval_map_set_str(e, "Name", s->name);
 		tval_map_set_str(e, "Address", host);
 		tval_map_set_str(e, "Port", d->port);
+		tval_map_set_str(e, "Cookie", s->sticky ? s->name : "");
+		tval_map_set_bool(e, "Check", s->check_resolvers);
+		tval_map_set_bool(e, "Resolve",
+				  s->check_resolvers ||
+					  (cfg->runtime_resolve && !is_ip_literal(host)));
 		tval_list_append(servers, e);
 	}
 	/* Task-level backends: one server per slot (slots.h); an empty slot is rendered disabled
@@ -505,6 +585,9 @@ static struct tval *backend_data(const struct render_route *rt, bool global_auth
 		tval_map_set_str(e, "Address", disabled ? "127.0.0.1" : addr);
 		tval_map_set_str(e, "Port", port);
 		tval_map_set_bool(e, "Disabled", disabled);
+		tval_map_set_str(e, "Cookie", s->sticky ? name : "");
+		tval_map_set_bool(e, "Check", false);
+		tval_map_set_bool(e, "Resolve", false);
 		tval_list_append(servers, e);
 	}
 	tval_map_set(m, "Servers", servers);

@@ -9,6 +9,8 @@
 #include "flowproxy/service.h"
 #include "flowproxy/labels.h"
 
+#include <ctype.h>
+
 #include <cjson/cJSON.h>
 #include <strings.h>
 
@@ -114,11 +116,12 @@ static char *strdup_or_null(const char *s)
 	return s ? xstrdup(s) : NULL;
 }
 
-static void headers_free(struct service_header *h, size_t n)
+void service_headers_free(struct service_header *h, size_t n)
 {
 	for (size_t i = 0; h && i < n; i++) {
 		free(h[i].name);
 		free(h[i].value);
+		free(h[i].cond);
 	}
 	free(h);
 }
@@ -133,6 +136,7 @@ static struct service_header *headers_dup(const struct service_header *h, size_t
 	for (size_t i = 0; i < n; i++) {
 		r[i].name = strdup_or_null(h[i].name);
 		r[i].value = strdup_or_null(h[i].value);
+		r[i].cond = strdup_or_null(h[i].cond);
 	}
 	return r;
 }
@@ -152,6 +156,11 @@ static void dest_done(struct service_dest *d)
 	free(d->path_replace);
 	free(d->outbound_hostname);
 	free(d->https_redirect_code);
+	strv_done(&d->allowed_methods);
+	strv_done(&d->denied_methods);
+	strv_done(&d->user_agents);
+	strv_done(&d->redirect_from_domains);
+	service_headers_free(d->service_headers, d->n_service_headers);
 }
 
 static void dest_copy(struct service_dest *dst, const struct service_dest *src)
@@ -173,6 +182,11 @@ static void dest_copy(struct service_dest *dst, const struct service_dest *src)
 	}
 	dst->outbound_hostname = strdup_or_null(src->outbound_hostname);
 	dst->https_redirect_code = strdup_or_null(src->https_redirect_code);
+	strv_copy(&dst->allowed_methods, &src->allowed_methods);
+	strv_copy(&dst->denied_methods, &src->denied_methods);
+	strv_copy(&dst->user_agents, &src->user_agents);
+	strv_copy(&dst->redirect_from_domains, &src->redirect_from_domains);
+	dst->service_headers = headers_dup(src->service_headers, src->n_service_headers);
 }
 
 /* Accepts NULL and half-built services (any pointer may be NULL, counts may be 0). */
@@ -202,12 +216,16 @@ void service_free(struct service *s)
 	free(s->acl_name);
 	free(s->domain_algo);
 	free(s->discovery_type);
-	headers_free(s->add_req_headers, s->n_add_req_headers);
-	headers_free(s->set_req_headers, s->n_set_req_headers);
-	headers_free(s->del_req_headers, s->n_del_req_headers);
-	headers_free(s->add_res_headers, s->n_add_res_headers);
-	headers_free(s->set_res_headers, s->n_set_res_headers);
-	headers_free(s->del_res_headers, s->n_del_res_headers);
+	free(s->connection_mode);
+	free(s->compression_algo);
+	free(s->compression_type);
+	free(s->backend_extra);
+	service_headers_free(s->add_req_headers, s->n_add_req_headers);
+	service_headers_free(s->set_req_headers, s->n_set_req_headers);
+	service_headers_free(s->del_req_headers, s->n_del_req_headers);
+	service_headers_free(s->add_res_headers, s->n_add_res_headers);
+	service_headers_free(s->set_res_headers, s->n_set_res_headers);
+	service_headers_free(s->del_res_headers, s->n_del_res_headers);
 	for (size_t i = 0; s->users && i < s->n_users; i++) {
 		free(s->users[i].name);
 		free(s->users[i].password);
@@ -233,6 +251,10 @@ struct service *service_dup(const struct service *s)
 	r->acl_name = strdup_or_null(s->acl_name);
 	r->domain_algo = strdup_or_null(s->domain_algo);
 	r->discovery_type = strdup_or_null(s->discovery_type);
+	r->connection_mode = strdup_or_null(s->connection_mode);
+	r->compression_algo = strdup_or_null(s->compression_algo);
+	r->compression_type = strdup_or_null(s->compression_type);
+	r->backend_extra = strdup_or_null(s->backend_extra);
 	r->add_req_headers = headers_dup(s->add_req_headers, s->n_add_req_headers);
 	r->set_req_headers = headers_dup(s->set_req_headers, s->n_set_req_headers);
 	r->del_req_headers = headers_dup(s->del_req_headers, s->n_del_req_headers);
@@ -300,8 +322,18 @@ static void json_headers(cJSON *o, const char *key, const struct service_header 
 	}
 	a = cJSON_CreateArray();
 	for (size_t i = 0; i < n; i++) {
-		_cleanup_free_ char *s =
-			h[i].value ? xasprintf("%s %s", h[i].name, h[i].value) : xstrdup(h[i].name);
+		struct strbuf b;
+		strbuf_init(&b);
+		strbuf_puts(&b, h[i].name);
+		if (h[i].value) {
+			strbuf_putc(&b, ' ');
+			strbuf_puts(&b, h[i].value);
+		}
+		if (h[i].cond) {
+			strbuf_putc(&b, ' ');
+			strbuf_puts(&b, h[i].cond);
+		}
+		_cleanup_free_ char *s = strbuf_steal(&b);
 		cJSON_AddItemToArray(a, cJSON_CreateString(s));
 	}
 	cJSON_AddItemToObject(o, key, a);
@@ -323,17 +355,31 @@ static const char *raw_dest_get(const struct service *s, const char *key, int in
 	return v ? v : "";
 }
 
+char *service_user_agent_acl(const struct strv *ua)
+{
+	struct strbuf b;
+
+	strbuf_init(&b);
+	for (size_t i = 0; i < ua->n; i++) {
+		if (i)
+			strbuf_putc(&b, '_');
+		for (const char *c = ua->v[i]; *c; c++)
+			strbuf_putc(&b, isalnum((unsigned char)*c) ? *c : '_');
+	}
+	return strbuf_steal(&b);
+}
+
 static cJSON *dest_to_json(const struct service *s, const struct service_dest *d)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON *ua;
 	char buf[32];
 
-	cJSON_AddItemToObject(o, "AllowedMethods", cJSON_CreateNull());
+	json_strv(o, "AllowedMethods", &d->allowed_methods);
 	json_str(o, "BalanceGroup", "");
 	json_bool(o, "CheckTCP", false);
 	json_bool(o, "Clitcpka", false);
-	cJSON_AddItemToObject(o, "DeniedMethods", cJSON_CreateNull());
+	json_strv(o, "DeniedMethods", &d->denied_methods);
 	json_bool(o, "DenyHttp", false);
 	json_bool(o, "HttpsOnly", d->https_only);
 	json_int(o, "HttpsPort", 0);
@@ -342,13 +388,20 @@ static cJSON *dest_to_json(const struct service *s, const struct service_dest *d
 	json_str(o, "OutboundHostname", d->outbound_hostname);
 	json_str(o, "PathType", d->path_type);
 	json_str(o, "Port", d->port);
-	cJSON_AddItemToObject(o, "RedirectFromDomain", cJSON_CreateNull());
+	json_strv(o, "RedirectFromDomain", &d->redirect_from_domains);
 	json_str(o, "ReqMode", d->req_mode);
 	json_str(o, "ReqModeFormatted", d->req_mode);
 	json_str(o, "ReqPathSearchReplace", raw_dest_get(s, "reqPathSearchReplace", d->index));
 	json_strv(o, "ServiceDomain", &d->domains);
 	json_str(o, "ServiceGroup", "");
-	cJSON_AddItemToObject(o, "ServiceHeader", cJSON_CreateNull());
+	if (d->n_service_headers) {
+		cJSON *h = cJSON_CreateObject();
+		for (size_t i = 0; i < d->n_service_headers; i++)
+			json_str(h, d->service_headers[i].name, d->service_headers[i].value);
+		cJSON_AddItemToObject(o, "ServiceHeader", h);
+	} else {
+		cJSON_AddItemToObject(o, "ServiceHeader", cJSON_CreateNull());
+	}
 	json_strv(o, "ServicePath", &d->paths);
 	json_strv(o, "ServicePathExclude", &d->path_excludes);
 	json_int(o, "SrcPort", d->src_port);
@@ -366,8 +419,9 @@ static cJSON *dest_to_json(const struct service *s, const struct service_dest *d
 	json_str(o, "TimeoutTunnel", d->timeout_tunnel ? buf : "");
 	json_bool(o, "VerifyClientSsl", false);
 	ua = cJSON_CreateObject();
-	cJSON_AddItemToObject(ua, "Value", cJSON_CreateNull());
-	json_str(ua, "AclName", "");
+	json_strv(ua, "Value", &d->user_agents);
+	_cleanup_free_ char *ua_acl = service_user_agent_acl(&d->user_agents);
+	json_str(ua, "AclName", ua_acl);
 	cJSON_AddItemToObject(o, "UserAgent", ua);
 	json_str(o, "UserDef", "");
 	json_int(o, "Index", d->index);
@@ -405,11 +459,11 @@ static cJSON *service_json(const struct service *s, bool with_name)
 	json_str(o, "AclName", s->acl_name);
 	json_headers(o, "AddReqHeader", s->add_req_headers, s->n_add_req_headers);
 	json_headers(o, "AddResHeader", s->add_res_headers, s->n_add_res_headers);
-	json_str(o, "BackendExtra", "");
-	json_bool(o, "CheckResolvers", false);
-	json_str(o, "CompressionAlgo", "");
-	json_str(o, "CompressionType", "");
-	json_str(o, "ConnectionMode", "");
+	json_str(o, "BackendExtra", s->backend_extra ? s->backend_extra : "");
+	json_bool(o, "CheckResolvers", s->check_resolvers);
+	json_str(o, "CompressionAlgo", s->compression_algo ? s->compression_algo : "");
+	json_str(o, "CompressionType", s->compression_type ? s->compression_type : "");
+	json_str(o, "ConnectionMode", s->connection_mode ? s->connection_mode : "");
 	json_bool(o, "Debug", false);
 	json_str(o, "DebugFormat", "");
 	json_headers(o, "DelReqHeader", s->del_req_headers, s->n_del_req_headers);
@@ -419,7 +473,7 @@ static cJSON *service_json(const struct service *s, bool with_name)
 	json_bool(o, "IsDefaultBackend", s->is_default_backend);
 	json_str(o, "ProxyInstanceName", params_get(&s->raw, "proxyInstanceName"));
 	json_bool(o, "RedirectWhenHttpProto", s->redirect_when_http_proto);
-	json_bool(o, "RedirectUnlessHttpsProto", false);
+	json_bool(o, "RedirectUnlessHttpsProto", s->redirect_unless_https_proto);
 	json_int(o, "Replicas", s->has_replicas ? s->replicas : 0);
 	json_str(o, "ReqPathReplace", params_get(&s->raw, "reqPathReplace"));
 	json_str(o, "ReqPathSearch", params_get(&s->raw, "reqPathSearch"));
@@ -427,7 +481,7 @@ static cJSON *service_json(const struct service *s, bool with_name)
 	json_str(o, "ServiceDomainAlgo", s->domain_algo);
 	if (with_name)
 		json_str(o, "ServiceName", s->name);
-	json_str(o, "SessionType", "");
+	json_str(o, "SessionType", s->sticky ? "sticky-server" : "");
 	json_headers(o, "SetReqHeader", s->set_req_headers, s->n_set_req_headers);
 	json_headers(o, "SetResHeader", s->set_res_headers, s->n_set_res_headers);
 	json_str(o, "TemplateBePath", "");

@@ -288,3 +288,14 @@ long long now_usec(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
 }
+
+void strbuf_put_quoted(struct strbuf *out, const char *s)
+{
+	strbuf_putc(out, '"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\' || *s == '$')
+			strbuf_putc(out, '\\');
+		strbuf_putc(out, *s);
+	}
+	strbuf_putc(out, '"');
+}

@@ -9,6 +9,9 @@
 
 #include "flowproxy/util.h"
 
+/* Docker's embedded DNS, as in DFP's image. */
+#define RESOLVERS_DEFAULT "nameserver dns 127.0.0.11:53"
+
 struct config {
 	/* API (DFP: -i/--ip, -p/--port) */
 	char *ip;
@@ -60,6 +63,8 @@ struct config {
 	bool check_resolvers;
 	bool do_not_resolve_addr;
 	char *resolvers;
+	char *resolve_servers; /* RESOLVE_SERVERS: auto|true|false */
+	bool runtime_resolve;  /* its outcome: host-name servers get `resolvers docker` */
 	char *stats_user;
 	char *stats_pass;
 	char *stats_uri;

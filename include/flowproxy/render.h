@@ -97,6 +97,3 @@ void render_sort(struct render_service *svcs, size_t n);
 int render_config(const struct render *r, const struct config *cfg,
 		  const struct render_service *svcs, size_t n, struct strbuf *out,
 		  struct render_plan *ret_plan, char **reterr);
-
-/* Quotes s for an HAProxy argument: "..." with \, " and $ escaped. Appends to out. */
-void render_quote(struct strbuf *out, const char *s);

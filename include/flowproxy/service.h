@@ -61,11 +61,14 @@ struct service_path_replace {
 	char *replace;
 };
 
-/* A header rule: name plus value (value NULL for del*Header). */
+/* A header rule: name plus value (value NULL for del*Header), and an optional condition. */
 struct service_header {
 	char *name;
-	char *value;
+	char *value; /* the literal value, unquoted; the renderer quotes it */
+	char *cond;  /* "if ..." / "unless ..." in HAProxy words, ready to render; NULL when none */
 };
+
+void service_headers_free(struct service_header *h, size_t n);
 
 #define SERVICE_DEST_MAX 10
 
@@ -87,6 +90,12 @@ struct service_dest {
 	long timeout_server;	   /* seconds, 0 when unset */
 	long timeout_tunnel;	   /* seconds, 0 when unset */
 	bool ignore_authorization;
+	struct strv allowed_methods; /* allowedMethods: anything else is denied (403) */
+	struct strv denied_methods;  /* deniedMethods: denied (403) */
+	struct strv user_agents;     /* userAgent: hdr_sub(User-Agent) -i, ANDed into the route */
+	struct strv redirect_from_domains;	/* redirectFromDomain: 301 to serviceDomain[0] */
+	struct service_header *service_headers; /* serviceHeader K:V pairs, sorted by name */
+	size_t n_service_headers;
 };
 
 struct service {
@@ -96,7 +105,14 @@ struct service {
 	char *discovery_type; /* discoveryType: NULL (task slots or the service's own host), "DNS"
 			       * (server-template resolved through Docker's DNS) or "VIP" */
 	bool redirect_when_http_proto;
+	bool redirect_unless_https_proto;
 	bool is_default_backend;
+	bool sticky;		/* sessionType=sticky-server: a cookie per server */
+	bool check_resolvers;	/* checkResolvers: `check resolvers docker` on server lines */
+	char *connection_mode;	/* connectionMode: `option <mode>` in its backends; NULL unset */
+	char *compression_algo; /* compressionAlgo: `compression algo ...` in its backends */
+	char *compression_type; /* compressionType: `compression type ...` */
+	char *backend_extra;	/* backendExtra: raw lines at the end of each backend */
 	struct service_header *add_req_headers, *set_req_headers, *del_req_headers;
 	struct service_header *add_res_headers, *set_res_headers, *del_res_headers;
 	size_t n_add_req_headers, n_set_req_headers, n_del_req_headers;
@@ -119,9 +135,16 @@ struct labels_ctx {
 	bool https_only;	   /* HTTPS_ONLY */
 	const char *users;	   /* USERS: "u:p,u2:p2", password source for `users=name` */
 	bool users_pass_encrypted; /* USERS_PASS_ENCRYPTED */
+	bool deny_backend_extra;   /* ALLOW_BACKEND_EXTRA=false: backendExtra is refused */
+	/* Reads the usersSecret file dfp_users_<name> into *ret (caller frees); NULL: refused. */
+	int (*read_users_secret)(void *arg, const char *name, char **ret, char **reterr);
+	void *secret_arg;
 };
 
 void service_free(struct service *s);
+/* DFP's userAgent ACL name part: the values joined with '_', other than letters and digits
+ * replaced by '_' ("Mozilla/5.0,curl" -> "Mozilla_5_0_curl"). Caller frees. */
+char *service_user_agent_acl(const struct strv *ua);
 struct service *service_dup(const struct service *s);
 
 /*

@@ -70,6 +70,8 @@ void strbuf_puts(struct strbuf *b, const char *s);
 void strbuf_putc(struct strbuf *b, char c);
 void strbuf_printf(struct strbuf *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
 void strbuf_vprintf(struct strbuf *b, const char *fmt, va_list ap) PRINTF_LIKE(2, 0);
+/* Quotes s for an HAProxy argument: "..." with \, " and $ escaped. Appends to out. */
+void strbuf_put_quoted(struct strbuf *out, const char *s);
 /* Returns the contents (caller frees; "" when empty) and leaves the buffer empty. */
 char *strbuf_steal(struct strbuf *b);
 /* Returns the contents, "" when empty; borrowed until the next change. */

@@ -15,6 +15,7 @@ body=$(get /a/x)
 is "$(hstatus)" 503 "no service routed yet: 503"
 
 recon() { api "/v1/docker-flow-proxy/reconfigure?$1"; }
+urlenc() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
 
 # --- path ---
 out=$(recon "serviceName=svca&servicePath=/a&port=$PA&outboundHostname=127.0.0.1")
@@ -69,6 +70,13 @@ is "$(hstatus)" 503 "other domain not routed"
 # --- rewritten path ---
 recon "serviceName=rw&servicePath=/api/v1&reqPathSearchReplace=/api/v1,/internal&port=$PD&outboundHostname=127.0.0.1" >/dev/null
 like "$(get /api/v1/users)" '^name=d path=/internal/users' "path rewritten by reqPathSearchReplace"
+# Capture groups, an alternation, a quantifier with a comma, and a literal '.' escaped.
+rp=$(urlenc '^/grp/(?:a|b)/(\d{1,3})/(.*)$,/\2/n\1:\.php/,.html/')
+recon "serviceName=rwg&servicePath=/grp&reqPathSearchReplace=$rp&port=$PD&outboundHostname=127.0.0.1" >/dev/null
+is "$(astatus)" 200 "a rewrite with groups and references accepted"
+like "$(get /grp/b/42/x.php)" '^name=d path=/x.html/n42' "groups referenced as \\2 and \\1, then \\.php replaced"
+like "$(get /grp/c/42/y)" '^name=d path=/grp/c/42/y' "the alternation does not match c: the path is kept"
+like "$(get /grp/a/4242/z)" '^name=d path=/grp/a/4242/z' "{1,3} does not match four digits"
 
 # --- headers ---
 recon "serviceName=hdr&servicePath=/hdr&port=$PA&outboundHostname=127.0.0.1&addReqHeader=X-Added%20hello%20world&setReqHeader=X-Set%20one&delReqHeader=X-Remove-Me&addResHeader=X-Res-Added%20yes&setResHeader=X-Res-Set%20v&delResHeader=X-Drop" >/dev/null
@@ -83,6 +91,23 @@ unlike "$body" 'X-Remove-Me' "request header removed"
 hdrs=$(curl -s -D - -o /dev/null "http://127.0.0.1:$PPORT/hdr")
 like "$hdrs" 'X-Res-Added: yes' "response header added"
 like "$hdrs" 'X-Res-Set: v' "response header set"
+
+# Header values in HAProxy's word syntax, as Docker Flow Proxy users write them: quotes group
+# (and are not sent), if/unless conditions apply, and a separator inside quotes stays.
+sts=$(urlenc 'Strict-Transport-Security "max-age=16000000; includeSubDomains; preload;"')
+xfp=$(urlenc 'X-Proto-Tls yes if { ssl_fc },X-Proto-Plain yes unless { ssl_fc },X-List "a, b"')
+recon "serviceName=words&servicePath=/words&port=$PA&outboundHostname=127.0.0.1&setResHeader=$sts&setReqHeader=$xfp" >/dev/null
+is "$(astatus)" 200 "header values in HAProxy word syntax accepted"
+hdrs=$(curl -s -D - -o "$T/words.body" "http://127.0.0.1:$PPORT/words")
+like "$hdrs" $'Strict-Transport-Security: max-age=16000000; includeSubDomains; preload;\r' "quoted value sent without the quotes"
+body=$(cat "$T/words.body")
+like "$body" 'X-Proto-Plain: yes' "unless { ssl_fc } applies on plain HTTP"
+unlike "$body" 'X-Proto-Tls' "if { ssl_fc } does not apply on plain HTTP"
+like "$body" 'X-List: a, b' "a comma inside quotes belongs to the value"
+out=$(recon "serviceName=words2&servicePath=/words2&port=$PA&outboundHostname=127.0.0.1&setReqHeader=$(urlenc 'X-A "$API_TOKEN"')")
+is "$(astatus)" 400 "a header value expanding the environment is refused"
+out=$(recon "serviceName=words2&servicePath=/words2&port=$PA&outboundHostname=127.0.0.1&setReqHeader=$(urlenc 'X-A v\r\nX-Evil: 1')")
+is "$(astatus)" 400 "a header value with \\r\\n escapes is refused"
 
 # --- auth ---
 recon "serviceName=auth&servicePath=/auth&users=alice:wonder,bob:builder&port=$PA&outboundHostname=127.0.0.1" >/dev/null
@@ -149,12 +174,12 @@ refused=(
 	"servicePath=/e&port=80x|port '80x' must be a port number|a port that is not a number"
 	"servicePath=/e&port=65536|port '65536' must be a port number|a port over 65535"
 	"servicePath=/x(&pathType=path_reg|servicePath '/x\(' is not a valid regular expression|a regex PCRE2 rejects"
-	"servicePath=/e&reqPathSearchReplace=/e(,/f|reqPathSearchReplace '/e\(' is not a valid regular expression|a reqPathSearchReplace regex PCRE2 rejects"
+	"servicePath=/e&reqPathSearchReplace=*e,/f|reqPathSearchReplace '\*e' is not a valid regular expression|a reqPathSearchReplace regex PCRE2 rejects"
 	"servicePath=/e&timeoutServer=1h|timeoutServer '1h' must be a number of seconds|a timeout that is not a number"
 	"servicePath=/e&outboundHostname=a/b|outboundHostname 'a/b' must be a host name|an outboundHostname that is not a host"
 )
 # A Docker Flow Proxy parameter flowproxy does not implement is refused, never dropped.
-for p in sessionType=sticky-server timeoutClient=5; do
+for p in aclCondition=x timeoutClient=5; do
 	refused+=("servicePath=/e&$p|${p%%=*} is not supported by flowproxy yet|unimplemented ${p%%=*}")
 done
 for row in "${refused[@]}"; do

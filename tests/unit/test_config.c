@@ -126,6 +126,24 @@ int main(void)
 	tap_is_int(config_load(&c, 0, NULL, as4, &err), -EINVAL, "not a duration refused");
 	tap_ok(err && strstr(err, "not a duration"), "the message says why");
 
+	/* RESOLVE_SERVERS: auto follows RESOLVERS (and a container); true and false are as said. */
+	char *rs1[] = {"RESOLVE_SERVERS=true", NULL};
+	tap_is_int(config_load(&c, 0, NULL, rs1, &err), 0, "RESOLVE_SERVERS=true");
+	tap_ok(c.runtime_resolve, "host names are re-resolved");
+	config_done(&c);
+	char *rs2[] = {"RESOLVE_SERVERS=false", "RESOLVERS=nameserver a 10.0.0.1:53", NULL};
+	tap_is_int(config_load(&c, 0, NULL, rs2, &err), 0, "RESOLVE_SERVERS=false");
+	tap_ok(!c.runtime_resolve, "false wins over RESOLVERS");
+	config_done(&c);
+	char *rs3[] = {"RESOLVERS=nameserver a 10.0.0.1:53", NULL};
+	tap_is_int(config_load(&c, 0, NULL, rs3, &err), 0, "RESOLVE_SERVERS=auto with RESOLVERS");
+	tap_ok(c.runtime_resolve, "auto: RESOLVERS set means re-resolve");
+	config_done(&c);
+	char *rs4[] = {"RESOLVE_SERVERS=maybe", NULL};
+	tap_is_int(config_load(&c, 0, NULL, rs4, &err), -EINVAL, "RESOLVE_SERVERS=maybe refused");
+	tap_is_str(err, "RESOLVE_SERVERS: 'maybe' is not one of auto|true|false",
+		   "naming the words");
+
 	free(err);
 	unlink(sec);
 	unlink(sec_tok);

@@ -67,8 +67,9 @@ static void join_strv(struct strbuf *b, const struct strv *v)
 static void join_headers(struct strbuf *b, const struct service_header *h, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		strbuf_printf(b, "%s%s=%s", i ? "|" : "", h[i].name,
-			      h[i].value ? h[i].value : "(nil)");
+		strbuf_printf(b, "%s%s=%s%s%s", i ? "|" : "", h[i].name,
+			      h[i].value ? h[i].value : "(nil)", h[i].cond ? " ?" : "",
+			      h[i].cond ? h[i].cond : "");
 }
 
 /* A field of s as text: "name", "d1.port" (destination by position), ... */
@@ -195,6 +196,12 @@ static const struct {
 	{BASE, "d0.req_mode", "http"},
 	{BASE "&reqMode=http", "d0.req_mode", "http"},
 	{BASE "&reqPathSearchReplace=/a/,/", "d0.replace", "/a/>/"},
+	/* groups, alternations, quantifiers and references: split outside them */
+	{BASE "&reqPathSearchReplace=^/(a),/x", "d0.replace", "^/(a)>/x"},
+	{BASE "&reqPathSearchReplace=^/a,/b,c", "d0.replace", "^/a>/b,c"},
+	{BASE "&reqPathSearchReplace=^/v/(?:x|y)/(\\d{1,3})$,/n/\\1:^/o\\,p,/q", "d0.replace",
+	 "^/v/(?:x|y)/(\\d{1,3})$>/n/\\1|^/o\\,p>/q"},
+	{BASE "&reqPathSearchReplace=^/[,:]x,/y", "d0.replace", "^/[,:]x>/y"},
 	{BASE "&reqPathSearchReplace=^/x,/y:/z,", "d0.replace", "^/x>/y|/z>"},
 	{BASE "&reqPathSearchReplace=^/x,/y&reqPathSearch=^/old&reqPathReplace=/new", "d0.replace",
 	 "^/old>/new|^/x>/y"},
@@ -218,7 +225,21 @@ static const struct {
 	{BASE "&setReqHeader=X-S %[src]", "set_req", "X-S=%[src]"},
 	{BASE "&setHeader=X-S2 v", "set_req", "X-S2=v"},
 	{BASE "&delReqHeader=X-D,X-E", "del_req", "X-D=(nil)|X-E=(nil)"},
-	{BASE "&addResHeader=X-R \"q\"", "add_res", "X-R=\"q\""},
+	/* HAProxy's word syntax: quotes group, conditions follow the value (DFP pastes words) */
+	{BASE "&addResHeader=X-R \"q\"", "add_res", "X-R=q"},
+	{BASE "&setResHeader=Strict-Transport-Security \"max-age=16000000; includeSubDomains; "
+	      "preload;\"",
+	 "set_res", "Strict-Transport-Security=max-age=16000000; includeSubDomains; preload;"},
+	{BASE "&setReqHeader=X-Forwarded-Proto https if { ssl_fc }", "set_req",
+	 "X-Forwarded-Proto=https ?if { ssl_fc }"},
+	{BASE "&addResHeader=X-A 'a, b' unless { path_beg /x },X-B c", "add_res",
+	 "X-A=a, b ?unless { path_beg /x }|X-B=c"},
+	{BASE "&addReqHeader=X-A a\\ b\\\"c", "add_req", "X-A=a b\"c"},
+	{BASE "&addReqHeader=X-A \"if\"", "add_req", "X-A=if"},
+	{BASE "&addReqHeader=X-A v if { hdr(x) -m str \"a b\" }", "add_req",
+	 "X-A=v ?if { hdr(x) -m str \"a b\" }"},
+	{BASE "&delReqHeader=X-A if { ssl_fc }", "del_req", "X-A=(nil) ?if { ssl_fc }"},
+	{BASE "&addReqHeader=X-A %[src] x", "add_req", "X-A=%[src] x"},
 	{BASE "&setResHeader=Cache-Control no-cache", "set_res", "Cache-Control=no-cache"},
 	{BASE "&delResHeader=Server", "del_res", "Server=(nil)"},
 	{BASE "&users=u1:p1,u2:p2", "users", "u1:p1:0|u2:p2:0"},
@@ -435,13 +456,31 @@ static const struct {
 	 "timeoutTunnel '1h' must be a number of seconds (0-2147483)"},
 	{BASE "&timeoutTunnel=-5", 400,
 	 "timeoutTunnel '-5' must be a number of seconds (0-2147483)"},
-	{BASE "&addReqHeader=X-A", 400, "addReqHeader 'X-A' must be 'Name value'"},
+	{BASE "&addReqHeader=X-A", 400,
+	 "addReqHeader 'X-A' must be 'Name value [if|unless condition]'"},
 	{BASE "&addReqHeader=X(A) v", 400,
 	 "addReqHeader 'X(A) v' has an invalid header name 'X(A)'"},
-	{BASE "&setReqHeader=X#A v", 400, "setReqHeader 'X#A v' has an invalid header name 'X#A'"},
+	{BASE "&setReqHeader=X#A v", 400,
+	 "setReqHeader 'X#A v' must not contain '#' outside quotes (HAProxy would start a comment)"},
+	{BASE "&setReqHeader=X-A v #x", 400,
+	 "setReqHeader 'X-A v #x' must not contain '#' outside quotes (HAProxy would start a comment)"},
+	{BASE "&setReqHeader=X-A \"v", 400, "setReqHeader 'X-A \"v' has an unbalanced quote"},
+	{BASE "&setReqHeader=X-A 'v", 400, "setReqHeader 'X-A \\'v' has an unbalanced quote"},
+	{BASE "&setReqHeader=X-A v\\", 400, "setReqHeader 'X-A v\\\\' ends with a lone backslash"},
+	{BASE "&setReqHeader=X-A a\\r\\nX-B: b", 400,
+	 "setReqHeader 'X-A a\\\\r\\\\nX-B: b' must not contain the escapes \\r \\n \\t \\x or "
+	 "\\0 (control characters)"},
+	{BASE "&setReqHeader=X-A \"$API_TOKEN\"", 400,
+	 "setReqHeader 'X-A \"$API_TOKEN\"' must not contain '$' inside double quotes (HAProxy would "
+	 "expand flowproxy's environment)"},
+	{BASE "&setReqHeader=X-A v if", 400,
+	 "setReqHeader 'X-A v if' has an empty condition after if/unless"},
+	{BASE "&setReqHeader=X-A if { ssl_fc }", 400,
+	 "setReqHeader 'X-A if { ssl_fc }' must be 'Name value [if|unless condition]'"},
 	{BASE "&addHeader=X:A v", 400, "addHeader 'X:A v' has an invalid header name 'X:A'"},
-	{BASE "&delReqHeader=X-A v", 400, "delReqHeader 'X-A v' must be a header name only"},
-	{BASE "&delResHeader=X\"A", 400, "delResHeader 'X\"A' has an invalid header name 'X\"A'"},
+	{BASE "&delReqHeader=X-A v", 400,
+	 "delReqHeader 'X-A v' must be a header name only [if|unless condition]"},
+	{BASE "&delResHeader=X\"A", 400, "delResHeader 'X\"A' has an unbalanced quote"},
 	{BASE "&users=a b:pw", 400,
 	 "users: user name 'a b' must not contain spaces, ',', ':', '#', quotes or backslashes"},
 	{BASE "&users=ab:p w", 400,
@@ -467,14 +506,14 @@ static const struct {
 	 "servicePathExclude '*x' is not a valid regular expression: quantifier does not follow "
 	 "a repeatable item"},
 	{BASE "&reqPathSearchReplace=^/a(,/", 400,
-	 "reqPathSearchReplace '^/a(' is not a valid regular expression: missing closing "
-	 "parenthesis"},
-	{BASE "&reqPathSearchReplace=^/(a),/", 400,
-	 "reqPathSearchReplace '^/(a)' must not contain ',' or ')' (it is pasted into "
-	 "regsub(search,replace))"},
-	{BASE "&reqPathSearchReplace=^/a,/b,c", 400,
-	 "reqPathSearchReplace '/b,c' must not contain ',' or ')' (it is pasted into "
-	 "regsub(search,replace))"},
+	 "reqPathSearchReplace '^/a(,/' must be 'search,replace[:search2,replace2...]'"},
+	{BASE "&reqPathSearchReplace=*a,/", 400,
+	 "reqPathSearchReplace '*a' is not a valid regular expression: quantifier does not follow "
+	 "a repeatable item"},
+	{BASE "&reqPathSearchReplace=^/a\",/", 400,
+	 "reqPathSearchReplace '^/a\"' must not contain quotes"},
+	{BASE "&reqPathSearchReplace=^/a,/b\\", 400,
+	 "reqPathSearchReplace '/b\\\\' must not end with a backslash"},
 	{BASE "&reqPathSearchReplace=^/a,/b c", 400,
 	 "reqPathSearchReplace '/b c' must not contain spaces"},
 	{BASE "&reqPathSearchReplace=^/a#,/b", 400,
@@ -484,8 +523,7 @@ static const struct {
 	{BASE "&reqPathSearchReplace=,/b", 400,
 	 "reqPathSearchReplace '' must not be an empty regular expression"},
 	{BASE "&reqPathSearch=^/a)", 400,
-	 "reqPathSearch '^/a)' must not contain ',' or ')' (it is pasted into "
-	 "regsub(search,replace))"},
+	 "reqPathSearch '^/a)' is not a valid regular expression: unmatched closing parenthesis"},
 	{BASE "&reqPathSearch=^/a&reqPathReplace=/x y", 400,
 	 "reqPathReplace '/x y' must not contain spaces"},
 };
@@ -541,6 +579,70 @@ static void test_errors(void)
 		tap_ok(r == -EINVAL && s == NULL, "reject '%s'", esc(errors[i].q));
 		tap_is_int(status, errors[i].status, "  status");
 		tap_is_str(err, errors[i].msg, "  message");
+		free(err);
+	}
+}
+
+/* A usersSecret reader over two fixed secrets, as the daemon reads dfp_users_<name> files. */
+static int fake_secret(void *arg, const char *name, char **ret, char **reterr)
+{
+	(void)arg;
+	if (streq(name, "team"))
+		*ret = xstrdup("alice:fromsecret\nbob:bobpw,carol:cpw\n");
+	else if (streq(name, "bad"))
+		*ret = xstrdup("eve:p w");
+	else
+		return errmsg_set(reterr, -ENOENT, "usersSecret '%s': cannot read it", name);
+	return 0;
+}
+
+static void test_users_secret(void)
+{
+	struct labels_ctx ctx = {.users = "alice:fromglobal,dave:dpw",
+				 .read_users_secret = fake_secret};
+	static const struct {
+		const char *q;
+		const char *want; /* name:password|..., or the error */
+	} cases[] = {
+		/* without users: every user of the secret */
+		{"usersSecret=team", "alice:fromsecret|bob:bobpw|carol:cpw"},
+		/* names without a password take the secret's, not USERS' */
+		{"usersSecret=team&users=ALICE,bob:own", "ALICE:fromsecret|bob:own"},
+		/* a name in neither is dropped; none left locks everyone out */
+		{"usersSecret=team&users=dave", "dummyUser"},
+		/* without usersSecret, USERS is the source */
+		{"users=alice,dave", "alice:fromglobal|dave:dpw"},
+		{"usersSecret=missing", "usersSecret 'missing': cannot read it"},
+		{"usersSecret=bad",
+		 "usersSecret 'bad': the password of 'eve' must not contain spaces, "
+		 "',', '#', quotes or backslashes"},
+		{"usersSecret=../x",
+		 "usersSecret '../x' may only contain letters, digits, '_', '.' and "
+		 "'-'"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		_cleanup_free_ char *q =
+			xasprintf("serviceName=s&servicePath=/a&port=80&%s", cases[i].q);
+		struct service *s = NULL;
+		char *err = NULL;
+		struct strbuf b;
+
+		strbuf_init(&b);
+		if (parse(q, &ctx, &s, NULL, &err) == 0) {
+			for (size_t j = 0; j < s->n_users; j++) {
+				if (j)
+					strbuf_putc(&b, '|');
+				strbuf_puts(&b, s->users[j].name);
+				if (!streq(s->users[j].name, "dummyUser"))
+					strbuf_printf(&b, ":%s", s->users[j].password);
+			}
+		} else {
+			strbuf_puts(&b, err);
+		}
+		tap_is_str(strbuf_str(&b), cases[i].want, cases[i].q);
+		strbuf_done(&b);
+		service_free(s);
 		free(err);
 	}
 }
@@ -865,12 +967,24 @@ static void test_env(void)
 		"DFP_SERVICE_SRC_PORT=81",
 		"DFP_SERVICE_USERS=u:p",
 		"DFP_SERVICE_USERS_PASS_ENCRYPTED=true",
+		"DFP_SERVICE_ALLOWED_METHODS=GET",
+		"DFP_SERVICE_DENIED_METHODS=PUT",
+		"DFP_SERVICE_REDIRECT_FROM_DOMAIN=old.com",
+		"DFP_SERVICE_REDIRECT_UNLESS_HTTPS_PROTO=true",
+		"DFP_SERVICE_CONNECTION_MODE=httpclose",
+		"DFP_SERVICE_COMPRESSION_ALGO=gzip",
+		"DFP_SERVICE_COMPRESSION_TYPE=text/plain",
+		"DFP_SERVICE_BACKEND_EXTRA=retries 1",
+		"DFP_SERVICE_SESSION_TYPE=sticky-server",
+		"DFP_SERVICE_CHECK_RESOLVERS=true",
 		"DFP_SERVICE_1_SERVICE_NAME=two",
 		"DFP_SERVICE_1_SERVICE_PATH_1=/two",
 		"DFP_SERVICE_1_PORT_1=81",
 		"DFP_SERVICE_1_SERVICE_PATH_2=/two2",
 		"DFP_SERVICE_1_PORT_2=82",
 		"DFP_SERVICE_1_TIMEOUT_SERVER_2=5",
+		"DFP_SERVICE_1_ALLOWED_METHODS_2=POST",
+		"DFP_SERVICE_1_DENIED_METHODS_1=DELETE",
 		"DFP_SERVICE_1_SERVICE_PATH_3=/three-no-port",
 		"DFP_SERVICE_1_SRC_PORT_3=99",
 		"DFP_SERVICE_2_SERVICE_NAME=three",
@@ -921,12 +1035,24 @@ static void test_env(void)
 		{0, "users", NULL},
 		{0, "usersPassEncrypted", NULL},
 		{0, "replicas", NULL},
+		{0, "allowedMethods", "GET"},
+		{0, "deniedMethods", "PUT"},
+		{0, "redirectFromDomain", "old.com"},
+		{0, "redirectUnlessHttpsProto", "true"},
+		{0, "connectionMode", "httpclose"},
+		{0, "compressionAlgo", "gzip"},
+		{0, "compressionType", "text/plain"},
+		{0, "backendExtra", "retries 1"},
+		{0, "sessionType", "sticky-server"},
+		{0, "checkResolvers", "true"},
 		{1, "serviceName", "two"},
 		{1, "servicePath.1", "/two"},
 		{1, "port.1", "81"},
 		{1, "servicePath.2", "/two2"},
 		{1, "port.2", "82"},
 		{1, "timeoutServer.2", "5"},
+		{1, "allowedMethods.2", "POST"},
+		{1, "deniedMethods.1", "DELETE"},
 		{1, "servicePath.3", NULL},
 		{1, "srcPort.3", NULL},
 		{1, "servicePath", NULL},
@@ -942,11 +1068,17 @@ static void test_env(void)
 	/* Env services parse like any other. */
 	struct service *s = NULL;
 	tap_ok(labels_parse(&v[0], NULL, &s, NULL, &err) == 0 && s->n_dests == 1 &&
-		       s->dests[0].timeout_server == 10 && s->n_users == 0 && !s->has_replicas,
-	       "env service 0 parses, without users or replicas");
+		       s->dests[0].timeout_server == 10 && s->n_users == 0 && !s->has_replicas &&
+		       s->sticky && s->check_resolvers && s->redirect_unless_https_proto &&
+		       streq(s->connection_mode, "httpclose") &&
+		       s->dests[0].allowed_methods.n == 1 &&
+		       s->dests[0].redirect_from_domains.n == 1,
+	       "env service 0 parses, without users or replicas, with DFP's other parameters");
 	service_free(s);
 	tap_ok(labels_parse(&v[1], NULL, &s, NULL, &err) == 0 && s->n_dests == 2 &&
-		       s->dests[1].timeout_server == 5 && streq(s->dests[1].port, "82"),
+		       s->dests[1].timeout_server == 5 && streq(s->dests[1].port, "82") &&
+		       s->dests[1].allowed_methods.n == 1 && s->dests[0].allowed_methods.n == 0 &&
+		       s->dests[0].denied_methods.n == 1,
 	       "env service 1 parses with two indexed destinations");
 	service_free(s);
 
@@ -1143,6 +1275,7 @@ int main(void)
 	test_errors();
 	test_dfp_names();
 	test_globals();
+	test_users_secret();
 	test_caps();
 	test_json();
 	test_params();

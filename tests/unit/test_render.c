@@ -85,12 +85,17 @@ static int render_case(const struct golden_case *gc, struct strbuf *out, struct 
 	struct registry reg;
 	struct render_service *rs = NULL;
 	char *err = NULL;
-	char *env[10] = {"FLOWPROXY_RUN_DIR=/tmp/fp-golden", "DEFAULT_PORTS=8000,8443:ssl"};
-	size_t ne = 2;
+	char *env[12];
+	size_t ne = 0;
 	int k;
 
+	/* The case's settings first: the first of two same-named variables counts. The defaults
+	 * keep the output the same on every machine (RESOLVE_SERVERS=auto looks at /.dockerenv). */
 	for (size_t i = 0; gc->env[i]; i++)
 		env[ne++] = (char *)gc->env[i];
+	env[ne++] = "FLOWPROXY_RUN_DIR=/tmp/fp-golden";
+	env[ne++] = "DEFAULT_PORTS=8000,8443:ssl";
+	env[ne++] = "RESOLVE_SERVERS=false";
 	env[ne] = NULL;
 	k = config_load(&cfg, 0, NULL, env, &err);
 	tap_is_int(k, 0, "config loads");
@@ -147,12 +152,87 @@ static const struct fragment_case fragments[] = {
 	 "serviceName=m&servicePath=^/api/v1,^/api/v2&pathType=path_reg&port=80",
 	 {"\n    acl url_m80_0 path_reg ^/api/v1 ^/api/v2\n", NULL},
 	 {NULL}},
+	{"header values are HAProxy words, conditions follow",
+	 {NULL},
+	 "serviceName=m&servicePath=/a&port=80&setResHeader=X-H \"a; b\" if { ssl_fc }&"
+	 "addReqHeader=X-Q 'it''s \"x\"',X-W \"p q\" unless { hdr(x) -m str \"a b\" }",
+	 {"\n    http-response set-header X-H \"a; b\" if { ssl_fc }\n",
+	  "\n    http-request add-header X-Q \"its \\\"x\\\"\"\n",
+	  "\n    http-request add-header X-W \"p q\" unless { hdr(x) -m str \"a b\" }\n", NULL},
+	 {NULL}},
+	{"allowedMethods and deniedMethods",
+	 {NULL},
+	 "serviceName=m&servicePath=/a&port=80&allowedMethods=GET,HEAD&deniedMethods=DELETE",
+	 {"\n    acl valid_allowed_method method GET HEAD\n"
+	  "    http-request deny unless valid_allowed_method\n",
+	  "\n    acl valid_denied_method method DELETE\n"
+	  "    http-request deny if valid_denied_method\n",
+	  NULL},
+	 {NULL}},
+	{"serviceHeader numbered across destinations, userAgent",
+	 {NULL},
+	 "serviceName=h&servicePath.1=/a&serviceHeader.1=X-V:1,X-A:2&servicePath.2=/b&"
+	 "serviceHeader.2=X-V:2&userAgent.2=curl,Mozilla/5.0&port=80",
+	 {"\n    acl hdr_h80_0 hdr(X-A) 2\n    acl hdr_h80_1 hdr(X-V) 1\n",
+	  "\n    acl hdr_h80_2 hdr(X-V) 2\n",
+	  "\n    acl user_agent_h_curl_Mozilla_5_0_2 hdr_sub(User-Agent) -i curl Mozilla/5.0\n",
+	  "\n    use_backend h-be80_1 if url_h80_1 hdr_h80_0 hdr_h80_1\n",
+	  "\n    use_backend h-be80_2 if url_h80_2 hdr_h80_2 user_agent_h_curl_Mozilla_5_0_2",
+	  NULL},
+	 {NULL}},
+	{"redirectFromDomain and redirectUnlessHttpsProto",
+	 {NULL},
+	 "serviceName=r&serviceDomain=new.test&redirectFromDomain=old.test,older.test&"
+	 "redirectUnlessHttpsProto=true&httpsRedirectCode=308&port=80",
+	 {"\n    http-request redirect code 301 prefix http://new.test if { hdr_beg(host) -i "
+	  "old.test }\n",
+	  "if { hdr_beg(host) -i older.test }\n",
+	  "\n    acl is_r_https hdr(X-Forwarded-Proto) https\n"
+	  "    http-request redirect scheme https code 308 if !is_r_https url_r80_0 "
+	  "domain_r80_0\n",
+	  NULL},
+	 {NULL}},
+	{"connectionMode, compression, sticky sessions, backendExtra, checkResolvers",
+	 {NULL},
+	 "serviceName=c&servicePath=/a&port=80&connectionMode=http-server-close&"
+	 "compressionAlgo=gzip deflate&compressionType=text/html text/plain&"
+	 "sessionType=sticky-server&checkResolvers=true&"
+	 "backendExtra=http-response set-header X-Extra 1\n  retries 2",
+	 {"\n    option http-server-close\n",
+	  "\n    compression algo gzip deflate\n    compression type text/html text/plain\n",
+	  "\n    cookie c insert indirect nocache\n",
+	  "\n    server c c:80 check resolvers docker resolve-prefer ipv4 cookie c\n"
+	  "    http-response set-header X-Extra 1\n    retries 2\n",
+	  NULL},
+	 {NULL}},
+	{"RESOLVE_SERVERS=true: host names are re-resolved, addresses are not",
+	 {"RESOLVE_SERVERS=true", NULL},
+	 "serviceName=n&servicePath.1=/a&port.1=80&servicePath.2=/b&port.2=81&"
+	 "outboundHostname.2=10.1.2.3",
+	 {"\n    server n n:80 resolvers docker resolve-prefer ipv4\n",
+	  "\n    server n 10.1.2.3:81\n", "\n    hold timeout 24d\n", NULL},
+	 {NULL}},
 	{"a path starting with '-' is not read as a flag",
 	 {NULL},
 	 "serviceName=m&servicePath=/a,-i&pathType=path_beg -i&port=80",
 	 {"\n    acl url_m80_0 path_beg -i -- /a -i\n", NULL},
 	 {NULL}},
 };
+
+/* s with each LF written as "\n", for a one-line TAP test name. Caller frees. */
+static char *one_line(const char *s)
+{
+	struct strbuf b;
+
+	strbuf_init(&b);
+	for (; *s; s++) {
+		if (*s == '\n')
+			strbuf_puts(&b, "\\n");
+		else
+			strbuf_putc(&b, *s);
+	}
+	return strbuf_steal(&b);
+}
 
 static void test_fragments(void)
 {
@@ -166,12 +246,17 @@ static void test_fragments(void)
 		strbuf_init(&out);
 		if (render_case(&gc, &out, NULL) == 0) {
 			const char *o = strbuf_str(&out);
-			for (size_t j = 0; fc->has[j]; j++)
-				tap_ok(strstr(o, fc->has[j]) != NULL, "%s: has '%s'", fc->name,
-				       fc->has[j]);
-			for (size_t j = 0; fc->lacks[j]; j++)
+			for (size_t j = 0; fc->has[j]; j++) {
+				_cleanup_free_ char *l = one_line(fc->has[j]);
+				if (!tap_ok(strstr(o, fc->has[j]) != NULL, "%s: has '%s'", fc->name,
+					    l))
+					tap_diag("in:\n%s", o);
+			}
+			for (size_t j = 0; fc->lacks[j]; j++) {
+				_cleanup_free_ char *l = one_line(fc->lacks[j]);
 				tap_ok(strstr(o, fc->lacks[j]) == NULL, "%s: lacks '%s'", fc->name,
-				       fc->lacks[j]);
+				       l);
+			}
 		}
 		strbuf_done(&out);
 	}
@@ -236,7 +321,7 @@ int main(void)
 		struct registry reg;
 		struct render_service *rs = NULL;
 		char *err = NULL;
-		char *env[] = {"DEFAULT_PORTS=8000", NULL};
+		char *env[] = {"DEFAULT_PORTS=8000", "RESOLVE_SERVERS=false", NULL};
 		const char *slots[] = {"10.0.0.5", "", "10.0.0.7:9000", "fd00::1"};
 		struct params p;
 		struct service *svc = NULL;
@@ -322,8 +407,9 @@ int main(void)
 
 	struct strbuf q;
 	strbuf_init(&q);
-	render_quote(&q, "a \"b\" \\c $HOME");
-	tap_is_str(strbuf_str(&q), "\"a \\\"b\\\" \\\\c \\$HOME\"", "render_quote escapes \" \\ $");
+	strbuf_put_quoted(&q, "a \"b\" \\c $HOME");
+	tap_is_str(strbuf_str(&q), "\"a \\\"b\\\" \\\\c \\$HOME\"",
+		   "strbuf_put_quoted escapes \" \\ $");
 	strbuf_done(&q);
 	test_fragments();
 	return tap_done();
