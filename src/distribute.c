@@ -7,14 +7,14 @@
 #include "flowproxy/distribute.h"
 #include "flowproxy/httpc.h"
 #include "flowproxy/loop.h"
-#include "flowproxy/resolve.h"
+#include "flowproxy/lookup.h"
 #include "flowproxy/util.h"
 
 #include <strings.h>
 
 struct distribute {
 	struct loop *loop;
-	struct resolve *resolve;
+	struct lookup *lk;
 	struct httpc *httpc;
 	char *service_name;
 	long port;
@@ -37,7 +37,7 @@ struct distribute_call {
 	struct params query;
 	char *body;
 	size_t len;
-	struct resolve_call *lookup;
+	struct lookup_call *lookup;
 	struct peer *peers;
 	size_t n_peers, pending;
 	struct loop_timer *fail; /* reports a lookup that could not start */
@@ -132,7 +132,7 @@ int distribute_new(struct loop *loop, const struct distribute_options *o, struct
 		free(d);
 		return r;
 	}
-	d->resolve = resolve_new(loop);
+	d->lk = lookup_new(loop);
 	d->service_name = xstrdup(o->service_name);
 	d->port = o->port;
 	d->token = o->token && *o->token ? xstrdup(o->token) : NULL;
@@ -150,7 +150,7 @@ static void call_free(struct distribute_call *c)
 		d->calls = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	resolve_cancel(c->lookup);
+	lookup_cancel(c->lookup);
 	loop_timer_free(c->fail);
 	for (size_t i = 0; i < c->n_peers; i++) {
 		httpc_cancel(c->peers[i].req);
@@ -177,7 +177,7 @@ void distribute_free(struct distribute *d)
 		return;
 	while (d->calls)
 		call_free(d->calls);
-	resolve_free(d->resolve);
+	lookup_free(d->lk);
 	httpc_free(d->httpc);
 	free(d->service_name);
 	free(d->token);
@@ -289,7 +289,7 @@ struct distribute_call *distribute_send(struct distribute *d, const char *method
 	if (d->calls)
 		d->calls->prev = c;
 	d->calls = c;
-	r = resolve_start(d->resolve, name, on_resolved, c, &c->lookup);
+	r = lookup_start(d->lk, name, on_resolved, c, &c->lookup);
 	if (r < 0) {
 		/* Reported from the loop like any other outcome: a lookup that fails at once. */
 		c->lookup = NULL;

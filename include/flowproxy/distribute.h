@@ -6,7 +6,7 @@
  * `tasks.<SERVICE_NAME>` (Docker's DNS gives one per running task), on the API's PORT. Every
  * replica must answer below 300, or the whole request fails naming the addresses that did not.
  *
- * The lookup runs on a thread (resolve.h), the requests on the loop's curl multi (httpc.h):
+ * The lookup runs on a thread (lookup.h), the requests on the loop's curl multi (httpc.h):
  * nothing here blocks the loop. The pure parts (query, URL, messages) are exported for tests.
  */
 #pragma once

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * resolve: getaddrinfo on a detached thread per lookup (resolve.h says why). What the threads
- * and the loop share is `struct resolve_shared`, reference-counted: each running thread and
- * each pending loop_post hold a reference, so that resolve_free may come while lookups still
+ * lookup: getaddrinfo on a detached thread per lookup (lookup.h says why). What the threads
+ * and the loop share is `struct lookup_shared`, reference-counted: each running thread and
+ * each pending loop_post hold a reference, so that lookup_free may come while lookups still
  * run. A thread never touches a call after handing it over: it puts the finished call on the
  * shared `done` list under the mutex and posts one drain to the loop; the loop thread runs the
  * callbacks and frees the calls. `alive` and `cancelled` are written on the loop thread only.
  */
-#include "flowproxy/resolve.h"
+#include "flowproxy/lookup.h"
 #include "flowproxy/loop.h"
 #include "flowproxy/util.h"
 
@@ -16,34 +16,34 @@
 #include <pthread.h>
 #include <signal.h>
 
-struct resolve_shared {
+struct lookup_shared {
 	pthread_mutex_t mu;
 	unsigned refs;
-	bool alive; /* resolve_free not called yet */
+	bool alive; /* lookup_free not called yet */
 	bool posted;
 	size_t running;
 	struct loop *loop;
-	struct resolve_call *done; /* finished, callbacks to run */
+	struct lookup_call *done; /* finished, callbacks to run */
 };
 
-struct resolve_call {
-	struct resolve_shared *sh;
+struct lookup_call {
+	struct lookup_shared *sh;
 	char *name;
-	resolve_done_fn cb;
+	lookup_done_fn cb;
 	void *userdata;
 	bool cancelled;
 	int r;
 	char **addrs;
 	size_t n;
 	char *err;
-	struct resolve_call *next;
+	struct lookup_call *next;
 };
 
-struct resolve {
-	struct resolve_shared *sh;
+struct lookup {
+	struct lookup_shared *sh;
 };
 
-static void shared_unref(struct resolve_shared *sh)
+static void shared_unref(struct lookup_shared *sh)
 {
 	bool last;
 
@@ -56,7 +56,7 @@ static void shared_unref(struct resolve_shared *sh)
 	free(sh);
 }
 
-static void call_free(struct resolve_call *c)
+static void call_free(struct lookup_call *c)
 {
 	for (size_t i = 0; i < c->n; i++)
 		free(c->addrs[i]);
@@ -66,9 +66,9 @@ static void call_free(struct resolve_call *c)
 	free(c);
 }
 
-struct resolve *resolve_new(struct loop *loop)
+struct lookup *lookup_new(struct loop *loop)
 {
-	struct resolve *rs = xcalloc(1, sizeof(*rs));
+	struct lookup *rs = xcalloc(1, sizeof(*rs));
 
 	rs->sh = xcalloc(1, sizeof(*rs->sh));
 	pthread_mutex_init(&rs->sh->mu, NULL);
@@ -78,7 +78,7 @@ struct resolve *resolve_new(struct loop *loop)
 	return rs;
 }
 
-void resolve_free(struct resolve *rs)
+void lookup_free(struct lookup *rs)
 {
 	if (!rs)
 		return;
@@ -95,7 +95,7 @@ static int addr_cmp(const void *a, const void *b)
 }
 
 /* On the lookup's thread: fills c->r, addrs and err. */
-static void lookup(struct resolve_call *c)
+static void lookup(struct lookup_call *c)
 {
 	struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
 	struct addrinfo *res = NULL;
@@ -109,7 +109,7 @@ static void lookup(struct resolve_call *c)
 				   e == EAI_SYSTEM ? strerror(errno) : gai_strerror(e));
 		return;
 	}
-	for (struct addrinfo *ai = res; ai && c->n < RESOLVE_ADDRS_MAX; ai = ai->ai_next) {
+	for (struct addrinfo *ai = res; ai && c->n < LOOKUP_ADDRS_MAX; ai = ai->ai_next) {
 		char ip[INET_ADDRSTRLEN];
 		const struct sockaddr_in *sin = (const struct sockaddr_in *)ai->ai_addr;
 
@@ -137,8 +137,8 @@ static void lookup(struct resolve_call *c)
 /* On the loop: the callbacks of the finished lookups. */
 static void on_drain(void *userdata)
 {
-	struct resolve_shared *sh = userdata;
-	struct resolve_call *list;
+	struct lookup_shared *sh = userdata;
+	struct lookup_call *list;
 
 	pthread_mutex_lock(&sh->mu);
 	list = sh->done;
@@ -146,17 +146,17 @@ static void on_drain(void *userdata)
 	sh->posted = false;
 	pthread_mutex_unlock(&sh->mu);
 	/* Oldest first: the list was built by pushing at its head. */
-	struct resolve_call *rev = NULL;
+	struct lookup_call *rev = NULL;
 	while (list) {
-		struct resolve_call *next = list->next;
+		struct lookup_call *next = list->next;
 		list->next = rev;
 		rev = list;
 		list = next;
 	}
 	while (rev) {
-		struct resolve_call *c = rev;
+		struct lookup_call *c = rev;
 		rev = c->next;
-		/* A callback may call resolve_free: alive is read again for each call. */
+		/* A callback may call lookup_free: alive is read again for each call. */
 		if (sh->alive && !c->cancelled && c->cb)
 			c->cb(c->userdata, c->r, (const char *const *)c->addrs, c->n,
 			      c->err ? c->err : "");
@@ -167,8 +167,8 @@ static void on_drain(void *userdata)
 
 static void *thread_main(void *arg)
 {
-	struct resolve_call *c = arg;
-	struct resolve_shared *sh = c->sh;
+	struct lookup_call *c = arg;
+	struct lookup_shared *sh = c->sh;
 
 	lookup(c);
 	pthread_mutex_lock(&sh->mu);
@@ -190,11 +190,11 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
-int resolve_start(struct resolve *rs, const char *name, resolve_done_fn cb, void *userdata,
-		  struct resolve_call **ret_call)
+int lookup_start(struct lookup *rs, const char *name, lookup_done_fn cb, void *userdata,
+		 struct lookup_call **ret_call)
 {
-	struct resolve_shared *sh = rs->sh;
-	struct resolve_call *c;
+	struct lookup_shared *sh = rs->sh;
+	struct lookup_call *c;
 	pthread_attr_t attr;
 	pthread_t t;
 	sigset_t all, old;
@@ -203,7 +203,7 @@ int resolve_start(struct resolve *rs, const char *name, resolve_done_fn cb, void
 	if (!name || !*name || strlen(name) > 253)
 		return -EINVAL;
 	pthread_mutex_lock(&sh->mu);
-	if (sh->running >= RESOLVE_INFLIGHT_MAX) {
+	if (sh->running >= LOOKUP_INFLIGHT_MAX) {
 		pthread_mutex_unlock(&sh->mu);
 		return -EAGAIN;
 	}
@@ -238,7 +238,7 @@ int resolve_start(struct resolve *rs, const char *name, resolve_done_fn cb, void
 	return 0;
 }
 
-void resolve_cancel(struct resolve_call *c)
+void lookup_cancel(struct lookup_call *c)
 {
 	/* The call belongs to its thread or to the drain until its callback would run. */
 	if (c)
