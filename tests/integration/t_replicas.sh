@@ -205,5 +205,14 @@ like "$(through "$PP_solo" /s)" '^name=b path=/s' "and routed"
 like "$(cat "$T/solo.log")" "Could not perform DNS lookup for tasks.fp-it-none-.*applied here only" \
 	"the log says the name does not resolve"
 
+# Each replica stops cleanly, and (in a sanitizer build) reports no error or leak at exit.
+for n in one solo lis sw; do
+	eval "p=\$PID_$n"
+	kill -TERM "$p" 2>/dev/null
+	wait "$p"
+	is "$?" 0 "replica $n stops with status 0"
+done
+unlike "$(cat "$T"/{one,two,solo,lis,sw}.log)" 'Sanitizer|runtime error' "no sanitizer report in any replica's log"
+
 [ "$tap_fail" -eq 0 ] && [ -z "${SHOW_LOGS:-}" ] || show one two solo lis sw
 done_testing
