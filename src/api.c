@@ -19,11 +19,14 @@
 #include "flowproxy/api.h"
 #include "flowproxy/alertmanager.h"
 #include "flowproxy/autoscaler.h"
+#include "flowproxy/cli.h"
+#include "flowproxy/distribute.h"
 #include "flowproxy/haproxy.h"
 #include "flowproxy/labels.h"
+#include "flowproxy/listener.h"
 #include "flowproxy/log.h"
 #include "flowproxy/loop.h"
-#include "flowproxy/resolve.h"
+#include "flowproxy/lookup.h"
 #include "flowproxy/metrics.h"
 #include "flowproxy/provider.h"
 #include "flowproxy/query.h"
@@ -109,11 +112,19 @@ struct api {
 	unsigned long unauthorized;
 	struct autoscaler *autoscaler; /* api_attach; NULL: the autoscale endpoints answer 404 */
 	struct webhook *webhook;       /* api_attach; its counters go to /metrics */
+	struct distribute *dist;       /* distribute=true; NULL when libcurl cannot be loaded */
+	struct lookup *lk;	       /* SKIP_ADDRESS_VALIDATION=false's lookups */
+	char *stats_socket;	       /* HAProxy's worker stats socket, for the CSV of /metrics */
+	bool solo_logged;	       /* said once that tasks.<SERVICE_NAME> does not resolve */
+	struct listener *listener;     /* api_attach_listener; NULL without LISTENER_ADDRESS */
 };
 
 static void api_run(struct api *a);
 
 enum req_state { REQ_NEW = 0, REQ_PENDING, REQ_DONE };
+
+/* What a request sent to every replica (distribute=true) is, for its answer. */
+enum req_fanout { FANOUT_RECONFIGURE = 0, FANOUT_REMOVE, FANOUT_METRICS };
 
 struct req {
 	struct api *api;
@@ -125,15 +136,26 @@ struct req {
 	enum req_state state;
 	size_t body_len;
 	bool too_big;
-	bool post;		 /* the method is POST */
-	bool keep_body;		 /* the route reads the body (in) */
-	struct strbuf in;	 /* the body, when kept */
-	struct am_call *am;	 /* the Alertmanager receiver's actions in flight */
-	struct resolve *resolve; /* SKIP_ADDRESS_VALIDATION=false: the names being checked */
+	bool post;	    /* the method is POST */
+	bool keep_body;	    /* the route reads the body (in) */
+	struct strbuf in;   /* the body, when kept */
+	struct am_call *am; /* the Alertmanager receiver's actions in flight */
+	/* SKIP_ADDRESS_VALIDATION=false: the names to check (borrowed from params), the next one,
+	 * and the lookup in flight. */
+	const char *addr_names[SERVICE_DEST_MAX + 1];
+	size_t n_addr_names, addr_next;
+	struct lookup_call *addr_call;
 	/* Result of a suspended operation. */
 	int status;
 	char *body;
 	const char *ctype;
+	char method[16];	      /* as the client sent it, for distribute=true */
+	const char *path;	      /* the route's path (api_routes), set by route */
+	struct service *svc;	      /* the parsed service a reconfigure's answer echoes */
+	bool always_ok;		      /* remove: 200 whatever happened, as DFP */
+	enum req_fanout fanout;	      /* while dist runs */
+	struct distribute_call *dist; /* distribute=true in flight */
+	struct cli_call *cli;	      /* show stat in flight (/v1/docker-flow-proxy/metrics) */
 };
 
 static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *ctype,
@@ -149,9 +171,9 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const 
 	return ret;
 }
 
-/* DFP's Response: {"Status","Message","ServiceName", <service fields>}. svc may be NULL. */
-static char *dfp_response(const char *status, const char *message, const char *name,
-			  const struct service *svc)
+/* DFP's Response as an object (caller deletes). svc may be NULL. */
+static cJSON *dfp_response_json(const char *status, const char *message, const char *name,
+				const struct service *svc)
 {
 	static const struct service empty;
 	cJSON *o = cJSON_CreateObject();
@@ -169,9 +191,22 @@ static char *dfp_response(const char *status, const char *message, const char *n
 			cJSON_AddItemToObject(o, item->string, item);
 	}
 	cJSON_Delete(s);
+	return o;
+}
+
+static char *json_print(cJSON *o)
+{
 	char *out = cJSON_PrintUnformatted(o);
+
 	cJSON_Delete(o);
 	return out;
+}
+
+/* DFP's Response: {"Status","Message","ServiceName", <service fields>}. svc may be NULL. */
+static char *dfp_response(const char *status, const char *message, const char *name,
+			  const struct service *svc)
+{
+	return json_print(dfp_response_json(status, message, name, svc));
 }
 
 static enum MHD_Result respond_dfp(struct MHD_Connection *c, unsigned status, const char *st,
@@ -185,6 +220,14 @@ static void op_done(void *userdata, int status, const char *message, bool found)
 {
 	struct req *q = userdata;
 
+	if (q->always_ok && status != 200) {
+		/* DFP answers a remove with 200 whatever came of it; the message says it. */
+		const char *name = params_get(&q->params, "serviceName");
+		log_warn("remove of service '%s': %s", name ? name : "", message);
+		free(q->body);
+		q->body = dfp_response("OK", message, name, NULL);
+		status = 200;
+	}
 	q->status = status;
 	q->state = REQ_DONE;
 	/* MHD answers a resumed connection in its next run: make that run happen now. */
@@ -192,9 +235,10 @@ static void op_done(void *userdata, int status, const char *message, bool found)
 	if (!q->body)
 		q->body = xstrdup(message);
 	else if (status != 200) {
-		/* The body prepared for success is replaced by the error. */
+		/* The body prepared for success is replaced by the error, which still names the
+		 * service and echoes it, as DFP's answer does. */
 		free(q->body);
-		q->body = dfp_response("NOK", message, "", NULL);
+		q->body = dfp_response("NOK", message, q->svc ? q->svc->name : "", q->svc);
 	}
 	if (q->sock)
 		q->sock->waiting = NULL;
@@ -215,6 +259,13 @@ static void req_finish(struct req *q, int status, char *body)
 	MHD_resume_connection(q->conn);
 }
 
+/* req_finish with a plain-text body (metrics CSV), as DFP's sniffed type. */
+static void req_finish_text(struct req *q, int status, char *body)
+{
+	req_finish(q, status, body);
+	q->ctype = "text/plain; charset=utf-8";
+}
+
 /* Parks the request until op_done; api_free resumes it if it is still parked then. */
 static void suspend(struct req *q, struct MHD_Connection *c)
 {
@@ -225,23 +276,26 @@ static void suspend(struct req *q, struct MHD_Connection *c)
 }
 
 /*
- * A removal (replicas=0) or a put, whose answer waits until HAProxy serves it (op_done). On a
- * refusal returns -EINVAL with the status and message for the client; nothing is queued then.
+ * Applies a reconfigure here: 0 once it is queued (op_done answers), or -EINVAL with the
+ * refusal's status and message (logged) when the parameters are refused.
  */
 static int submit_reconfigure(struct api *a, struct req *q, int *ret_status, char **reterr)
 {
 	struct service *svc = NULL;
+
+	/* A removal (replicas=0) or a put; the answer waits until HAProxy serves it. */
 	int r = daemon_submit_params(a->d, &q->params, "reconfigure", NULL, 0, op_done, q, &svc,
 				     ret_status, reterr);
-
 	if (r < 0) {
 		const char *name = params_get(&q->params, "serviceName");
 		log_warn("reconfigure of service '%s' refused: %s", name ? name : "", *reterr);
 		return r;
 	}
+	service_free(q->svc);
+	q->svc = svc;
+	free(q->body);
 	q->body = dfp_response("OK", "", svc->name, svc);
 	q->ctype = "application/json";
-	service_free(svc);
 	return 0;
 }
 
@@ -267,14 +321,15 @@ static size_t address_names(const struct params *p, const char **ret, size_t max
 	return n;
 }
 
-static void on_addresses(void *userdata, int r, const char *name, const char *why)
+static void check_next_address(struct req *q);
+
+static void on_address(void *userdata, int r, const char *const *addrs, size_t n, const char *why)
 {
 	struct req *q = userdata;
-	_cleanup_free_ char *err = NULL;
-	int status = 400;
 	const char *svc = params_get(&q->params, "serviceName");
+	const char *name = q->addr_names[q->addr_next];
 
-	q->resolve = NULL;
+	q->addr_call = NULL;
 	if (r < 0) {
 		_cleanup_free_ char *msg =
 			r == -ENXIO
@@ -287,27 +342,151 @@ static void on_addresses(void *userdata, int r, const char *name, const char *wh
 		req_finish(q, 500, dfp_response("NOK", msg, svc ? svc : "", NULL));
 		return;
 	}
-	/* Still suspended: op_done answers once HAProxy serves it. */
+	q->addr_next++;
+	check_next_address(q);
+}
+
+/* Looks the next name up, or submits once every name resolved (the request stays suspended:
+ * op_done answers once HAProxy serves it). */
+static void check_next_address(struct req *q)
+{
+	const char *svc = params_get(&q->params, "serviceName");
+	_cleanup_free_ char *err = NULL;
+	int status = 400;
+
+	if (q->addr_next < q->n_addr_names) {
+		int r = lookup_start(q->api->lk, q->addr_names[q->addr_next], on_address, q,
+				     &q->addr_call);
+		if (r < 0)
+			req_finish(q, 500,
+				   dfp_response("NOK", "Could not start resolving the address",
+						svc ? svc : "", NULL));
+		return;
+	}
 	if (submit_reconfigure(q->api, q, &status, &err) < 0)
 		req_finish(q, status, dfp_response("NOK", err, svc ? svc : "", NULL));
+}
+
+static void remove_local(struct api *a, struct req *q)
+{
+	const char *name = params_get(&q->params, "serviceName");
+
+	free(q->body);
+	q->body = dfp_response("OK", "", name, NULL);
+	q->ctype = "application/json";
+	q->always_ok = true;
+	daemon_submit(a->d, DAEMON_OP_REMOVE, NULL, NULL, 0, name, op_done, q);
+}
+
+static void metrics_local(struct api *a, struct req *q);
+
+/* distribute=true: the request goes to every replica (distribute.h), this one included. */
+static bool wants_fanout(const struct api *a, const struct req *q)
+{
+	return a->dist && labels_bool(params_get(&q->params, "distribute"));
+}
+
+/*
+ * The fan-out is over. tasks.<SERVICE_NAME> not resolving means this flowproxy is no swarm task
+ * (or SERVICE_NAME is wrong): DFP answers 500, which would have the Swarm Listener retry for
+ * minutes and nothing routed; flowproxy applies the request itself, and says so once.
+ */
+static void on_fanout(void *userdata, const struct distribute_result *res)
+{
+	struct req *q = userdata;
+	struct api *a = q->api;
+	const char *name = params_get(&q->params, "serviceName");
+
+	q->dist = NULL;
+	if (res->r == -ENXIO) {
+		_cleanup_free_ char *err = NULL;
+		int status = 400;
+
+		if (!a->solo_logged)
+			log_warn("distribute: %s; applied here only (docs/swarm.md \"Several "
+				 "replicas\"); later requests are applied the same way",
+				 res->message);
+		a->solo_logged = true;
+		switch (q->fanout) {
+		case FANOUT_RECONFIGURE:
+			if (submit_reconfigure(a, q, &status, &err) < 0)
+				req_finish(q, status, dfp_response("NOK", err, name, NULL));
+			return;
+		case FANOUT_REMOVE:
+			remove_local(a, q);
+			return;
+		case FANOUT_METRICS:
+			metrics_local(a, q);
+			return;
+		}
+	}
+	if (res->r < 0) {
+		log_warn("distribute: %s %s of service '%s': %s", q->method, q->path,
+			 name ? name : "", res->message);
+		if (q->fanout == FANOUT_METRICS) {
+			q->ctype = "text/plain; charset=utf-8";
+			req_finish_text(q, 500, xasprintf("%s\n", res->message));
+			return;
+		}
+		req_finish(q, 500, dfp_response("NOK", res->message, name, q->svc));
+		return;
+	}
+	log_info("distribute: %s %s of service '%s' sent to %zu replica(s)", q->method, q->path,
+		 name ? name : "", res->n_addrs);
+	if (q->fanout == FANOUT_METRICS) {
+		/* DFP concatenates the replicas' CSV, each with its header line. */
+		struct strbuf b;
+		strbuf_init(&b);
+		for (size_t i = 0; i < res->n_addrs; i++)
+			strbuf_puts(&b, res->bodies[i]);
+		req_finish_text(q, 200, strbuf_steal(&b));
+		return;
+	}
+	cJSON *o = dfp_response_json("OK", "Distributed to all instances", name, q->svc);
+	cJSON_ReplaceItemInObject(o, "Distribute", cJSON_CreateBool(1));
+	req_finish(q, 200, json_print(o));
+}
+
+/*
+ * Sends the request to every replica; the connection waits for on_fanout. The body goes too
+ * when the route keeps it (q->keep_body): that is how `PUT /cert?distribute=true` is to be sent,
+ * DFP forwarding the certificate to each replica (a FANOUT_CERT answered as DFP: no body on
+ * success, 400 NOK on failure).
+ */
+static enum MHD_Result fanout(struct api *a, struct req *q, struct MHD_Connection *c,
+			      enum req_fanout kind)
+{
+	q->fanout = kind;
+	q->dist = distribute_send(a->dist, q->method[0] ? q->method : "GET", q->path, &q->params,
+				  q->keep_body ? strbuf_str(&q->in) : NULL,
+				  q->keep_body ? q->in.len : 0, on_fanout, q);
+	suspend(q, c);
+	return MHD_YES;
 }
 
 static enum MHD_Result handle_reconfigure(struct api *a, struct req *q, struct MHD_Connection *c)
 {
 	_cleanup_free_ char *err = NULL;
 	int status = 400;
-	const char *names[SERVICE_DEST_MAX + 1];
-	size_t n = daemon_config(a->d)->skip_address_validation
-			   ? 0
-			   : address_names(&q->params, names, ARRAY_SIZE(names));
 
-	if (n > 0) {
-		int r;
-		q->resolve = resolve_start(a->loop, names, n, on_addresses, q, &r);
-		if (!q->resolve)
-			return respond_dfp(c, 500, "NOK", "Could not start resolving the address",
-					   params_get(&q->params, "serviceName"), NULL);
+	if (wants_fanout(a, q)) {
+		/* Checked here first, as DFP does: a refused service is sent nowhere. */
+		struct labels_ctx ctx;
+		daemon_labels_ctx(a->d, &ctx);
+		if (labels_parse(&q->params, &ctx, &q->svc, &status, &err) < 0) {
+			const char *name = params_get(&q->params, "serviceName");
+			log_warn("reconfigure of service '%s' refused: %s", name ? name : "", err);
+			return respond_dfp(c, (unsigned)status, "NOK", err, name, NULL);
+		}
+		return fanout(a, q, c, FANOUT_RECONFIGURE);
+	}
+	q->n_addr_names =
+		daemon_config(a->d)->skip_address_validation
+			? 0
+			: address_names(&q->params, q->addr_names, ARRAY_SIZE(q->addr_names));
+	if (q->n_addr_names > 0) {
 		suspend(q, c);
+		check_next_address(q);
 		return MHD_YES;
 	}
 	if (submit_reconfigure(a, q, &status, &err) < 0)
@@ -323,15 +502,60 @@ static enum MHD_Result handle_remove(struct api *a, struct req *q, struct MHD_Co
 
 	if (!str_set(name))
 		return respond_dfp(c, 400, "NOK", "The serviceName query is mandatory", "", NULL);
-	q->body = dfp_response("OK", "", name, NULL);
-	q->ctype = "application/json";
+	if (wants_fanout(a, q))
+		return fanout(a, q, c, FANOUT_REMOVE);
 	suspend(q, c);
-	daemon_submit(a->d, DAEMON_OP_REMOVE, NULL, NULL, 0, name, op_done, q);
+	remove_local(a, q);
 	return MHD_YES;
+}
+
+static void on_stat_csv(void *userdata, const struct cli_result *res)
+{
+	struct req *q = userdata;
+
+	q->cli = NULL;
+	if (res->r < 0) {
+		log_warn("metrics: show stat: %s", res->err);
+		req_finish_text(q, 500, xstrdup(""));
+		return;
+	}
+	req_finish_text(q, 200, xstrndup(res->reply, res->len));
+}
+
+/* HAProxy's CSV from `show stat` on the worker's stats socket: the same columns as the stats
+ * page's ;csv that DFP proxies, without needing STATS_USER and STATS_PASS. */
+static void metrics_local(struct api *a, struct req *q)
+{
+	q->cli = cli_call(a->loop, a->stats_socket, "show stat", 5000, on_stat_csv, q);
+}
+
+/* GET /v1/docker-flow-proxy/metrics[?distribute=true] */
+static enum MHD_Result handle_dfp_metrics(struct api *a, struct req *q, struct MHD_Connection *c)
+{
+	if (wants_fanout(a, q))
+		return fanout(a, q, c, FANOUT_METRICS);
+	suspend(q, c);
+	metrics_local(a, q);
+	return MHD_YES;
+}
+
+static void on_listener_notified(void *userdata, int r, const char *message)
+{
+	struct req *q = userdata;
+
+	req_finish(q, r < 0 ? 500 : 200, dfp_response(r < 0 ? "NOK" : "OK", message, "", NULL));
 }
 
 static enum MHD_Result handle_reload(struct api *a, struct req *q, struct MHD_Connection *c)
 {
+	if (labels_bool(params_get(&q->params, "fromListener"))) {
+		/* DFP: each listener resends every service (reconfigures follow); no reload. */
+		if (!a->listener)
+			return respond_dfp(c, 200, "OK", "", "", NULL);
+		suspend(q, c);
+		listener_notify(a->listener, on_listener_notified, q);
+		return MHD_YES;
+	}
 	q->body = dfp_response("OK", "", "", NULL);
 	q->ctype = "application/json";
 	suspend(q, c);
@@ -475,7 +699,10 @@ static enum MHD_Result handle_ping(struct api *a, struct req *q, struct MHD_Conn
 
 static enum MHD_Result handle_initreload(struct api *a, struct req *q, struct MHD_Connection *c)
 {
-	return respond(c, daemon_initialized(a->d) ? 200 : 500, "text/plain", xstrdup(""));
+	/* With LISTENER_ADDRESS, the first services from the Swarm Listener must be in too. */
+	bool ok = daemon_initialized(a->d) && (!a->listener || listener_initialized(a->listener));
+
+	return respond(c, ok ? 200 : 500, "text/plain", xstrdup(""));
 }
 
 static enum MHD_Result handle_listener_services(struct api *a, struct req *q,
@@ -714,6 +941,7 @@ static const struct api_route {
 	{"/v1/docker-flow-proxy/config", 0, handle_config},
 	{"/v1/docker-flow-proxy/ping", 0, handle_ping},
 	{"/v1/docker-flow-proxy/successfulinitreload", 0, handle_initreload},
+	{"/v1/docker-flow-proxy/metrics", 0, handle_dfp_metrics},
 	{"/v1/docker-flow-swarm-listener/get-services", ROUTE_SWARM, handle_listener_services},
 	{"/v1/docker-flow-swarm-listener/notify-services", ROUTE_SWARM | ROUTE_CHANGES,
 	 handle_listener_notify},
@@ -879,6 +1107,7 @@ static enum MHD_Result route(struct api *a, struct req *q, struct MHD_Connection
 			continue;
 		if ((r->flags & ROUTE_CHANGES) && !authorized(a, c, token, &offered))
 			return respond_unauthorized(a, q, c, r->path, offered);
+		q->path = r->path;
 		return r->handle(a, q, c);
 	}
 	return respond(c, 404, "text/plain; charset=utf-8", xstrdup("404 page not found\n"));
@@ -1125,6 +1354,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (!q->headers_seen) {
 		q->headers_seen = true;
 		q->post = streq(method, "POST");
+		snprintf(q->method, sizeof(q->method), "%s", method);
 		q->keep_body = path_is(url, "/v1/flowproxy/alertmanager");
 		return MHD_YES;
 	}
@@ -1190,9 +1420,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		k->deadline = now_usec() + a->request_usec;
 	if (!q)
 		return;
-	resolve_cancel(q->resolve);
+	lookup_cancel(q->addr_call);
 	free(q->body);
 	free(q->query);
+	service_free(q->svc);
+	distribute_cancel(q->dist);
+	cli_cancel(q->cli);
 	strbuf_done(&q->in);
 	params_done(&q->params);
 	free(q);
@@ -1263,7 +1496,6 @@ int api_new(struct loop *loop, struct daemon *d, struct provider *p, struct api 
 {
 	const struct config *cfg = daemon_config(d);
 	struct api *a = xcalloc(1, sizeof(*a));
-	a->loop = loop;
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
 	const union MHD_DaemonInfo *info;
 
@@ -1273,7 +1505,16 @@ int api_new(struct loop *loop, struct daemon *d, struct provider *p, struct api 
 				  cfg->ip);
 	}
 	a->d = d;
+	a->loop = loop;
+	a->lk = lookup_new(loop);
 	a->provider = p;
+	a->stats_socket = xasprintf("%s/stats.sock", cfg->run_dir);
+	{
+		struct distribute_options o = {cfg->service_name, cfg->port, cfg->api_token};
+		_cleanup_free_ char *e = NULL;
+		if (distribute_new(loop, &o, &a->dist, &e) < 0)
+			log_warn("distribute=true is answered as distribute=false: %s", e);
+	}
 	a->per_client = (unsigned)cfg->api_conn_per_client;
 	a->conn_max = conn_max_for(cfg->api_conn_max);
 	a->request_usec = cfg->api_request_timeout * 1000000LL;
@@ -1319,6 +1560,11 @@ void api_attach(struct api *a, struct autoscaler *as, struct webhook *w)
 	a->webhook = w;
 }
 
+void api_attach_listener(struct api *a, struct listener *l)
+{
+	a->listener = l;
+}
+
 void api_free(struct api *a)
 {
 	if (!a)
@@ -1329,8 +1575,15 @@ void api_free(struct api *a)
 	/* MHD_stop_daemon aborts the process (MHD_PANIC) while a connection is suspended: those
 	 * still waiting for the daemon are resumed, and closed unanswered with the rest. The
 	 * daemon, freed after us, drops their operations without calling back. */
+	distribute_free(a->dist);
+	a->dist = NULL;
+	lookup_free(a->lk);
+	a->lk = NULL;
 	for (struct api_conn *k = a->conns; k; k = k->next)
 		if (k->waiting) {
+			k->waiting->dist = NULL; /* freed with a->dist */
+			cli_cancel(k->waiting->cli);
+			k->waiting->cli = NULL;
 			MHD_resume_connection(k->waiting->conn);
 			k->waiting = NULL;
 		}
@@ -1344,5 +1597,6 @@ void api_free(struct api *a)
 			a->clients[i] = cl->next;
 			free(cl);
 		}
+	free(a->stats_socket);
 	free(a);
 }

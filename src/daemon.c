@@ -20,6 +20,7 @@
 #include "flowproxy/stats.h"
 #include "flowproxy/telemetry.h"
 
+#include <strings.h>
 #include <sys/stat.h>
 
 #define DAEMON_RUNTIME_TIMEOUT_MS 5000
@@ -219,6 +220,15 @@ void daemon_submit(struct daemon *d, enum daemon_op_kind kind, struct service *s
 		loop_timer_after(d->flush_timer, 0);
 }
 
+bool daemon_instance_matches(const struct daemon *d, const struct params *p)
+{
+	const char *pin = params_get(p, "proxyInstanceName");
+
+	/* DFP compares with strings.EqualFold; a service without the parameter matches nothing. */
+	return !d->cfg->filter_proxy_instance_name ||
+	       strcasecmp(pin ? pin : "", d->cfg->proxy_instance_name) == 0;
+}
+
 int daemon_submit_params(struct daemon *d, const struct params *p, const char *source,
 			 const char *const *addrs, size_t n_addrs, daemon_done_fn done,
 			 void *userdata, struct service **ret_svc, int *ret_status, char **reterr)
@@ -244,6 +254,24 @@ int daemon_submit_params(struct daemon *d, const struct params *p, const char *s
 	}
 	if (ret_svc)
 		*ret_svc = service_dup(svc);
+	if (!daemon_instance_matches(d, p)) {
+		/*
+		 * FILTER_PROXY_INSTANCE_NAME: another proxy's service. It is not routed here, and if
+		 * it was (its proxyInstanceName changed), it goes: a removal, a no-op when unknown.
+		 */
+		const char *pin = params_get(p, "proxyInstanceName");
+		/* Said when someone asked or something goes; a watched service that stays
+		 * ignored is not logged at each change of its tasks. */
+		enum log_level lv =
+			done || registry_get(&d->reg, svc->name) ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
+		log_msg(lv,
+			"%s: service '%s' ignored: its proxyInstanceName '%s' is not "
+			"PROXY_INSTANCE_NAME '%s'",
+			source, svc->name, pin ? pin : "", d->cfg->proxy_instance_name);
+		daemon_submit(d, DAEMON_OP_REMOVE, NULL, NULL, 0, svc->name, done, userdata);
+		service_free(svc);
+		return 0;
+	}
 	if (svc->has_replicas && svc->replicas == 0) {
 		/* DFP: replicas=0 on a replicated service means removal. */
 		daemon_submit(d, DAEMON_OP_REMOVE, NULL, NULL, 0, svc->name, done, userdata);

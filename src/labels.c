@@ -1103,13 +1103,29 @@ static int h_unsupported_bool(struct parse_state *st, struct service_dest *d, co
 }
 
 /*
- * distribute: the Swarm Listener sends distribute=true with every service. flowproxy applies the
- * request itself; every replica reads the same services from the Docker API (docs/swarm.md).
+ * distribute: read by the API, which sends the request to every replica (distribute.h); the
+ * service keeps the value in its raw parameters, which its JSON echoes.
  */
 static int h_distribute(struct parse_state *st, struct service_dest *d, const char *key,
 			const char *v, char **reterr)
 {
 	return 0;
+}
+
+/*
+ * proxyInstanceName: which proxy the service is for, compared with PROXY_INSTANCE_NAME when
+ * FILTER_PROXY_INSTANCE_NAME is set (daemon_instance_matches). It never reaches HAProxy's
+ * configuration, so any text (control bytes are refused for every parameter) is fine.
+ */
+static int h_proxy_instance_name(struct parse_state *st, struct service_dest *d, const char *key,
+				 const char *v, char **reterr)
+{
+	return 0;
+}
+
+bool labels_bool(const char *v)
+{
+	return v && parse_bool(v);
 }
 
 /*
@@ -1146,7 +1162,7 @@ static const struct labels_def defs[] = {
 	{"outboundHostname", LABELS_DEST, h_outbound_hostname, false},
 	{"pathType", LABELS_DEST, h_path_type, false},
 	{"port", LABELS_DEST, h_port, false},
-	{"proxyInstanceName", LABELS_SERVICE, h_unsupported, false},
+	{"proxyInstanceName", LABELS_SERVICE, h_proxy_instance_name, false},
 	{"redirectFromDomain", LABELS_DEST, h_redirect_from_domain, false},
 	{"redirectUnlessHttpsProto", LABELS_SERVICE, h_redirect_https, false},
 	{"redirectWhenHttpProto", LABELS_SERVICE, h_redirect_http, false},

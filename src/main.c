@@ -10,6 +10,7 @@
 #include "flowproxy/daemon.h"
 #include "flowproxy/demoload.h"
 #include "flowproxy/labels.h"
+#include "flowproxy/listener.h"
 #include "flowproxy/local.h"
 #include "flowproxy/log.h"
 #include "flowproxy/loop.h"
@@ -262,6 +263,7 @@ static int run_server(int argc, char **argv)
 	struct daemon *d = NULL;
 	struct local *local = NULL;
 	struct provider *provider = NULL;
+	struct listener *listener = NULL;
 	struct local_file file = {0};
 	struct autoscaling as = {0};
 	_cleanup_free_ char *err = NULL;
@@ -333,6 +335,15 @@ static int run_server(int argc, char **argv)
 		}
 	}
 	st.d = d;
+	if (str_set(cfg.listener_address)) {
+		struct listener_options lo = {cfg.listener_address, cfg.reload_interval,
+					      cfg.repeat_reload, cfg.reload_attempts};
+		r = listener_new(loop, d, &lo, &listener, &err);
+		if (r < 0) {
+			log_error("%s", err);
+			goto out;
+		}
+	}
 	if (cfg.swarm) {
 		r = provider_new(loop, d, on_provider_ready, &st, &provider, &err);
 		if (r < 0) {
@@ -356,6 +367,7 @@ static int run_server(int argc, char **argv)
 		goto out;
 	}
 	log_info("API listening on %s:%ld", cfg.ip, cfg.port);
+	api_attach_listener(api, listener);
 
 	r = autoscaling_start(&as, loop, d, local, provider, api, &err);
 	if (r < 0) {
@@ -377,6 +389,7 @@ out:
 	autoscaling_stop(&as);
 	api_free(api);
 	autoscaling_free(&as);
+	listener_free(listener);
 	provider_free(provider);
 	daemon_free(d);
 	local_free(local);

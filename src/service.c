@@ -7,6 +7,7 @@
  * keys, in declaration order, with `null` for nil slices (reference docker-flow-proxy.md §2).
  */
 #include "flowproxy/service.h"
+#include "flowproxy/labels.h"
 
 #include <ctype.h>
 
@@ -468,9 +469,9 @@ static cJSON *service_json(const struct service *s, bool with_name)
 	json_headers(o, "DelReqHeader", s->del_req_headers, s->n_del_req_headers);
 	json_headers(o, "DelResHeader", s->del_res_headers, s->n_del_res_headers);
 	json_str(o, "DiscoveryType", s->discovery_type ? s->discovery_type : "");
-	json_bool(o, "Distribute", false);
+	json_bool(o, "Distribute", labels_bool(params_get(&s->raw, "distribute")));
 	json_bool(o, "IsDefaultBackend", s->is_default_backend);
-	json_str(o, "ProxyInstanceName", "");
+	json_str(o, "ProxyInstanceName", params_get(&s->raw, "proxyInstanceName"));
 	json_bool(o, "RedirectWhenHttpProto", s->redirect_when_http_proto);
 	json_bool(o, "RedirectUnlessHttpsProto", s->redirect_unless_https_proto);
 	json_int(o, "Replicas", s->has_replicas ? s->replicas : 0);

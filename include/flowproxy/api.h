@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * api: Docker Flow Proxy's HTTP API (/v1/docker-flow-proxy/reconfigure, remove, reload, config,
- * ping, successfulinitreload, /v1/test, /v2/test) and flowproxy's own (status, stats, autoscale,
+ * ping, successfulinitreload, metrics, /v1/test, /v2/test; distribute=true sent to every replica
+ * with distribute.h) and flowproxy's own (status, stats, autoscale,
  * scale, alertmanager, /metrics)
  * on libmicrohttpd, run inside the loop (MHD's epoll fd, no thread of its own). A request that changes the routing is parsed here,
  * handed to the daemon as an operation, and its connection is suspended until the batch that
@@ -32,4 +33,11 @@ int api_new(struct loop *loop, struct daemon *d, struct provider *p, struct api 
 struct autoscaler;
 struct webhook;
 void api_attach(struct api *a, struct autoscaler *as, struct webhook *w);
+/*
+ * The Swarm Listener start-up (NULL without LISTENER_ADDRESS): successfulinitreload waits for
+ * its first services, reload?fromListener=true asks it to resend them. Borrowed: freed after
+ * the api.
+ */
+struct listener;
+void api_attach_listener(struct api *a, struct listener *l);
 void api_free(struct api *a);

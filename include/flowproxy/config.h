@@ -36,6 +36,13 @@ struct config {
 	char *service_name;	   /* -n/--service-name, SERVICE_NAME */
 	char *listener_address;	   /* -l/--listener-address, LISTENER_ADDRESS */
 	char *proxy_instance_name; /* PROXY_INSTANCE_NAME */
+
+	/* FILTER_PROXY_INSTANCE_NAME: only services whose proxyInstanceName is ours */
+	bool filter_proxy_instance_name;
+	/* Start-up from the Swarm Listener (LISTENER_ADDRESS, docs/swarm.md) */
+	long reload_interval; /* RELOAD_INTERVAL, ms */
+	bool repeat_reload;   /* REPEAT_RELOAD */
+	long reload_attempts; /* RELOAD_ATTEMPTS, per address when there are several */
 	/* DFP generation settings (§3) */
 	char *separator;
 	char *default_ports;

@@ -61,6 +61,13 @@ int daemon_submit_params(struct daemon *d, const struct params *p, const char *s
 			 void *userdata, struct service **ret_svc, int *ret_status, char **reterr);
 
 /*
+ * Whether the parameters p are this proxy's: FILTER_PROXY_INSTANCE_NAME is off, or their
+ * proxyInstanceName equals PROXY_INSTANCE_NAME, case aside. daemon_submit_params turns a
+ * service that is not into the removal of its name (logged): it is never routed here.
+ */
+bool daemon_instance_matches(const struct daemon *d, const struct params *p);
+
+/*
  * Queues new server slots (addrs, n_addrs, "" for an empty slot) for the known service name,
  * applied at run time with commands (stats socket CLI commands, slots.h) and written into the
  * configuration file without a reload. Everything is copied.
