@@ -16,7 +16,31 @@
 struct render {
 	struct template *base;
 	struct template *backend;
+	char *crt_list;	     /* render_set_certs: NULL while there is no certificate */
+	uint64_t certs_hash; /* of the certificates' contents */
 };
+
+void render_set_certs(struct render *r, const char *crt_list, uint64_t hash)
+{
+	free(r->crt_list);
+	r->crt_list = crt_list ? xstrdup(crt_list) : NULL;
+	r->certs_hash = hash;
+}
+
+/*
+ * DFP's CertsString (§4.1.5), what replaces ":ssl" in a bind: the crt-list with ALPN, and with
+ * CA_FILE the client-certificate verification; NULL when there is no certificate. Caller frees.
+ */
+static char *certs_snippet(const struct render *r, const struct config *cfg)
+{
+	if (!r->crt_list)
+		return NULL;
+	if (str_set(cfg->ca_file))
+		return xasprintf(" ssl crt-list %s alpn %s ca-file %s verify optional", r->crt_list,
+				 cfg->enable_h2 ? "h2,http/1.1" : "http/1.1", cfg->ca_file);
+	return xasprintf(" ssl crt-list %s alpn %s", r->crt_list,
+			 cfg->enable_h2 ? "h2,http/1.1" : "http/1.1");
+}
 
 static int load_template(const char *path, struct template **ret, char **reterr)
 {
@@ -53,6 +77,7 @@ void render_free(struct render *r)
 		return;
 	template_free(r->base);
 	template_free(r->backend);
+	free(r->crt_list);
 	free(r);
 }
 
@@ -231,7 +256,13 @@ static void append_lines(struct strbuf *b, const char *csv)
 	}
 }
 
-static void append_binds(struct strbuf *b, const char *addr, const char *ports)
+/*
+ * The bind lines of a DEFAULT_PORTS / BIND_PORTS value. An entry ending in ":ssl" gets the
+ * certificates (certs, DFP's CertsString); without any (certs NULL) it is left out: DFP bound it
+ * as plain HTTP, so that https:// clients failed with a protocol error and http://host:443 was
+ * served in clear. certs.c logs which ports wait for a certificate.
+ */
+static void append_binds(struct strbuf *b, const char *addr, const char *ports, const char *certs)
 {
 	const char *p = ports;
 
@@ -242,11 +273,11 @@ static void append_binds(struct strbuf *b, const char *addr, const char *ports)
 		char *s = item;
 		while (*s == ' ')
 			s++;
-		/* Without certificates ":ssl" becomes a plain bind, as in DFP (§4.1.5). */
-		if (str_endswith(s, ":ssl"))
+		bool ssl = str_endswith(s, ":ssl");
+		if (ssl)
 			s[strlen(s) - 4] = '\0';
-		if (*s)
-			strbuf_printf(b, "\n    bind %s:%s", addr, s);
+		if (*s && (!ssl || certs))
+			strbuf_printf(b, "\n    bind %s:%s%s", addr, s, ssl ? certs : "");
 		p = e ? e + 1 : NULL;
 	}
 }
@@ -513,10 +544,11 @@ static struct tval *backend_data(const struct render_route *rt, bool global_auth
 	return m;
 }
 
-static struct tval *base_data(const struct config *cfg, bool any_http, size_t n_services,
-			      const char *frontend, const char *userlist)
+static struct tval *base_data(const struct render *r, const struct config *cfg, bool any_http,
+			      size_t n_services, const char *frontend, const char *userlist)
 {
 	struct tval *m = tval_new_map();
+	_cleanup_free_ char *certs = certs_snippet(r, cfg);
 	struct strbuf b;
 
 	strbuf_init(&b);
@@ -570,19 +602,19 @@ static struct tval *base_data(const struct config *cfg, bool any_http, size_t n_
 
 	strbuf_reset(&b);
 	if (n_services == 0 || any_http)
-		append_binds(&b, cfg->bind_address, cfg->default_ports);
+		append_binds(&b, cfg->bind_address, cfg->default_ports, certs);
 	tval_map_set_str(m, "DefaultBinds", strbuf_str(&b));
 	tval_map_set_str(m, "DefaultReqMode", cfg->default_req_mode);
 
 	strbuf_reset(&b);
 	append_lines(&b, cfg->extra_frontend);
-	append_binds(&b, cfg->bind_address, cfg->bind_ports);
+	append_binds(&b, cfg->bind_address, cfg->bind_ports, certs);
 	tval_map_set_str(m, "ExtraFrontend", strbuf_str(&b));
 	tval_map_set_str(m, "ContentFrontend", frontend);
 	tval_map_set_str(m, "ContentFrontendTcp", "");
 	tval_map_set_str(m, "ContentFrontendSNI", "");
 	tval_map_set_str(m, "ContentListen", "");
-	tval_map_set_str(m, "CertsString", "");
+	tval_map_set_str(m, "CertsString", certs ? certs : "");
 	/* flowproxy's own fields. */
 	_cleanup_free_ char *stats_sock = xasprintf("%s/stats.sock", cfg->run_dir);
 	tval_map_set_str(m, "StatsSocket", stats_sock);
@@ -653,13 +685,17 @@ int render_config(const struct render *r, const struct config *cfg,
 		}
 	}
 
-	data = base_data(cfg, n_routes > 0, n, strbuf_str(&fe), strbuf_str(&ul));
+	data = base_data(r, cfg, n_routes > 0, n, strbuf_str(&fe), strbuf_str(&ul));
 	k = template_execute(r->base, data, out, reterr);
 	if (k < 0)
 		goto out;
 	if (out->len && out->s[out->len - 1] != '\n')
 		strbuf_putc(out, '\n');
 	strbuf_append(out, strbuf_str(&be), be.len);
+	/* HAProxy reads certificates when it loads its configuration: a changed one must change
+	 * the file, or the daemon would see the same bytes and not reload. */
+	if (r->crt_list)
+		strbuf_printf(out, "\n# certificates %016llx\n", (unsigned long long)r->certs_hash);
 	if (ret_plan)
 		make_plan(routes, n_routes, ret_plan);
 	k = 0;
