@@ -254,7 +254,22 @@ int daemon_submit_params(struct daemon *d, const struct params *p, const char *s
 		service_free(svc);
 		return 0;
 	}
-	daemon_submit(d, DAEMON_OP_PUT, svc, addrs, n_addrs, NULL, done, userdata);
+	/* serviceCert is written, once HAProxy loads it, before the service is queued. */
+	_cleanup_free_ char *name = xstrdup(svc->name);
+	int r = certs_submit_service(d, svc, addrs, n_addrs, done, userdata, &err);
+	if (r < 0) {
+		if (!done) {
+			log_error("%s: service '%s' skipped: %s", source, name, err);
+			daemon_set_rejected(d, name, err);
+		}
+		if (ret_svc) {
+			service_free(*ret_svc);
+			*ret_svc = NULL;
+		}
+		if (ret_status)
+			*ret_status = 500;
+		return errmsg_set(reterr, r, "%s", err);
+	}
 	return 0;
 }
 
@@ -419,6 +434,7 @@ void daemon_labels_ctx(const struct daemon *d, struct labels_ctx *ret)
 	ret->https_only = d->cfg->https_only;
 	ret->users = d->cfg->users;
 	ret->users_pass_encrypted = d->cfg->users_pass_encrypted;
+	ret->ca_file = str_set(d->cfg->ca_file);
 }
 
 static int render_registry(struct daemon *d, const struct registry *reg, struct strbuf *out,

@@ -173,7 +173,7 @@ static void make_plan(const struct render_route *routes, size_t n, struct render
 		struct render_rule *u = &p.rules[p.n_rules++];
 		long port = 0;
 
-		parse_long(d->port, 1, 65535, &port);
+		parse_long(rt->port, 1, 65535, &port);
 		b->name = xstrdup(rt->backend);
 		b->service = xstrdup(s->name);
 		b->dest = d->index;
@@ -185,8 +185,8 @@ static void make_plan(const struct render_route *routes, size_t n, struct render
 		strv_copy(&u->paths, &d->paths);
 		strv_copy(&u->path_excludes, &d->path_excludes);
 		strv_copy(&u->domains, &d->domains);
-		u->src_port = d->src_port;
-		u->is_default = s->is_default_backend;
+		u->src_port = rt->https ? d->src_https_port : d->src_port;
+		u->is_default = s->is_default_backend && !rt->https;
 	}
 	*ret = p;
 }
@@ -346,13 +346,15 @@ static void frontend_service(struct strbuf *b, const struct render_route *routes
 		const struct render_route *rt = &routes[i];
 		const struct service_dest *d = rt->dest;
 		const char *pt = str_set(d->path_type) ? d->path_type : "path_beg";
+		/* The httpsPort backend's ACLs: url_https_..., domain_https_... (DFP). */
+		const char *h = rt->https ? "https_" : "";
 
 		if (d->paths.n) {
-			strbuf_printf(b, "\n    acl url_%s", rt->suffix);
+			strbuf_printf(b, "\n    acl url_%s%s", h, rt->suffix);
 			append_acl_values(b, pt, &d->paths);
 		}
 		if (d->path_excludes.n) {
-			strbuf_printf(b, "\n    acl url_exclude_%s", rt->suffix);
+			strbuf_printf(b, "\n    acl url_exclude_%s%s", h, rt->suffix);
 			append_acl_values(b, pt, &d->path_excludes);
 		}
 		if (d->domains.n) {
@@ -365,29 +367,34 @@ static void frontend_service(struct strbuf *b, const struct render_route *routes
 					plain = true;
 			}
 			if (plain) {
-				strbuf_printf(b, "\n    acl domain_%s %s -i", rt->suffix,
+				strbuf_printf(b, "\n    acl domain_%s%s %s -i", h, rt->suffix,
 					      s->domain_algo);
 				for (size_t j = 0; j < d->domains.n; j++)
 					if (d->domains.v[j][0] != '*')
 						strbuf_printf(b, " %s", d->domains.v[j]);
 			}
 			if (wild) {
-				strbuf_printf(b, "\n    acl domain_%s hdr_end(host) -i",
+				strbuf_printf(b, "\n    acl domain_%s%s hdr_end(host) -i", h,
 					      rt->suffix);
 				for (size_t j = 0; j < d->domains.n; j++)
 					if (d->domains.v[j][0] == '*')
 						strbuf_printf(b, " %s", d->domains.v[j] + 1);
 			}
 		}
-		if (d->src_port > 0)
+		if (!rt->https && d->src_port > 0)
 			strbuf_printf(b, "\n    acl srcPort_%s%ld_%d dst_port %ld", s->acl_name,
 				      d->src_port, d->index, d->src_port);
+		if (rt->https && d->src_https_port > 0)
+			strbuf_printf(b, "\n    acl srcHttpsPort_%s%ld_%d dst_port %ld",
+				      s->acl_name, d->src_https_port, d->index, d->src_https_port);
 	}
 	if (s->redirect_when_http_proto) {
 		strbuf_printf(b, "\n    acl is_%s_http hdr(X-Forwarded-Proto) http", s->acl_name);
 		for (size_t i = 0; i < n; i++) {
 			const struct render_route *rt = &routes[i];
 			const struct service_dest *d = rt->dest;
+			if (rt->https)
+				continue;
 			strbuf_puts(b, "\n    http-request redirect scheme https");
 			if (str_set(d->https_redirect_code))
 				strbuf_printf(b, " code %s", d->https_redirect_code);
@@ -405,16 +412,21 @@ static void frontend_service(struct strbuf *b, const struct render_route *routes
 		const struct render_route *rt = &routes[i];
 		const struct service_dest *d = rt->dest;
 
+		const char *h = rt->https ? "https_" : "";
+
 		strbuf_printf(b, "\n    use_backend %s if", rt->backend);
 		if (d->paths.n)
-			strbuf_printf(b, " url_%s", rt->suffix);
+			strbuf_printf(b, " url_%s%s", h, rt->suffix);
 		if (d->path_excludes.n)
-			strbuf_printf(b, " !url_exclude_%s", rt->suffix);
+			strbuf_printf(b, " !url_exclude_%s%s", h, rt->suffix);
 		if (d->domains.n)
-			strbuf_printf(b, " domain_%s", rt->suffix);
-		if (d->src_port > 0)
+			strbuf_printf(b, " domain_%s%s", h, rt->suffix);
+		if (!rt->https && d->src_port > 0)
 			strbuf_printf(b, " srcPort_%s%ld_%d", s->acl_name, d->src_port, d->index);
-		if (s->is_default_backend)
+		if (rt->https && d->src_https_port > 0)
+			strbuf_printf(b, " srcHttpsPort_%s%ld_%d", s->acl_name, d->src_https_port,
+				      d->index);
+		if (s->is_default_backend && !rt->https)
 			strbuf_printf(b, "\n    default_backend %s", rt->backend);
 	}
 }
@@ -449,9 +461,15 @@ static struct tval *backend_data(const struct render_route *rt, bool global_auth
 	tval_map_set_str(m, "Name", rt->backend);
 	tval_map_set_str(m, "ServiceName", s->name);
 	tval_map_set_str(m, "AclName", s->acl_name);
-	tval_map_set_str(m, "Port", d->port);
+	tval_map_set_str(m, "Port", rt->port);
 	tval_map_set_int(m, "Index", d->index);
-	tval_map_set_bool(m, "HttpsOnly", d->https_only);
+	/* The httpsPort backend serves what came over TLS: no redirect, nothing to deny. */
+	tval_map_set_bool(m, "HttpsOnly", d->https_only && !rt->https);
+	tval_map_set_bool(m, "DenyHttp", d->deny_http && !rt->https);
+	tval_map_set_bool(m, "SslVerifyNone", d->ssl_verify_none);
+	_cleanup_free_ char *cc =
+		d->verify_client_ssl ? xasprintf("valid_client_cert_%s%s", s->name, d->port) : NULL;
+	tval_map_set_str(m, "ClientCertAcl", cc ? cc : "");
 	tval_map_set_str(m, "HttpsRedirectCode",
 			 d->https_redirect_code ? d->https_redirect_code : "");
 	tval_map_set(m, "AddReqHeaders",
@@ -506,14 +524,14 @@ static struct tval *backend_data(const struct render_route *rt, bool global_auth
 				 ? (long)rt->rs->n_addrs
 				 : (s->has_replicas && s->replicas > 0 ? 2 * s->replicas : 4);
 		_cleanup_free_ char *st =
-			xasprintf("%s %ld tasks.%s:%s", s->name, n < 4 ? 4 : n, host, d->port);
+			xasprintf("%s %ld tasks.%s:%s", s->name, n < 4 ? 4 : n, host, rt->port);
 		tval_map_set_str(m, "ServerTemplate", st);
 	}
 	if (!dns && (vip || rt->rs->n_addrs == 0)) {
 		struct tval *e = tval_new_map();
 		tval_map_set_str(e, "Name", s->name);
 		tval_map_set_str(e, "Address", host);
-		tval_map_set_str(e, "Port", d->port);
+		tval_map_set_str(e, "Port", rt->port);
 		tval_list_append(servers, e);
 	}
 	/* Task-level backends: one server per slot (slots.h); an empty slot is rendered disabled
@@ -527,7 +545,7 @@ static struct tval *backend_data(const struct render_route *rt, bool global_auth
 		long dport = 0;
 		bool disabled = !str_set(a);
 
-		parse_long(d->port, 1, 65535, &dport);
+		parse_long(rt->port, 1, 65535, &dport);
 		if (!disabled && slots_endpoint_parse(a, (int)dport, addr, &p) < 0)
 			disabled = true;
 		snprintf(port, sizeof(port), "%d", disabled || p <= 0 ? (int)dport : p);
@@ -642,8 +660,9 @@ int render_config(const struct render *r, const struct config *cfg,
 	strbuf_init(&fe);
 	strbuf_init(&ul);
 	strbuf_init(&be);
+	/* A destination has up to two backends: its port's and its httpsPort's. */
 	for (size_t i = 0; i < n; i++)
-		n_routes += svcs[i].svc->n_dests;
+		n_routes += 2 * svcs[i].svc->n_dests;
 	routes = xcalloc(n_routes ? n_routes : 1, sizeof(*routes));
 	n_routes = 0;
 
@@ -656,13 +675,27 @@ int render_config(const struct render *r, const struct config *cfg,
 
 		for (size_t j = 0; j < s->n_dests; j++) {
 			const struct service_dest *d = &s->dests[j];
-			if (!dest_is_http(d) || !str_set(d->port))
+			if (!dest_is_http(d))
 				continue;
-			struct render_route *rt = &routes[n_routes++];
-			rt->rs = &svcs[i];
-			rt->dest = d;
-			rt->suffix = xasprintf("%s%s_%d", s->acl_name, d->port, d->index);
-			rt->backend = backend_name(s, d);
+			if (str_set(d->port)) {
+				struct render_route *rt = &routes[n_routes++];
+				rt->rs = &svcs[i];
+				rt->dest = d;
+				rt->suffix = xasprintf("%s%s_%d", s->acl_name, d->port, d->index);
+				rt->backend = backend_name(s, d);
+				rt->port = xstrdup(d->port);
+			}
+			if (d->https_port > 0) {
+				struct render_route *rt = &routes[n_routes++];
+				rt->rs = &svcs[i];
+				rt->dest = d;
+				rt->https = true;
+				rt->suffix =
+					xasprintf("%s%ld_%d", s->acl_name, d->https_port, d->index);
+				rt->backend = xasprintf("https-%s-be%ld_%d", s->acl_name,
+							d->https_port, d->index);
+				rt->port = xasprintf("%ld", d->https_port);
+			}
 		}
 		if (n_routes > first)
 			frontend_service(&fe, &routes[first], n_routes - first);
@@ -704,6 +737,7 @@ out:
 	for (size_t i = 0; i < n_routes; i++) {
 		free(routes[i].suffix);
 		free(routes[i].backend);
+		free(routes[i].port);
 	}
 	free(routes);
 	for (size_t i = 0; i < n_gu; i++) {

@@ -105,6 +105,17 @@ int certs_put(struct daemon *d, const char *name, const char *pem, size_t len, d
 	      void *userdata, char **reterr);
 
 /*
+ * Queues svc (taken; addrs copied) as daemon_submit_params does, after its serviceCert, if it
+ * has one, is in <certs_dir>/<first serviceDomain or serviceName>: when that file holds another
+ * certificate, the new one is loaded by HAProxy first (as certs_put does) and the service is
+ * queued only if HAProxy takes it; otherwise done gets 400 (or, without done, the error is logged
+ * and recorded with daemon_set_rejected). Returns 0, or -errno with a message when the file
+ * cannot be written (nothing queued, svc freed).
+ */
+int certs_submit_service(struct daemon *d, struct service *svc, const char *const *addrs,
+			 size_t n_addrs, daemon_done_fn done, void *userdata, char **reterr);
+
+/*
  * Writes pem to <dir>/<name> (mode 0600, atomically, the directory created if missing) unless it
  * holds exactly that already. Returns 1 when written, 0 when unchanged, -errno with a message.
  */

@@ -29,7 +29,9 @@ struct render_route {
 	const struct render_service *rs;
 	const struct service_dest *dest;
 	char *suffix;  /* "<aclName><port>_<index>", the ACLs' common suffix */
-	char *backend; /* "<aclName>-be<port>_<index>" */
+	char *backend; /* "<aclName>-be<port>_<index>", "https-..." for the httpsPort one */
+	char *port;    /* the servers' port: the destination's port, or its httpsPort */
+	bool https;    /* DFP's second backend of a destination with httpsPort (§4.2) */
 };
 
 enum render_mode {

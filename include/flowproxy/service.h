@@ -87,6 +87,12 @@ struct service_dest {
 	long timeout_server;	   /* seconds, 0 when unset */
 	long timeout_tunnel;	   /* seconds, 0 when unset */
 	bool ignore_authorization;
+	/* TLS (docs/tls.md) */
+	long https_port;      /* httpsPort: a second backend https-<acl>-be<p>_<i>, 0 when unset */
+	long src_https_port;  /* srcHttpsPort: its entry port, 443 when httpsPort is set */
+	bool deny_http;	      /* denyHttp: http-request deny if !{ ssl_fc } */
+	bool ssl_verify_none; /* sslVerifyNone: servers are HTTPS, not verified */
+	bool verify_client_ssl; /* verifyClientSsl: a client certificate CA_FILE verifies */
 };
 
 struct service {
@@ -119,6 +125,7 @@ struct labels_ctx {
 	bool https_only;	   /* HTTPS_ONLY */
 	const char *users;	   /* USERS: "u:p,u2:p2", password source for `users=name` */
 	bool users_pass_encrypted; /* USERS_PASS_ENCRYPTED */
+	bool ca_file;		   /* CA_FILE is set: verifyClientSsl can be honoured */
 };
 
 void service_free(struct service *s);
