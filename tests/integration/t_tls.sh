@@ -146,4 +146,63 @@ loc=$(curl -s -m 10 -o /dev/null -w '%{http_code} %{redirect_url}' -H 'Host: a.t
 is "$loc" "308 https://a.test/sec/x" "httpsOnly: plain HTTP is redirected to https with httpsRedirectCode"
 like "$(sget a.test /sec/x)" '^name=web path=/sec/x' "httpsOnly: HTTPS is served"
 
+
+# --- denyHttp ---
+recon "serviceName=dh&servicePath=/dh&port=$PW&outboundHostname=127.0.0.1&denyHttp=true" >/dev/null
+is "$(astatus)" 200 "denyHttp service accepted"
+get /dh -H 'Host: a.test' >/dev/null
+is "$(hstatus)" 403 "denyHttp: plain HTTP is denied"
+like "$(sget a.test /dh)" '^name=web path=/dh' "denyHttp: HTTPS is served"
+
+# --- verifyClientSsl: client certificates verified against CA_FILE ---
+recon "serviceName=mtls&servicePath=/mtls&port=$PW&outboundHostname=127.0.0.1&verifyClientSsl=true" >/dev/null
+is "$(astatus)" 200 "verifyClientSsl service accepted (CA_FILE is set)"
+sget a.test /mtls >/dev/null
+is "$(hstatus)" 403 "verifyClientSsl: a request without a client certificate is denied"
+like "$(sget a.test /mtls --cert "$P/client.crt" --key "$P/client.key")" '^name=web path=/mtls' \
+	"verifyClientSsl: a request with a certificate the CA signed is served"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/rogue.key" \
+	-out "$P/rogue.crt" -days 2 -subj /CN=rogue 2>/dev/null
+rogue=$(sget a.test /mtls --cert "$P/rogue.crt" --key "$P/rogue.key")
+unlike "${rogue:-refused}" '^name=web' "verifyClientSsl: a self-signed client certificate is not served"
+like "$(sget a.test /hello)" '^name=web path=/hello' "other services need no client certificate"
+
+# --- sslVerifyNone: an HTTPS backend ---
+TB=$(free_port)
+openssl s_server -www -quiet -accept "127.0.0.1:$TB" -cert "$P/e.crt" -key "$P/e.key" \
+	>"$T/s_server.log" 2>&1 &
+pids+=($!)
+wait_for 5 sh -c "ss -Htln 'sport = :$TB' | grep -q ." || diag "s_server did not listen"
+recon "serviceName=tlsbe&servicePath=/tlsbe&port=$TB&outboundHostname=127.0.0.1" >/dev/null
+get /tlsbe >/dev/null
+is "$(hstatus)" 502 "without sslVerifyNone, plain HTTP to the TLS backend fails (502)"
+recon "serviceName=tlsbe&servicePath=/tlsbe&port=$TB&outboundHostname=127.0.0.1&sslVerifyNone=true" >/dev/null
+is "$(astatus)" 200 "sslVerifyNone service accepted"
+like "$(get /tlsbe)" 's_server -www' "sslVerifyNone: HAProxy speaks TLS to the backend"
+
+# --- httpsPort / srcHttpsPort: DFP's second backend for what arrives on the TLS port ---
+backend web2; PW2=$BACKEND_PORT
+recon "serviceName=hp&servicePath=/hp&port=$PW&httpsPort=$PW2&srcPort=$PPORT&srcHttpsPort=$SPORT&outboundHostname=127.0.0.1" >/dev/null
+is "$(astatus)" 200 "httpsPort service accepted"
+like "$(get /hp/x)" '^name=web path=/hp/x' "httpsPort: plain HTTP (srcPort) goes to port's backend"
+like "$(sget a.test /hp/x)" '^name=web2 path=/hp/x' "httpsPort: HTTPS (srcHttpsPort) goes to httpsPort's backend"
+
+# --- serviceCert: the certificate of the service's first domain ---
+esc() { awk '{printf "%s\\n", $0}' "$1" | jq -sRr @uri; }
+recon "serviceName=sc&serviceDomain=e.test&port=$PW2&outboundHostname=127.0.0.1&serviceCert=$(esc "$P/mismatch.pem")" >/dev/null
+is "$(astatus)" 400 "serviceCert whose key does not match is refused (HAProxy loads it first)"
+[ -e "$T/certs/e.test" ] && written=yes || written=no
+is "$written" no "and nothing is written"
+like "$(get / -H 'Host: e.test')" '^name=web path=/$' "the refused service is not routed (the / service answers)"
+out=$(recon "serviceName=sc&serviceDomain=e.test&port=$PW2&outboundHostname=127.0.0.1&serviceCert=$(esc "$P/e.pem")")
+is "$(astatus)" 200 "serviceCert accepted"
+unlike "$out" 'PRIVATE KEY' "the answer does not echo the private key"
+is "$(openssl x509 -in "$T/certs/e.test" -noout -subject 2>/dev/null | sed 's/^subject=//; s/ //g')" \
+	CN=e.test "serviceCert is written to <certs dir>/<first serviceDomain>"
+is "$(subject e.test)" CN=e.test "serviceCert is served for its domain"
+like "$(sget e.test /sc)" '^name=web2 path=/sc' "and the service is routed over HTTPS"
+
+grep -q 'ERROR: AddressSanitizer\|runtime error:' "$T/flowproxy.log" && clean=no || clean=yes
+is "$clean" yes "flowproxy reported no sanitizer error"
+
 done_testing
