@@ -658,9 +658,11 @@ static enum MHD_Result handle_cert(struct api *a, struct req *q, struct MHD_Conn
 	if (q->in.len == 0)
 		return respond(c, 400, "application/json",
 			       cert_response("NOK", "Body is empty", NULL));
-	if (certs_put(a->d, name, strbuf_str(&q->in), q->in.len, cert_done, q, &err) < 0) {
-		log_warn("API: certificate '%s' refused: %s", name, err);
-		return respond(c, 400, "application/json", cert_response("NOK", err, NULL));
+	int r = certs_put(a->d, name, strbuf_str(&q->in), q->in.len, cert_done, q, &err);
+	if (r < 0) {
+		log_warn("API: PUT /cert refused: %s", err);
+		return respond(c, r == -EAGAIN ? 503 : 400, "application/json",
+			       cert_response("NOK", err, NULL));
 	}
 	suspend(q, c);
 	return MHD_YES;

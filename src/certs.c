@@ -565,6 +565,17 @@ static void on_put_checked(void *userdata, int r, const char *err)
 	put_free(p);
 }
 
+/*
+ * The file a certificate waits in while HAProxy loads it: a dot file (never listed), one per
+ * check, so that two checks of the same name never share it. Caller frees.
+ */
+static char *staged_name(const char *name)
+{
+	static unsigned long n;
+
+	return xasprintf(".%s.%d.%lu.new", name, (int)getpid(), ++n);
+}
+
 /* The smallest configuration that makes HAProxy load the certificate at path and its key. */
 static char *check_config(const struct config *cfg, const char *path)
 {
@@ -583,7 +594,12 @@ int certs_put(struct daemon *d, const char *name, const char *pem, size_t len, d
 	struct certs_put *p;
 	int r;
 
-	if (certs_name_check(name, &err) < 0 || certs_pem_check(pem, len, &err) < 0)
+	if (!daemon_haproxy(d))
+		return errmsg_set(reterr, -EAGAIN, "HAProxy is not running yet: try again");
+	/* A refused name is not quoted: it may hold control bytes. */
+	if (certs_name_check(name, &err) < 0)
+		return errmsg_set(reterr, -EINVAL, "certName: %s", err);
+	if (certs_pem_check(pem, len, &err) < 0)
 		return errmsg_set(reterr, -EINVAL, "certName '%s': %s", name, err);
 	p = xcalloc(1, sizeof(*p));
 	p->d = d;
@@ -592,8 +608,8 @@ int certs_put(struct daemon *d, const char *name, const char *pem, size_t len, d
 	p->len = len;
 	p->done = done;
 	p->userdata = userdata;
-	p->staged = xasprintf("%s/.%s.new", cfg->certs_dir, name);
-	_cleanup_free_ char *base = xasprintf(".%s.new", name);
+	_cleanup_free_ char *base = staged_name(name);
+	p->staged = xasprintf("%s/%s", cfg->certs_dir, base);
 	r = certs_write(cfg->certs_dir, base, pem, len, reterr);
 	if (r < 0) {
 		put_free(p);
@@ -699,8 +715,8 @@ int certs_submit_service(struct daemon *d, struct service *svc, const char *cons
 		svc_free(c);
 		return 0;
 	}
-	c->put.staged = xasprintf("%s/.%s.new", cfg->certs_dir, c->put.name);
-	_cleanup_free_ char *base = xasprintf(".%s.new", c->put.name);
+	_cleanup_free_ char *base = staged_name(c->put.name);
+	c->put.staged = xasprintf("%s/%s", cfg->certs_dir, base);
 	int r = certs_write(cfg->certs_dir, base, c->put.pem, c->put.len, reterr);
 	if (r < 0) {
 		svc_free(c);

@@ -5,6 +5,7 @@
  * a secrets directory (temporary ones).
  */
 #include "flowproxy/certs.h"
+#include "flowproxy/render.h"
 #include "tap.h"
 
 #include <stdlib.h>
@@ -280,6 +281,124 @@ static void test_scan(void)
 	free(sub);
 }
 
+/* certs_refresh + render: what the :ssl bind gets in each case, and the crt-list it writes. */
+static char *render_with(struct certs_state *st, char **env)
+{
+	struct config cfg;
+	struct render *r = NULL;
+	char *err = NULL;
+	struct strbuf out;
+	const char *src = getenv("FLOWPROXY_SOURCE_ROOT");
+	char *tdir = xasprintf("%s/templates", src ? src : ".");
+
+	strbuf_init(&out);
+	if (config_load(&cfg, 0, NULL, env, &err) < 0 ||
+	    render_new(tdir, "haproxy.tmpl", &r, &err) < 0) {
+		tap_ok(false, "config and templates load: %s", err);
+	} else {
+		certs_refresh(st, &cfg, r);
+		render_config(r, &cfg, NULL, 0, &out, NULL, &err);
+	}
+	render_free(r);
+	config_done(&cfg);
+	free(tdir);
+	free(err);
+	return strbuf_steal(&out);
+}
+
+static void test_refresh(void)
+{
+	char tmpl[] = "/tmp/fp-refresh.XXXXXX";
+	char *root = mkdtemp(tmpl);
+	char *certs = xasprintf("%s/certs", root), *cfgdir = xasprintf("%s/cfg", root);
+	char *e_certs = xasprintf("CERTS_DIR=%s", certs);
+	char *e_cfg = xasprintf("CONFIGS_PATH=%s", cfgdir);
+	char *e_sec = xasprintf("FLOWPROXY_SECRETS_DIR=%s/none", root);
+	char *list = xasprintf("%s/crt-list.txt", cfgdir);
+	char *env[8] = {"DEFAULT_PORTS=8000,8443:ssl", e_certs, e_cfg, e_sec,
+			"PREFERRED_CERTIFICATE=b*",    NULL};
+	struct certs_state st = {.unbound = -1};
+	char *text = NULL, *out;
+
+	mkdir(certs, 0700);
+	out = render_with(&st, env);
+	tap_ok(strstr(out, "bind *:8000\n") && !strstr(out, "8443"),
+	       "refresh: no certificate, the :ssl port is not bound");
+	tap_is_int(st.unbound, 1, "refresh: the unbound ports are noted (logged once)");
+	free(out);
+
+	put(certs, "a.test", CERT KEY);
+	put(certs, "b.test", CERT KEY);
+	out = render_with(&st, env);
+	char *bind = xasprintf("bind *:8443 ssl crt-list %s alpn h2,http/1.1\n", list);
+	tap_ok(strstr(out, bind) != NULL, "refresh: the :ssl bind loads flowproxy's crt-list");
+	tap_ok(strstr(out, "\n# certificates ") != NULL,
+	       "refresh: the certificates' hash is in the file");
+	tap_is_int(st.unbound, 0, "refresh: the port is bound now");
+	tap_ok(read_file(list, 4096, &text, NULL) == 0, "refresh: the crt-list is written");
+	char *want = xasprintf("%s/b.test\n%s/a.test\n", certs, certs);
+	tap_is_str(text, want, "refresh: the crt-list has the preferred certificate first");
+	free(want);
+	free(text);
+	free(bind);
+
+	/* A changed certificate changes the file HAProxy gets, so that it reloads. */
+	const char *h1 = strstr(out, "# certificates ");
+	char *before = xstrdup(h1 ? h1 : "");
+	free(out);
+	put(certs, "a.test", KEY CERT);
+	out = render_with(&st, env);
+	const char *h2 = strstr(out, "# certificates ");
+	tap_ok(h2 && !streq(h2, before), "refresh: a changed certificate changes the hash line");
+	free(before);
+	free(out);
+
+	/* CRT_LIST_PATH: the user's list, as it is; flowproxy writes none. */
+	char *ulist = xasprintf("%s/mine.txt", root);
+	char *uline = xasprintf("%s/a.test [alpn h2]\n# a comment\n", certs);
+	tap_ok(write_file_atomic(ulist, uline, strlen(uline)) == 0, "a user crt-list");
+	char *e_list = xasprintf("CRT_LIST_PATH=%s", ulist);
+	char *env2[8] = {"DEFAULT_PORTS=8000,8443:ssl",
+			 e_certs,
+			 e_cfg,
+			 e_sec,
+			 e_list,
+			 "ENABLE_H2=false",
+			 NULL};
+	struct certs_state st2 = {.unbound = -1};
+	unlink(list);
+	out = render_with(&st2, env2);
+	bind = xasprintf("bind *:8443 ssl crt-list %s alpn http/1.1\n", ulist);
+	tap_ok(strstr(out, bind) != NULL, "refresh: CRT_LIST_PATH is the :ssl bind's list");
+	tap_ok(access(list, F_OK) != 0, "refresh: with CRT_LIST_PATH flowproxy writes no list");
+	h1 = strstr(out, "# certificates ");
+	before = xstrdup(h1 ? h1 : "");
+	free(out);
+	put(certs, "a.test", CERT KEY);
+	out = render_with(&st2, env2);
+	h2 = strstr(out, "# certificates ");
+	tap_ok(h2 && !streq(h2, before),
+	       "refresh: a changed certificate the user's list names changes the hash line");
+	free(before);
+	free(out);
+	free(bind);
+	certs_state_done(&st);
+	certs_state_done(&st2);
+
+	char *cmd = xasprintf("rm -rf %s", root);
+	tap_ok(system(cmd) == 0, "cleanup");
+	free(cmd);
+	free(certs);
+	free(cfgdir);
+	free(e_certs);
+	free(e_cfg);
+	free(e_sec);
+	free(e_list);
+	free(list);
+	free(ulist);
+	free(uline);
+}
+
 int main(void)
 {
 	test_names();
@@ -287,5 +406,6 @@ int main(void)
 	test_glob_order();
 	test_unescape();
 	test_scan();
+	test_refresh();
 	return tap_done();
 }
