@@ -467,8 +467,9 @@ static struct tval *backend_data(const struct render_route *rt, bool global_auth
 	tval_map_set_bool(m, "HttpsOnly", d->https_only && !rt->https);
 	tval_map_set_bool(m, "DenyHttp", d->deny_http && !rt->https);
 	tval_map_set_bool(m, "SslVerifyNone", d->ssl_verify_none);
-	_cleanup_free_ char *cc =
-		d->verify_client_ssl ? xasprintf("valid_client_cert_%s%s", s->name, d->port) : NULL;
+	_cleanup_free_ char *cc = d->verify_client_ssl
+					  ? xasprintf("valid_client_cert_%s%s", s->name, rt->port)
+					  : NULL;
 	tval_map_set_str(m, "ClientCertAcl", cc ? cc : "");
 	tval_map_set_str(m, "HttpsRedirectCode",
 			 d->https_redirect_code ? d->https_redirect_code : "");

@@ -206,6 +206,11 @@ static const struct fragment_case fragments[] = {
 	  "valid_client_cert_m80 { ssl_c_verify 0 }\n",
 	  NULL},
 	 {NULL}},
+	{"verifyClientSsl on an httpsPort-only destination",
+	 {"CA_FILE=/ca.pem", NULL},
+	 "serviceName=m&servicePath=/a&httpsPort=8443&verifyClientSsl=true",
+	 {"\n    acl valid_client_cert_m8443 ssl_c_used\n", NULL},
+	 {"(null)", NULL}},
 	{"httpsPort: DFP's second backend and its ACLs",
 	 {NULL},
 	 "serviceName=m&servicePath=/a&serviceDomain=m.test&port=80&httpsPort=8443&httpsOnly=true&"
