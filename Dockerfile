@@ -21,7 +21,7 @@ FROM ${BASE}
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         haproxy libcurl4 libcjson1 libmicrohttpd12 libpcre2-8-0 ca-certificates curl tini \
     && rm -rf /var/lib/apt/lists/* \
-    && mkdir -p /cfg /var/run/flowproxy
+    && mkdir -p /cfg /certs /var/run/flowproxy
 COPY --from=build /build/flowproxy /usr/local/bin/flowproxy
 COPY templates /usr/share/flowproxy/templates
 RUN ln -s /usr/local/bin/flowproxy /usr/local/bin/docker-flow-proxy

@@ -19,6 +19,7 @@
 #include "flowproxy/api.h"
 #include "flowproxy/alertmanager.h"
 #include "flowproxy/autoscaler.h"
+#include "flowproxy/certs.h"
 #include "flowproxy/cli.h"
 #include "flowproxy/distribute.h"
 #include "flowproxy/haproxy.h"
@@ -137,6 +138,7 @@ struct req {
 	size_t body_len;
 	bool too_big;
 	bool post;	    /* the method is POST */
+	bool put;	    /* the method is PUT */
 	bool keep_body;	    /* the route reads the body (in) */
 	struct strbuf in;   /* the body, when kept */
 	struct am_call *am; /* the Alertmanager receiver's actions in flight */
@@ -917,12 +919,88 @@ static enum MHD_Result handle_alertmanager(struct api *a, struct req *q, struct 
 	return MHD_YES;
 }
 
+/* ---- certificates (docs/tls.md) ---------------------------------------------------------- */
+
+/* DFP's CertResponse: {"Status","Message","Certs"}; certs NULL gives "Certs":null. Taken. */
+static char *cert_response(const char *status, const char *message, cJSON *certs)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "Status", status);
+	cJSON_AddStringToObject(o, "Message", message);
+	cJSON_AddItemToObject(o, "Certs", certs ? certs : cJSON_CreateNull());
+	char *out = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return out;
+}
+
+static void cert_done(void *userdata, int status, const char *message, bool found)
+{
+	struct req *q = userdata;
+
+	req_finish(q, status, cert_response(status == 200 ? "OK" : "NOK", message, NULL));
+}
+
+/*
+ * PUT /v1/docker-flow-proxy/cert?certName=x, the body the PEM: certificate, chain and key.
+ * Answered once HAProxy serves it, or refused with nothing changed. distribute is accepted and
+ * the certificate applied here.
+ */
+static enum MHD_Result handle_cert(struct api *a, struct req *q, struct MHD_Connection *c)
+{
+	const char *name = params_get(&q->params, "certName");
+	_cleanup_free_ char *err = NULL;
+
+	if (!q->put)
+		return respond(c, 405, "application/json",
+			       cert_response("NOK", "The cert endpoint takes a PUT", NULL));
+	if (!str_set(name))
+		return respond(c, 400, "application/json",
+			       cert_response("NOK", "Query parameter certName is mandatory", NULL));
+	if (q->in.len == 0)
+		return respond(c, 400, "application/json",
+			       cert_response("NOK", "Body is empty", NULL));
+	int r = certs_put(a->d, name, strbuf_str(&q->in), q->in.len, cert_done, q, &err);
+	if (r < 0) {
+		log_warn("API: PUT /cert refused: %s", err);
+		return respond(c, r == -EAGAIN ? 503 : 400, "application/json",
+			       cert_response("NOK", err, NULL));
+	}
+	suspend(q, c);
+	return MHD_YES;
+}
+
+/* GET /v1/docker-flow-proxy/certs: the certs directory's certificates (secrets are never
+ * handed out), DFP's shape, for replicas that sync their certificates. */
+static enum MHD_Result handle_certs(struct api *a, struct req *q, struct MHD_Connection *c)
+{
+	const struct config *cfg = daemon_config(a->d);
+	struct certs_list l = {0};
+	cJSON *arr = cJSON_CreateArray();
+
+	certs_scan(cfg->certs_dir, NULL, cfg->preferred_certificate, &l, NULL, NULL);
+	for (size_t i = 0; i < l.n; i++) {
+		_cleanup_free_ char *pem = NULL;
+		if (l.v[i].secret || read_file(l.v[i].path, CERTS_PEM_MAX, &pem, NULL) < 0)
+			continue;
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "ServicePort", "");
+		cJSON_AddStringToObject(o, "ProxyServiceName", l.v[i].name);
+		cJSON_AddStringToObject(o, "CertsDir", cfg->certs_dir);
+		cJSON_AddStringToObject(o, "CertContent", pem);
+		cJSON_AddItemToArray(arr, o);
+	}
+	certs_list_done(&l);
+	return respond(c, 200, "application/json", cert_response("OK", "", arr));
+}
+
 typedef enum MHD_Result (*api_handler_fn)(struct api *a, struct req *q, struct MHD_Connection *c);
 
 /* Route flags. */
 enum {
 	ROUTE_CHANGES = 1 << 0, /* changes state: needs API_TOKEN when one is set */
 	ROUTE_SWARM = 1 << 1,	/* exists in swarm mode only (404 otherwise) */
+	ROUTE_SECRET = 1 << 2,	/* hands out secrets (private keys): needs API_TOKEN too */
 };
 
 /*
@@ -938,6 +1016,8 @@ static const struct api_route {
 	{"/v1/docker-flow-proxy/reconfigure", ROUTE_CHANGES, handle_reconfigure},
 	{"/v1/docker-flow-proxy/remove", ROUTE_CHANGES, handle_remove},
 	{"/v1/docker-flow-proxy/reload", ROUTE_CHANGES, handle_reload},
+	{"/v1/docker-flow-proxy/cert", ROUTE_CHANGES, handle_cert},
+	{"/v1/docker-flow-proxy/certs", ROUTE_SECRET, handle_certs},
 	{"/v1/docker-flow-proxy/config", 0, handle_config},
 	{"/v1/docker-flow-proxy/ping", 0, handle_ping},
 	{"/v1/docker-flow-proxy/successfulinitreload", 0, handle_initreload},
@@ -1105,7 +1185,8 @@ static enum MHD_Result route(struct api *a, struct req *q, struct MHD_Connection
 
 		if (!streq(path, r->path) || ((r->flags & ROUTE_SWARM) && !a->provider))
 			continue;
-		if ((r->flags & ROUTE_CHANGES) && !authorized(a, c, token, &offered))
+		if ((r->flags & (ROUTE_CHANGES | ROUTE_SECRET)) &&
+		    !authorized(a, c, token, &offered))
 			return respond_unauthorized(a, q, c, r->path, offered);
 		q->path = r->path;
 		return r->handle(a, q, c);
@@ -1355,14 +1436,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		q->headers_seen = true;
 		q->post = streq(method, "POST");
 		snprintf(q->method, sizeof(q->method), "%s", method);
-		q->keep_body = path_is(url, "/v1/flowproxy/alertmanager");
+		q->put = streq(method, "PUT");
+		q->keep_body = path_is(url, "/v1/flowproxy/alertmanager") ||
+			       path_is(url, "/v1/docker-flow-proxy/cert");
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
 		/* Only the Alertmanager receiver reads its body; the others are capped and
 		 * discarded. */
 		q->body_len += *upload_data_size;
-		q->too_big |= q->body_len > (q->keep_body ? ALERTMANAGER_BODY_MAX : API_BODY_MAX);
+		q->too_big |= q->body_len > (q->keep_body ? ALERTMANAGER_BODY_MAX > CERTS_PEM_MAX
+								    ? ALERTMANAGER_BODY_MAX
+								    : CERTS_PEM_MAX
+							  : API_BODY_MAX);
 		if (q->keep_body && !q->too_big)
 			strbuf_append(&q->in, upload_data, *upload_data_size);
 		*upload_data_size = 0;

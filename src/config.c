@@ -109,6 +109,19 @@ static const struct opt opts[] = {
 	 "ECDH+AESGCM:ECDH+CHACHA20:DH+AESGCM:ECDH+AES256:DH+AES256:ECDH+AES128:DH+AES:RSA+AESGCM:"
 	 "RSA+AES:!aNULL:!MD5:!DSS",
 	 S(ssl_bind_ciphers), true, "ssl-default-*-ciphers"},
+	{"certs-dir", 0, "CERTS_DIR", "/certs", S(certs_dir), false,
+	 "certificates (PEM: certificate chain and private key) served on the :ssl ports, and "
+	 "where PUT /cert and serviceCert write (docs/tls.md)"},
+	{NULL, 0, "CRT_LIST_PATH", "", S(crt_list_path), false,
+	 "your own crt-list for the :ssl ports (empty: flowproxy writes <configs-path>/"
+	 "crt-list.txt from the certificates found)"},
+	{NULL, 0, "PREFERRED_CERTIFICATE", "", S(preferred_certificate), false,
+	 "globs (comma-separated, '*' only) of certificate file names listed first; the very "
+	 "first is the default for clients without SNI"},
+	{NULL, 0, "CA_FILE", "", S(ca_file), false,
+	 "CA bundle that client certificates are verified against (verifyClientSsl)"},
+	{NULL, 0, "ENABLE_H2", "true", B(enable_h2), false,
+	 "offer HTTP/2 on the :ssl ports (alpn h2,http/1.1; false: http/1.1 only)"},
 	{NULL, 0, "CHECK_RESOLVERS", "false", B(check_resolvers), false,
 	 "every server gets check resolvers docker (health checks, names re-resolved)"},
 	{"resolve-servers", 0, "RESOLVE_SERVERS", "auto", C(resolve_servers), false,

@@ -10,6 +10,7 @@
  * operation at a time, each its own step on the loop.
  */
 #include "flowproxy/daemon.h"
+#include "flowproxy/certs.h"
 #include "flowproxy/haproxy.h"
 #include "flowproxy/labels.h"
 #include "flowproxy/log.h"
@@ -96,6 +97,7 @@ struct daemon {
 	size_t probe_i;
 	bool probed;
 	struct haproxy_check *probe;
+	struct certs_state certs; /* what the last rendering found of the certificates */
 };
 
 static void batch_step(struct daemon *d);
@@ -134,6 +136,7 @@ int daemon_new(struct loop *loop, const struct config *cfg, struct daemon **ret,
 	registry_init(&d->probe_good);
 	params_init(&d->rejected);
 	d->current_cfg = xstrdup("");
+	d->certs.unbound = -1;
 	r = render_new(cfg->templates_path, cfg->cfg_template_path, &d->render, reterr);
 	if (r < 0) {
 		daemon_free(d);
@@ -190,6 +193,7 @@ void daemon_free(struct daemon *d)
 	registry_done(&d->probe_good);
 	params_done(&d->rejected);
 	render_free(d->render);
+	certs_state_done(&d->certs);
 	free(d->current_cfg);
 	free(d->start_cfg);
 	render_plan_done(&d->plan);
@@ -278,7 +282,22 @@ int daemon_submit_params(struct daemon *d, const struct params *p, const char *s
 		service_free(svc);
 		return 0;
 	}
-	daemon_submit(d, DAEMON_OP_PUT, svc, addrs, n_addrs, NULL, done, userdata);
+	/* serviceCert is written, once HAProxy loads it, before the service is queued. */
+	_cleanup_free_ char *name = xstrdup(svc->name);
+	int r = certs_submit_service(d, svc, addrs, n_addrs, done, userdata, &err);
+	if (r < 0) {
+		if (!done) {
+			log_error("%s: service '%s' skipped: %s", source, name, err);
+			daemon_set_rejected(d, name, err);
+		}
+		if (ret_svc) {
+			service_free(*ret_svc);
+			*ret_svc = NULL;
+		}
+		if (ret_status)
+			*ret_status = 500;
+		return errmsg_set(reterr, r, "%s", err);
+	}
 	return 0;
 }
 
@@ -460,13 +479,16 @@ void daemon_labels_ctx(const struct daemon *d, struct labels_ctx *ret)
 	ret->deny_backend_extra = !d->cfg->allow_backend_extra;
 	ret->read_users_secret = read_users_secret;
 	ret->secret_arg = (void *)d;
+	ret->ca_file = str_set(d->cfg->ca_file);
 }
 
-static int render_registry(const struct daemon *d, const struct registry *reg, struct strbuf *out,
+static int render_registry(struct daemon *d, const struct registry *reg, struct strbuf *out,
 			   struct render_plan *ret_plan, char **reterr)
 {
 	struct render_service *rs = NULL;
 
+	/* Certificates come and go (PUT /cert, serviceCert, files): each rendering looks. */
+	certs_refresh(&d->certs, d->cfg, d->render);
 	registry_render_services(reg, &rs);
 	int r = render_config(d->render, d->cfg, rs, registry_count(reg), out, ret_plan, reterr);
 	free(rs);
@@ -933,6 +955,16 @@ static int start_telemetry(struct daemon *d, char **reterr)
 const struct haproxy *daemon_haproxy(const struct daemon *d)
 {
 	return d->haproxy;
+}
+
+bool daemon_validate(struct daemon *d, const char *cfg, size_t len, daemon_check_fn done,
+		     void *userdata)
+{
+	if (!d->haproxy)
+		return false;
+	/* A NULL handle means it could not start; done still runs, from the loop. */
+	haproxy_validate(d->haproxy, cfg, len, done, userdata);
+	return true;
 }
 
 struct metrics *daemon_metrics(const struct daemon *d)

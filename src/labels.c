@@ -21,6 +21,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 
 #include "flowproxy/labels.h"
+#include "flowproxy/certs.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -1081,6 +1082,67 @@ static int h_backend_extra(struct parse_state *st, struct service_dest *d, const
 	return 0;
 }
 
+/* ---- TLS (docs/tls.md) ---- */
+
+static int h_deny_http(struct parse_state *st, struct service_dest *d, const char *key,
+		       const char *v, char **reterr)
+{
+	d->deny_http = parse_bool(v);
+	return 0;
+}
+
+static int h_ssl_verify_none(struct parse_state *st, struct service_dest *d, const char *key,
+			     const char *v, char **reterr)
+{
+	d->ssl_verify_none = parse_bool(v);
+	return 0;
+}
+
+static int h_verify_client_ssl(struct parse_state *st, struct service_dest *d, const char *key,
+			       const char *v, char **reterr)
+{
+	d->verify_client_ssl = parse_bool(v);
+	/* Without CA_FILE no bind asks for a client certificate: every request would be denied. */
+	if (d->verify_client_ssl && !st->ctx->ca_file)
+		return errmsg_set(reterr, -EINVAL,
+				  "%s needs CA_FILE, the CA that client certificates are verified "
+				  "against: set it on the proxy",
+				  key);
+	return 0;
+}
+
+static int h_https_port(struct parse_state *st, struct service_dest *d, const char *key,
+			const char *v, char **reterr)
+{
+	if (parse_long(v, 1, 65535, &d->https_port) < 0)
+		return bad(reterr, key, v, "must be a port number (1-65535)");
+	return 0;
+}
+
+static int h_src_https_port(struct parse_state *st, struct service_dest *d, const char *key,
+			    const char *v, char **reterr)
+{
+	if (parse_long(v, 1, 65535, &d->src_https_port) < 0)
+		return bad(reterr, key, v, "must be a port number (1-65535)");
+	return 0;
+}
+
+/*
+ * serviceCert: a PEM with literal "\n" for newlines. Checked here; the service's caller writes it
+ * to <certs dir>/<first serviceDomain or serviceName> (certs_submit_service). The value is never
+ * quoted in a message: it holds a private key.
+ */
+static int h_service_cert(struct parse_state *st, struct service_dest *d, const char *key,
+			  const char *v, char **reterr)
+{
+	_cleanup_free_ char *pem = certs_unescape(v);
+	_cleanup_free_ char *err = NULL;
+
+	if (certs_pem_check(pem, strlen(pem), &err) < 0)
+		return errmsg_set(reterr, -EINVAL, "%s: %s", key, err);
+	return 0;
+}
+
 /*
  * A Docker Flow Proxy parameter flowproxy does not implement yet. Dropping it would route the
  * service with less than its owner asked for (an allowedMethods or denyHttp restriction, say),
@@ -1151,11 +1213,11 @@ static const struct labels_def defs[] = {
 	{"delReqHeader", LABELS_SERVICE, h_del_req_header, false},
 	{"delResHeader", LABELS_SERVICE, h_del_res_header, false},
 	{"deniedMethods", LABELS_DEST, h_denied_methods, false},
-	{"denyHttp", LABELS_DEST, h_unsupported_bool, false},
+	{"denyHttp", LABELS_DEST, h_deny_http, false},
 	{"discoveryType", LABELS_SERVICE, h_discovery_type, false},
 	{"distribute", LABELS_SERVICE, h_distribute, false},
 	{"httpsOnly", LABELS_DEST, h_https_only, false},
-	{"httpsPort", LABELS_DEST, h_unsupported, false},
+	{"httpsPort", LABELS_DEST, h_https_port, false},
 	{"httpsRedirectCode", LABELS_DEST, h_https_redirect_code, false},
 	{"ignoreAuthorization", LABELS_DEST, h_ignore_auth, false},
 	{"isDefaultBackend", LABELS_SERVICE, h_default_backend, false},
@@ -1171,7 +1233,7 @@ static const struct labels_def defs[] = {
 	{"reqPathReplace", LABELS_SERVICE, h_rp_replace, false},
 	{"reqPathSearch", LABELS_SERVICE, h_rp_search, false},
 	{"reqPathSearchReplace", LABELS_DEST, h_path_search_replace, false},
-	{"serviceCert", LABELS_SERVICE, h_unsupported, false},
+	{"serviceCert", LABELS_SERVICE, h_service_cert, true},
 	{"serviceDomain", LABELS_DEST, h_service_domain, false},
 	{"serviceDomainAlgo", LABELS_SERVICE, h_domain_algo, false},
 	{"serviceDomainMatchAll", LABELS_SERVICE, h_domain_match_all, false},
@@ -1184,9 +1246,9 @@ static const struct labels_def defs[] = {
 	{"setHeader", LABELS_SERVICE, h_set_header, false},
 	{"setReqHeader", LABELS_SERVICE, h_set_req_header, false},
 	{"setResHeader", LABELS_SERVICE, h_set_res_header, false},
-	{"srcHttpsPort", LABELS_DEST, h_unsupported, false},
+	{"srcHttpsPort", LABELS_DEST, h_src_https_port, false},
 	{"srcPort", LABELS_DEST, h_src_port, false},
-	{"sslVerifyNone", LABELS_DEST, h_unsupported_bool, false},
+	{"sslVerifyNone", LABELS_DEST, h_ssl_verify_none, false},
 	{"templateBePath", LABELS_SERVICE, h_unsupported, false},
 	{"templateFePath", LABELS_SERVICE, h_unsupported, false},
 	{"timeoutClient", LABELS_DEST, h_unsupported, false},
@@ -1197,7 +1259,7 @@ static const struct labels_def defs[] = {
 	{"users", LABELS_SERVICE, h_users, true},
 	{"usersPassEncrypted", LABELS_SERVICE, h_users_encrypted, false},
 	{"usersSecret", LABELS_SERVICE, h_users_secret, false},
-	{"verifyClientSsl", LABELS_DEST, h_unsupported_bool, false},
+	{"verifyClientSsl", LABELS_DEST, h_verify_client_ssl, false},
 };
 
 static int def_cmp(const void *key, const void *elem)
@@ -1520,6 +1582,14 @@ static int parse_dest(struct parse_state *st, struct service_dest *d, int index,
 	}
 	if (d->domains.n && !d->paths.n)
 		strv_add(&d->paths, "/");
+	/* DFP's FormatServiceForTemplates: httpsPort implies srcHttpsPort 443 and srcPort 80, so
+	 * the HTTP backend gets port 80's requests and the https one port 443's. */
+	if (d->https_port > 0) {
+		if (d->src_https_port <= 0)
+			d->src_https_port = 443;
+		if (d->src_port <= 0)
+			d->src_port = 80;
+	}
 
 	/* DFP: the un-suffixed httpsOnly or HTTPS_ONLY forces every destination. */
 	const char *ho = params_get(st->p, "httpsOnly");
@@ -1688,6 +1758,16 @@ static int parse_all(struct parse_state *st, int *ret_status, char **reterr)
 	r = validate_dfp(st, ret_status, reterr);
 	if (r < 0)
 		return r;
+
+	/* serviceCert's file is named after the first domain, else the service. */
+	if (str_set(params_get(st->p, "serviceCert"))) {
+		const char *cn = s->dests[0].domains.n ? s->dests[0].domains.v[0] : s->name;
+		_cleanup_free_ char *err = NULL;
+		*ret_status = STATUS_BAD_REQUEST;
+		if (certs_name_check(cn, &err) < 0)
+			return errmsg_set(reterr, -EINVAL,
+					  "serviceCert: '%s' cannot name its file: %s", cn, err);
+	}
 
 	*ret_status = STATUS_BAD_REQUEST;
 	if (st->unsupported)

@@ -17,7 +17,31 @@
 struct render {
 	struct template *base;
 	struct template *backend;
+	char *crt_list;	     /* render_set_certs: NULL while there is no certificate */
+	uint64_t certs_hash; /* of the certificates' contents */
 };
+
+void render_set_certs(struct render *r, const char *crt_list, uint64_t hash)
+{
+	free(r->crt_list);
+	r->crt_list = crt_list ? xstrdup(crt_list) : NULL;
+	r->certs_hash = hash;
+}
+
+/*
+ * DFP's CertsString (§4.1.5), what replaces ":ssl" in a bind: the crt-list with ALPN, and with
+ * CA_FILE the client-certificate verification; NULL when there is no certificate. Caller frees.
+ */
+static char *certs_snippet(const struct render *r, const struct config *cfg)
+{
+	if (!r->crt_list)
+		return NULL;
+	if (str_set(cfg->ca_file))
+		return xasprintf(" ssl crt-list %s alpn %s ca-file %s verify optional", r->crt_list,
+				 cfg->enable_h2 ? "h2,http/1.1" : "http/1.1", cfg->ca_file);
+	return xasprintf(" ssl crt-list %s alpn %s", r->crt_list,
+			 cfg->enable_h2 ? "h2,http/1.1" : "http/1.1");
+}
 
 static int load_template(const char *path, struct template **ret, char **reterr)
 {
@@ -54,6 +78,7 @@ void render_free(struct render *r)
 		return;
 	template_free(r->base);
 	template_free(r->backend);
+	free(r->crt_list);
 	free(r);
 }
 
@@ -138,7 +163,7 @@ static void make_plan(const struct render_route *routes, size_t n, struct render
 		struct render_rule *u = &p.rules[p.n_rules++];
 		long port = 0;
 
-		parse_long(d->port, 1, 65535, &port);
+		parse_long(rt->port, 1, 65535, &port);
 		b->name = xstrdup(rt->backend);
 		b->service = xstrdup(s->name);
 		b->dest = d->index;
@@ -150,8 +175,8 @@ static void make_plan(const struct render_route *routes, size_t n, struct render
 		strv_copy(&u->paths, &d->paths);
 		strv_copy(&u->path_excludes, &d->path_excludes);
 		strv_copy(&u->domains, &d->domains);
-		u->src_port = d->src_port;
-		u->is_default = s->is_default_backend;
+		u->src_port = rt->https ? d->src_https_port : d->src_port;
+		u->is_default = s->is_default_backend && !rt->https;
 	}
 	*ret = p;
 }
@@ -221,7 +246,13 @@ static void append_lines(struct strbuf *b, const char *csv)
 	}
 }
 
-static void append_binds(struct strbuf *b, const char *addr, const char *ports)
+/*
+ * The bind lines of a DEFAULT_PORTS / BIND_PORTS value. An entry ending in ":ssl" gets the
+ * certificates (certs, DFP's CertsString); without any (certs NULL) it is left out: DFP bound it
+ * as plain HTTP, so that https:// clients failed with a protocol error and http://host:443 was
+ * served in clear. certs.c logs which ports wait for a certificate.
+ */
+static void append_binds(struct strbuf *b, const char *addr, const char *ports, const char *certs)
 {
 	const char *p = ports;
 
@@ -232,11 +263,11 @@ static void append_binds(struct strbuf *b, const char *addr, const char *ports)
 		char *s = item;
 		while (*s == ' ')
 			s++;
-		/* Without certificates ":ssl" becomes a plain bind, as in DFP (§4.1.5). */
-		if (str_endswith(s, ":ssl"))
+		bool ssl = str_endswith(s, ":ssl");
+		if (ssl)
 			s[strlen(s) - 4] = '\0';
-		if (*s)
-			strbuf_printf(b, "\n    bind %s:%s", addr, s);
+		if (*s && (!ssl || certs))
+			strbuf_printf(b, "\n    bind %s:%s%s", addr, s, ssl ? certs : "");
 		p = e ? e + 1 : NULL;
 	}
 }
@@ -296,20 +327,45 @@ static void append_acl_values(struct strbuf *b, const char *fetch, const struct 
 	}
 }
 
-/* " url_... [!url_exclude_...] [domain_...] [srcPort_...]": the ACLs that select a route. */
+/*
+ * " url_... [!url_exclude_...] [domain_...] [srcPort_...]": the ACLs that select a route. An
+ * httpsPort route (DFP's https-<acl>-be<p>_<i>) has its own: url_https_..., domain_https_...,
+ * srcHttpsPort_....
+ */
 static void route_conditions(struct strbuf *b, const struct render_route *rt, bool excludes)
 {
 	const struct service *s = rt->rs->svc;
 	const struct service_dest *d = rt->dest;
+	const char *h = rt->https ? "https_" : "";
 
 	if (d->paths.n)
-		strbuf_printf(b, " url_%s", rt->suffix);
+		strbuf_printf(b, " url_%s%s", h, rt->suffix);
 	if (excludes && d->path_excludes.n)
-		strbuf_printf(b, " !url_exclude_%s", rt->suffix);
+		strbuf_printf(b, " !url_exclude_%s%s", h, rt->suffix);
 	if (d->domains.n)
-		strbuf_printf(b, " domain_%s", rt->suffix);
-	if (d->src_port > 0)
+		strbuf_printf(b, " domain_%s%s", h, rt->suffix);
+	if (!rt->https && d->src_port > 0)
 		strbuf_printf(b, " srcPort_%s%ld_%d", s->acl_name, d->src_port, d->index);
+	if (rt->https && d->src_https_port > 0)
+		strbuf_printf(b, " srcHttpsPort_%s%ld_%d", s->acl_name, d->src_https_port,
+			      d->index);
+}
+
+/* http-request redirect scheme https[ code c] if <cond> <route>, for every plain route. */
+static void redirect_routes(struct strbuf *b, const struct render_route *routes, size_t n,
+			    const char *cond)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct render_route *rt = &routes[i];
+		const struct service_dest *d = rt->dest;
+		if (rt->https)
+			continue;
+		strbuf_puts(b, "\n    http-request redirect scheme https");
+		if (str_set(d->https_redirect_code))
+			strbuf_printf(b, " code %s", d->https_redirect_code);
+		strbuf_printf(b, " if %s", cond);
+		route_conditions(b, rt, false);
+	}
 }
 
 /* The frontend lines of one service: every ACL first, then redirects, then use_backend. */
@@ -320,18 +376,19 @@ static void frontend_service(struct strbuf *b, const struct render_route *routes
 
 	for (size_t i = 1; i < n; i++)
 		hdr_first[i] = hdr_first[i - 1] + routes[i - 1].dest->n_service_headers;
-
 	for (size_t i = 0; i < n; i++) {
 		const struct render_route *rt = &routes[i];
 		const struct service_dest *d = rt->dest;
 		const char *pt = str_set(d->path_type) ? d->path_type : "path_beg";
+		/* The httpsPort backend's ACLs: url_https_..., domain_https_... (DFP). */
+		const char *h = rt->https ? "https_" : "";
 
 		if (d->paths.n) {
-			strbuf_printf(b, "\n    acl url_%s", rt->suffix);
+			strbuf_printf(b, "\n    acl url_%s%s", h, rt->suffix);
 			append_acl_values(b, pt, &d->paths);
 		}
 		if (d->path_excludes.n) {
-			strbuf_printf(b, "\n    acl url_exclude_%s", rt->suffix);
+			strbuf_printf(b, "\n    acl url_exclude_%s%s", h, rt->suffix);
 			append_acl_values(b, pt, &d->path_excludes);
 		}
 		if (d->domains.n) {
@@ -344,27 +401,30 @@ static void frontend_service(struct strbuf *b, const struct render_route *routes
 					plain = true;
 			}
 			if (plain) {
-				strbuf_printf(b, "\n    acl domain_%s %s -i", rt->suffix,
+				strbuf_printf(b, "\n    acl domain_%s%s %s -i", h, rt->suffix,
 					      s->domain_algo);
 				for (size_t j = 0; j < d->domains.n; j++)
 					if (d->domains.v[j][0] != '*')
 						strbuf_printf(b, " %s", d->domains.v[j]);
 			}
 			if (wild) {
-				strbuf_printf(b, "\n    acl domain_%s hdr_end(host) -i",
+				strbuf_printf(b, "\n    acl domain_%s%s hdr_end(host) -i", h,
 					      rt->suffix);
 				for (size_t j = 0; j < d->domains.n; j++)
 					if (d->domains.v[j][0] == '*')
 						strbuf_printf(b, " %s", d->domains.v[j] + 1);
 			}
 		}
-		if (d->src_port > 0)
+		if (!rt->https && d->src_port > 0)
 			strbuf_printf(b, "\n    acl srcPort_%s%ld_%d dst_port %ld", s->acl_name,
 				      d->src_port, d->index, d->src_port);
-		/* serviceHeader: numbered across the service, each route naming its own (DFP
+		if (rt->https && d->src_https_port > 0)
+			strbuf_printf(b, "\n    acl srcHttpsPort_%s%ld_%d dst_port %ld",
+				      s->acl_name, d->src_https_port, d->index, d->src_https_port);
+		/* serviceHeader: numbered across the service's routes, each naming its own (DFP
 		 * restarted the count in use_backend and named another destination's ACLs). */
 		for (size_t j = 0; j < d->n_service_headers; j++)
-			strbuf_printf(b, "\n    acl hdr_%s%s_%zu hdr(%s) %s", s->acl_name, d->port,
+			strbuf_printf(b, "\n    acl hdr_%s%s_%zu hdr(%s) %s", s->acl_name, rt->port,
 				      hdr_first[i] + j, d->service_headers[j].name,
 				      d->service_headers[j].value);
 		if (d->user_agents.n) {
@@ -374,35 +434,21 @@ static void frontend_service(struct strbuf *b, const struct render_route *routes
 			for (size_t j = 0; j < d->user_agents.n; j++)
 				strbuf_printf(b, " %s", d->user_agents.v[j]);
 		}
-		for (size_t j = 0; j < d->redirect_from_domains.n; j++)
+		for (size_t j = 0; !rt->https && j < d->redirect_from_domains.n; j++)
 			strbuf_printf(b,
 				      "\n    http-request redirect code 301 prefix http://%s if { "
 				      "hdr_beg(host) -i %s }",
 				      d->domains.v[0], d->redirect_from_domains.v[j]);
 	}
 	if (s->redirect_unless_https_proto) {
+		_cleanup_free_ char *cond = xasprintf("!is_%s_https", s->acl_name);
 		strbuf_printf(b, "\n    acl is_%s_https hdr(X-Forwarded-Proto) https", s->acl_name);
-		for (size_t i = 0; i < n; i++) {
-			const struct render_route *rt = &routes[i];
-			const struct service_dest *d = rt->dest;
-			strbuf_puts(b, "\n    http-request redirect scheme https");
-			if (str_set(d->https_redirect_code))
-				strbuf_printf(b, " code %s", d->https_redirect_code);
-			strbuf_printf(b, " if !is_%s_https", s->acl_name);
-			route_conditions(b, rt, false);
-		}
+		redirect_routes(b, routes, n, cond);
 	}
 	if (s->redirect_when_http_proto) {
+		_cleanup_free_ char *cond = xasprintf("is_%s_http", s->acl_name);
 		strbuf_printf(b, "\n    acl is_%s_http hdr(X-Forwarded-Proto) http", s->acl_name);
-		for (size_t i = 0; i < n; i++) {
-			const struct render_route *rt = &routes[i];
-			const struct service_dest *d = rt->dest;
-			strbuf_puts(b, "\n    http-request redirect scheme https");
-			if (str_set(d->https_redirect_code))
-				strbuf_printf(b, " code %s", d->https_redirect_code);
-			strbuf_printf(b, " if is_%s_http", s->acl_name);
-			route_conditions(b, rt, false);
-		}
+		redirect_routes(b, routes, n, cond);
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct render_route *rt = &routes[i];
@@ -411,12 +457,12 @@ static void frontend_service(struct strbuf *b, const struct render_route *routes
 		strbuf_printf(b, "\n    use_backend %s if", rt->backend);
 		route_conditions(b, rt, true);
 		for (size_t j = 0; j < d->n_service_headers; j++)
-			strbuf_printf(b, " hdr_%s%s_%zu", s->acl_name, d->port, hdr_first[i] + j);
+			strbuf_printf(b, " hdr_%s%s_%zu", s->acl_name, rt->port, hdr_first[i] + j);
 		if (d->user_agents.n) {
 			_cleanup_free_ char *ua = service_user_agent_acl(&d->user_agents);
 			strbuf_printf(b, " user_agent_%s_%s_%d", s->acl_name, ua, d->index);
 		}
-		if (s->is_default_backend)
+		if (s->is_default_backend && !rt->https)
 			strbuf_printf(b, "\n    default_backend %s", rt->backend);
 	}
 }
@@ -476,9 +522,16 @@ static struct tval *backend_data(const struct render_route *rt, bool global_auth
 	tval_map_set_str(m, "Name", rt->backend);
 	tval_map_set_str(m, "ServiceName", s->name);
 	tval_map_set_str(m, "AclName", s->acl_name);
-	tval_map_set_str(m, "Port", d->port);
+	tval_map_set_str(m, "Port", rt->port);
 	tval_map_set_int(m, "Index", d->index);
-	tval_map_set_bool(m, "HttpsOnly", d->https_only);
+	/* The httpsPort backend serves what came over TLS: no redirect, nothing to deny. */
+	tval_map_set_bool(m, "HttpsOnly", d->https_only && !rt->https);
+	tval_map_set_bool(m, "DenyHttp", d->deny_http && !rt->https);
+	tval_map_set_bool(m, "SslVerifyNone", d->ssl_verify_none);
+	_cleanup_free_ char *cc = d->verify_client_ssl
+					  ? xasprintf("valid_client_cert_%s%s", s->name, rt->port)
+					  : NULL;
+	tval_map_set_str(m, "ClientCertAcl", cc ? cc : "");
 	tval_map_set_str(m, "HttpsRedirectCode",
 			 d->https_redirect_code ? d->https_redirect_code : "");
 	tval_map_set(m, "AddReqHeaders",
@@ -553,14 +606,14 @@ static struct tval *backend_data(const struct render_route *rt, bool global_auth
 				 ? (long)rt->rs->n_addrs
 				 : (s->has_replicas && s->replicas > 0 ? 2 * s->replicas : 4);
 		_cleanup_free_ char *st =
-			xasprintf("%s %ld tasks.%s:%s", s->name, n < 4 ? 4 : n, host, d->port);
+			xasprintf("%s %ld tasks.%s:%s", s->name, n < 4 ? 4 : n, host, rt->port);
 		tval_map_set_str(m, "ServerTemplate", st);
 	}
 	if (!dns && (vip || rt->rs->n_addrs == 0)) {
 		struct tval *e = tval_new_map();
 		tval_map_set_str(e, "Name", s->name);
 		tval_map_set_str(e, "Address", host);
-		tval_map_set_str(e, "Port", d->port);
+		tval_map_set_str(e, "Port", rt->port);
 		tval_map_set_str(e, "Cookie", s->sticky ? s->name : "");
 		tval_map_set_bool(e, "Check", check);
 		tval_map_set_bool(e, "Resolve",
@@ -578,7 +631,7 @@ static struct tval *backend_data(const struct render_route *rt, bool global_auth
 		long dport = 0;
 		bool disabled = !str_set(a);
 
-		parse_long(d->port, 1, 65535, &dport);
+		parse_long(rt->port, 1, 65535, &dport);
 		if (!disabled && slots_endpoint_parse(a, (int)dport, addr, &p) < 0)
 			disabled = true;
 		snprintf(port, sizeof(port), "%d", disabled || p <= 0 ? (int)dport : p);
@@ -643,10 +696,11 @@ static char *log_format(const char *telemetry, bool debug, const char *fmt)
 	return strbuf_steal(&b);
 }
 
-static struct tval *base_data(const struct config *cfg, bool any_http, size_t n_services,
-			      const char *frontend, const char *userlist)
+static struct tval *base_data(const struct render *r, const struct config *cfg, bool any_http,
+			      size_t n_services, const char *frontend, const char *userlist)
 {
 	struct tval *m = tval_new_map();
+	_cleanup_free_ char *certs = certs_snippet(r, cfg);
 	struct strbuf b;
 
 	strbuf_init(&b);
@@ -706,20 +760,20 @@ static struct tval *base_data(const struct config *cfg, bool any_http, size_t n_
 
 	strbuf_reset(&b);
 	if (n_services == 0 || any_http)
-		append_binds(&b, cfg->bind_address, cfg->default_ports);
+		append_binds(&b, cfg->bind_address, cfg->default_ports, certs);
 	tval_map_set_str(m, "DefaultBinds", strbuf_str(&b));
 	tval_map_set_str(m, "DefaultReqMode", cfg->default_req_mode);
 
 	strbuf_reset(&b);
 	append_lines(&b, cfg->extra_frontend);
-	append_binds(&b, cfg->bind_address, cfg->bind_ports);
+	append_binds(&b, cfg->bind_address, cfg->bind_ports, certs);
 	append_captures(&b, cfg->capture_request_header);
 	tval_map_set_str(m, "ExtraFrontend", strbuf_str(&b));
 	tval_map_set_str(m, "ContentFrontend", frontend);
 	tval_map_set_str(m, "ContentFrontendTcp", "");
 	tval_map_set_str(m, "ContentFrontendSNI", "");
 	tval_map_set_str(m, "ContentListen", "");
-	tval_map_set_str(m, "CertsString", "");
+	tval_map_set_str(m, "CertsString", certs ? certs : "");
 	/* flowproxy's own fields. */
 	_cleanup_free_ char *stats_sock = xasprintf("%s/stats.sock", cfg->run_dir);
 	tval_map_set_str(m, "StatsSocket", stats_sock);
@@ -755,8 +809,9 @@ int render_config(const struct render *r, const struct config *cfg,
 	strbuf_init(&fe);
 	strbuf_init(&ul);
 	strbuf_init(&be);
+	/* A destination has up to two backends: its port's and its httpsPort's. */
 	for (size_t i = 0; i < n; i++)
-		n_routes += svcs[i].svc->n_dests;
+		n_routes += 2 * svcs[i].svc->n_dests;
 	routes = xcalloc(n_routes ? n_routes : 1, sizeof(*routes));
 	n_routes = 0;
 
@@ -769,13 +824,27 @@ int render_config(const struct render *r, const struct config *cfg,
 
 		for (size_t j = 0; j < s->n_dests; j++) {
 			const struct service_dest *d = &s->dests[j];
-			if (!dest_is_http(d) || !str_set(d->port))
+			if (!dest_is_http(d))
 				continue;
-			struct render_route *rt = &routes[n_routes++];
-			rt->rs = &svcs[i];
-			rt->dest = d;
-			rt->suffix = xasprintf("%s%s_%d", s->acl_name, d->port, d->index);
-			rt->backend = backend_name(s, d);
+			if (str_set(d->port)) {
+				struct render_route *rt = &routes[n_routes++];
+				rt->rs = &svcs[i];
+				rt->dest = d;
+				rt->suffix = xasprintf("%s%s_%d", s->acl_name, d->port, d->index);
+				rt->backend = backend_name(s, d);
+				rt->port = xstrdup(d->port);
+			}
+			if (d->https_port > 0) {
+				struct render_route *rt = &routes[n_routes++];
+				rt->rs = &svcs[i];
+				rt->dest = d;
+				rt->https = true;
+				rt->suffix =
+					xasprintf("%s%ld_%d", s->acl_name, d->https_port, d->index);
+				rt->backend = xasprintf("https-%s-be%ld_%d", s->acl_name,
+							d->https_port, d->index);
+				rt->port = xasprintf("%ld", d->https_port);
+			}
 		}
 		if (n_routes > first)
 			frontend_service(&fe, &routes[first], n_routes - first);
@@ -798,13 +867,17 @@ int render_config(const struct render *r, const struct config *cfg,
 		}
 	}
 
-	data = base_data(cfg, n_routes > 0, n, strbuf_str(&fe), strbuf_str(&ul));
+	data = base_data(r, cfg, n_routes > 0, n, strbuf_str(&fe), strbuf_str(&ul));
 	k = template_execute(r->base, data, out, reterr);
 	if (k < 0)
 		goto out;
 	if (out->len && out->s[out->len - 1] != '\n')
 		strbuf_putc(out, '\n');
 	strbuf_append(out, strbuf_str(&be), be.len);
+	/* HAProxy reads certificates when it loads its configuration: a changed one must change
+	 * the file, or the daemon would see the same bytes and not reload. */
+	if (r->crt_list)
+		strbuf_printf(out, "\n# certificates %016llx\n", (unsigned long long)r->certs_hash);
 	if (ret_plan)
 		make_plan(routes, n_routes, ret_plan);
 	k = 0;
@@ -813,6 +886,7 @@ out:
 	for (size_t i = 0; i < n_routes; i++) {
 		free(routes[i].suffix);
 		free(routes[i].backend);
+		free(routes[i].port);
 	}
 	free(routes);
 	for (size_t i = 0; i < n_gu; i++) {

@@ -380,9 +380,9 @@ static cJSON *dest_to_json(const struct service *s, const struct service_dest *d
 	json_bool(o, "CheckTCP", false);
 	json_bool(o, "Clitcpka", false);
 	json_strv(o, "DeniedMethods", &d->denied_methods);
-	json_bool(o, "DenyHttp", false);
+	json_bool(o, "DenyHttp", d->deny_http);
 	json_bool(o, "HttpsOnly", d->https_only);
-	json_int(o, "HttpsPort", 0);
+	json_int(o, "HttpsPort", d->https_port);
 	json_str(o, "HttpsRedirectCode", d->https_redirect_code);
 	json_bool(o, "IgnoreAuthorization", d->ignore_authorization);
 	json_str(o, "OutboundHostname", d->outbound_hostname);
@@ -405,19 +405,19 @@ static cJSON *dest_to_json(const struct service *s, const struct service_dest *d
 	json_strv(o, "ServicePath", &d->paths);
 	json_strv(o, "ServicePathExclude", &d->path_excludes);
 	json_int(o, "SrcPort", d->src_port);
-	json_int(o, "SrcHttpsPort", 0);
+	json_int(o, "SrcHttpsPort", d->src_https_port);
 	json_str(o, "SrcPortAcl", "");
 	json_str(o, "SrcPortAclName", "");
 	json_str(o, "SrcHttpsPortAcl", "");
 	json_str(o, "SrcHttpsPortAclName", "");
-	json_bool(o, "SslVerifyNone", false);
+	json_bool(o, "SslVerifyNone", d->ssl_verify_none);
 	/* DFP keeps timeouts as strings: "" when unset. */
 	snprintf(buf, sizeof(buf), "%ld", d->timeout_server);
 	json_str(o, "TimeoutServer", d->timeout_server ? buf : "");
 	json_str(o, "TimeoutClient", "");
 	snprintf(buf, sizeof(buf), "%ld", d->timeout_tunnel);
 	json_str(o, "TimeoutTunnel", d->timeout_tunnel ? buf : "");
-	json_bool(o, "VerifyClientSsl", false);
+	json_bool(o, "VerifyClientSsl", d->verify_client_ssl);
 	ua = cJSON_CreateObject();
 	json_strv(ua, "Value", &d->user_agents);
 	_cleanup_free_ char *ua_acl = service_user_agent_acl(&d->user_agents);
@@ -437,7 +437,7 @@ static cJSON *dest_to_json(const struct service *s, const struct service_dest *d
 		cJSON_AddItemToObject(o, "ReqPathSearchReplaceFormatted", cJSON_CreateNull());
 	}
 	json_bool(o, "IncludeSrcPortACL", d->src_port > 0);
-	json_bool(o, "IncludeSrcHttpsPortACL", false);
+	json_bool(o, "IncludeSrcHttpsPortACL", d->src_https_port > 0);
 	return o;
 }
 
@@ -477,6 +477,7 @@ static cJSON *service_json(const struct service *s, bool with_name)
 	json_int(o, "Replicas", s->has_replicas ? s->replicas : 0);
 	json_str(o, "ReqPathReplace", params_get(&s->raw, "reqPathReplace"));
 	json_str(o, "ReqPathSearch", params_get(&s->raw, "reqPathSearch"));
+	/* Never echoed: it holds a private key. */
 	json_str(o, "ServiceCert", "");
 	json_str(o, "ServiceDomainAlgo", s->domain_algo);
 	if (with_name)

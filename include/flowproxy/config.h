@@ -60,6 +60,12 @@ struct config {
 	char *extra_frontend;
 	char *ssl_bind_options;
 	char *ssl_bind_ciphers;
+	/* TLS (docs/tls.md) */
+	char *certs_dir;	     /* CERTS_DIR, --certs-dir: DFP's /certs */
+	char *crt_list_path;	     /* CRT_LIST_PATH: the user's own crt-list, "" for ours */
+	char *preferred_certificate; /* PREFERRED_CERTIFICATE: globs, comma-separated */
+	char *ca_file;		     /* CA_FILE: client certificates' CA, "" for none */
+	bool enable_h2;		     /* ENABLE_H2: alpn h2,http/1.1 (DFP's image: true) */
 	bool check_resolvers;
 	bool do_not_resolve_addr;
 	char *resolvers;

@@ -146,3 +146,10 @@ const struct params *daemon_rejected(const struct daemon *d);
 /* The HAProxy it runs (borrowed; NULL before daemon_run starts it). */
 struct haproxy;
 const struct haproxy *daemon_haproxy(const struct daemon *d);
+/*
+ * Has HAProxy check cfg (`haproxy -c`, haproxy_validate) beside whatever runs: done gets 0 or
+ * -EINVAL with HAProxy's message, from the loop. False, and no call, before HAProxy exists.
+ */
+typedef void (*daemon_check_fn)(void *userdata, int r, const char *err);
+bool daemon_validate(struct daemon *d, const char *cfg, size_t len, daemon_check_fn done,
+		     void *userdata);

@@ -29,7 +29,9 @@ struct render_route {
 	const struct render_service *rs;
 	const struct service_dest *dest;
 	char *suffix;  /* "<aclName><port>_<index>", the ACLs' common suffix */
-	char *backend; /* "<aclName>-be<port>_<index>" */
+	char *backend; /* "<aclName>-be<port>_<index>", "https-..." for the httpsPort one */
+	char *port;    /* the servers' port: the destination's port, or its httpsPort */
+	bool https;    /* DFP's second backend of a destination with httpsPort (§4.2) */
 };
 
 enum render_mode {
@@ -81,6 +83,13 @@ struct render;
 int render_new(const char *templates_dir, const char *base_path, struct render **ret,
 	       char **reterr);
 void render_free(struct render *r);
+/*
+ * The certificates the next renderings serve on the :ssl ports (certs.h): crt_list is the
+ * crt-list file (copied), NULL when there is none, and then those ports are not bound; hash
+ * changes with any certificate's content, and goes into the configuration so that a new
+ * certificate changes its bytes (and so reloads HAProxy).
+ */
+void render_set_certs(struct render *r, const char *crt_list, uint64_t hash);
 
 /*
  * Orders services as Docker Flow Proxy does: a path starting with /.well-known first, a path

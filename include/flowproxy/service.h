@@ -96,6 +96,12 @@ struct service_dest {
 	struct strv redirect_from_domains;	/* redirectFromDomain: 301 to serviceDomain[0] */
 	struct service_header *service_headers; /* serviceHeader K:V pairs, sorted by name */
 	size_t n_service_headers;
+	/* TLS (docs/tls.md) */
+	long https_port;      /* httpsPort: a second backend https-<acl>-be<p>_<i>, 0 when unset */
+	long src_https_port;  /* srcHttpsPort: its entry port, 443 when httpsPort is set */
+	bool deny_http;	      /* denyHttp: http-request deny if !{ ssl_fc } */
+	bool ssl_verify_none; /* sslVerifyNone: servers are HTTPS, not verified */
+	bool verify_client_ssl; /* verifyClientSsl: a client certificate CA_FILE verifies */
 };
 
 struct service {
@@ -139,6 +145,7 @@ struct labels_ctx {
 	/* Reads the usersSecret file dfp_users_<name> into *ret (caller frees); NULL: refused. */
 	int (*read_users_secret)(void *arg, const char *name, char **ret, char **reterr);
 	void *secret_arg;
+	bool ca_file; /* CA_FILE is set: verifyClientSsl can be honoured */
 };
 
 void service_free(struct service *s);

@@ -184,12 +184,14 @@ clean_stale_vxlan() {
 }
 
 # fp_start [flowproxy args...]: starts flowproxy (env from the caller), waits for its API and for
-# HAProxy to serve the first configuration (successfulinitreload).
+# HAProxy to serve the first configuration (successfulinitreload). Secrets and certificates are
+# read from $T, never from the machine's /run/secrets or /certs.
 fp_start() {
 	PPORT=${PPORT:-$(free_port)}
 	APORT=${APORT:-$(free_port)}
 	mkdir -p "$T/cfg" "$T/run"
 	DEFAULT_PORTS=${DEFAULT_PORTS:-$PPORT} BIND_ADDRESS=127.0.0.1 FLOWPROXY_SECRETS_DIR=$T/secrets \
+		CERTS_DIR=${CERTS_DIR:-$T/certs} \
 		${FP_BIN:-$FLOWPROXY} ${FP_SUBCOMMAND:-server} --ip 127.0.0.1 --port "$APORT" \
 		--configs-path "$T/cfg" --run-dir "$T/run" "$@" >"$T/flowproxy.log" 2>&1 &
 	FP_PID=$!

@@ -84,6 +84,15 @@ is_num "$st" "HAProxy answers for /a after the remove"
 [ "$st" != 200 ]; ok $? "the removed service is no longer routed (HAProxy: $st)"
 call /v1/docker-flow-proxy/reload -H "Authorization: Bearer $TOKEN" >/dev/null
 is "$(astatus)" 200 "reload with the token: 200"
+# Certificates: PUT /cert changes the routing, GET /certs hands out private keys.
+call "/v1/docker-flow-proxy/cert?certName=x.pem" -X PUT --data-binary 'x' >/dev/null
+is "$(astatus)" 401 "PUT /cert without the token: 401"
+call "/v1/docker-flow-proxy/cert?certName=x.pem&token=$TOKEN" -X PUT --data-binary 'x' >/dev/null
+is "$(astatus)" 400 "PUT /cert with the token gets to the certificate check (400: not PEM)"
+call /v1/docker-flow-proxy/certs >/dev/null
+is "$(astatus)" 401 "GET /certs without the token: 401 (it holds private keys)"
+call /v1/docker-flow-proxy/certs -H "Authorization: Bearer $TOKEN" >/dev/null
+is "$(astatus)" 200 "GET /certs with the token: 200"
 
 # Read-only endpoints need no token.
 for p in /v1/docker-flow-proxy/ping /v1/docker-flow-proxy/successfulinitreload \

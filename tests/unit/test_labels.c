@@ -117,6 +117,12 @@ static char *field(const struct service *s, const char *f)
 			strbuf_printf(&b, "%ld", d->timeout_tunnel);
 		else if (streq(f, "ignore_auth"))
 			strbuf_printf(&b, "%d", d->ignore_authorization);
+		else if (streq(f, "tls"))
+			strbuf_printf(&b,
+				      "https_port=%ld src_https_port=%ld deny_http=%d "
+				      "ssl_verify_none=%d verify_client_ssl=%d",
+				      d->https_port, d->src_https_port, d->deny_http,
+				      d->ssl_verify_none, d->verify_client_ssl);
 		else
 			strbuf_puts(&b, "(bad field)");
 		return strbuf_steal(&b);
@@ -161,6 +167,10 @@ static char *field(const struct service *s, const char *f)
 }
 
 #define BASE "serviceName=svc&servicePath=/a&port=8080"
+/* serviceCert's form: PEM with literal \n (structure only: HAProxy checks the rest). */
+#define CERT_ESC                                                                                   \
+	"-----BEGIN CERTIFICATE-----\\nMIIBszCC\\n-----END CERTIFICATE-----\\n-----BEGIN PRIVATE " \
+	"KEY-----\\nMIGHAgEA\\n-----END PRIVATE KEY-----\\n"
 
 static const struct {
 	const char *q;
@@ -211,6 +221,24 @@ static const struct {
 	{BASE "&outboundHostname=10.0.0.1", "d0.outbound", "10.0.0.1"},
 	{BASE, "d0.outbound", "(nil)"},
 	{BASE "&httpsOnly=true", "d0.https_only", "1"},
+	/* TLS (docs/tls.md) */
+	{BASE, "d0.tls",
+	 "https_port=0 src_https_port=0 deny_http=0 ssl_verify_none=0 verify_client_ssl=0"},
+	{BASE "&denyHttp=true&sslVerifyNone=1&verifyClientSsl=true", "d0.tls",
+	 "https_port=0 src_https_port=0 deny_http=1 ssl_verify_none=1 verify_client_ssl=1"},
+	{BASE "&httpsPort=8443", "d0.tls",
+	 "https_port=8443 src_https_port=443 deny_http=0 ssl_verify_none=0 verify_client_ssl=0"},
+	{BASE "&httpsPort=8443", "d0.src_port", "80"},
+	{BASE "&httpsPort=8443&srcPort=8080&srcHttpsPort=9443", "d0.tls",
+	 "https_port=8443 src_https_port=9443 deny_http=0 ssl_verify_none=0 verify_client_ssl=0"},
+	{BASE "&httpsPort=8443&srcPort=8080&srcHttpsPort=9443", "d0.src_port", "8080"},
+	{"serviceName=s&servicePath=/a&httpsPort=8443", "d0.port", "(nil)"},
+	{"serviceName=s&port=80&servicePath.1=/a&servicePath.2=/b&denyHttp.2=true&denyHttp=false",
+	 "d1.tls",
+	 "https_port=0 src_https_port=0 deny_http=1 ssl_verify_none=0 verify_client_ssl=0"},
+	{"serviceName=s&port=80&servicePath.1=/a&httpsPort.2=9&servicePath.2=/b", "d1.tls",
+	 "https_port=9 src_https_port=443 deny_http=0 ssl_verify_none=0 verify_client_ssl=0"},
+	{BASE "&serviceCert=" CERT_ESC, "name", "svc"},
 	{BASE, "d0.https_only", "0"},
 	{BASE "&httpsRedirectCode=308", "d0.code", "308"},
 	{BASE "&timeoutServer=60", "d0.ts", "60"},
@@ -526,11 +554,31 @@ static const struct {
 	 "reqPathSearch '^/a)' is not a valid regular expression: unmatched closing parenthesis"},
 	{BASE "&reqPathSearch=^/a&reqPathReplace=/x y", 400,
 	 "reqPathReplace '/x y' must not contain spaces"},
+	/* TLS */
+	{BASE "&verifyClientSsl=true", 400,
+	 "verifyClientSsl needs CA_FILE, the CA that client certificates are verified against: "
+	 "set it on the proxy"},
+	{BASE "&httpsPort=0", 400, "httpsPort '0' must be a port number (1-65535)"},
+	{BASE "&httpsPort=x", 400, "httpsPort 'x' must be a port number (1-65535)"},
+	{BASE "&srcHttpsPort=65536", 400, "srcHttpsPort '65536' must be a port number (1-65535)"},
+	{BASE "&serviceCert=hello", 400,
+	 "serviceCert: no PEM CERTIFICATE block (the body must hold the certificate, its chain and "
+	 "its private key)"},
+	{BASE "&serviceCert=-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----", 400,
+	 "serviceCert: no PEM PRIVATE KEY block (the body must hold the certificate, its chain and "
+	 "its private key)"},
+	{BASE "&serviceCert=a\nb", 400,
+	 "serviceCert must not contain control characters (CR, LF, "
+	 "TAB...)"},
+	{"serviceName=svc&serviceDomain=.hidden&port=80&serviceCert=" CERT_ESC, 400,
+	 "serviceCert: '.hidden' cannot name its file: the certificate name must not start with "
+	 "'.'"},
 };
 
 static void test_fields(void)
 {
-	struct labels_ctx ctx = {.users = "alice:fromglobal,bad:p w", .users_pass_encrypted = true};
+	struct labels_ctx ctx = {
+		.users = "alice:fromglobal,bad:p w", .users_pass_encrypted = true, .ca_file = true};
 
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
 		struct service *s = NULL;

@@ -48,6 +48,7 @@ struct golden_case {
 	const char *name;
 	const char *env[8];
 	const char *services[12];
+	const char *crt_list; /* render_set_certs: the certificates' crt-list, NULL for none */
 };
 
 static const struct golden_case cases[] = {
@@ -110,9 +111,15 @@ static int render_case(const struct golden_case *gc, struct strbuf *out, struct 
 	k = render_new(tdir, "haproxy.tmpl", &r, &err);
 	tap_ok(k == 0, "%s: templates load%s%s", gc->name, err ? ": " : "", err ? err : "");
 	free(tdir);
+	if (r && gc->crt_list)
+		render_set_certs(r, gc->crt_list, 0x1234);
 	registry_init(&reg);
-	struct labels_ctx ctx = {cfg.separator, cfg.service_domain_algo, cfg.https_only, cfg.users,
-				 cfg.users_pass_encrypted};
+	struct labels_ctx ctx = {.separator = cfg.separator,
+				 .domain_algo = cfg.service_domain_algo,
+				 .https_only = cfg.https_only,
+				 .users = cfg.users,
+				 .users_pass_encrypted = cfg.users_pass_encrypted,
+				 .ca_file = str_set(cfg.ca_file)};
 	for (size_t i = 0; gc->services[i]; i++) {
 		struct params p;
 		struct service *svc = NULL;
@@ -146,6 +153,7 @@ struct fragment_case {
 	const char *query;
 	const char *has[8];
 	const char *lacks[4];
+	const char *crt_list; /* as golden_case's */
 };
 
 static const struct fragment_case fragments[] = {
@@ -281,6 +289,82 @@ static const struct fragment_case fragments[] = {
 	 "serviceName=m&servicePath=/a&port=80",
 	 {"\n    server m m:80\n", NULL},
 	 {"check resolvers", NULL}},
+	/* TLS (docs/tls.md); the render tests' DEFAULT_PORTS is 8000,8443:ssl */
+	{":ssl without any certificate: not bound",
+	 {NULL},
+	 "serviceName=m&servicePath=/a&port=80",
+	 {"\n    bind *:8000\n", NULL},
+	 {"8443", "crt-list", "# certificates", NULL}},
+	{":ssl with certificates: crt-list, h2",
+	 {NULL},
+	 "serviceName=m&servicePath=/a&port=80",
+	 {"\n    bind *:8000\n    bind *:8443 ssl crt-list /cfg/crt-list.txt alpn h2,http/1.1\n",
+	  "\n# certificates 0000000000001234\n", NULL},
+	 {NULL},
+	 "/cfg/crt-list.txt"},
+	{"ENABLE_H2=false, CA_FILE, BIND_PORTS with options",
+	 {"ENABLE_H2=false", "CA_FILE=/ca.pem", "BIND_PORTS=9000,9443 accept-proxy:ssl", NULL},
+	 "serviceName=m&servicePath=/a&port=80",
+	 {"\n    bind *:8443 ssl crt-list /l alpn http/1.1 ca-file /ca.pem verify optional\n",
+	  "\n    bind *:9000\n",
+	  "\n    bind *:9443 accept-proxy ssl crt-list /l alpn http/1.1 ca-file /ca.pem verify "
+	  "optional\n",
+	  NULL},
+	 {"h2", NULL},
+	 "/l"},
+	{"BIND_PORTS :ssl without certificates: not bound",
+	 {"BIND_PORTS=9000,9443 accept-proxy:ssl", NULL},
+	 "serviceName=m&servicePath=/a&port=80",
+	 {"\n    bind *:9000", NULL},
+	 {"9443", NULL}},
+	{"denyHttp",
+	 {NULL},
+	 "serviceName=m&servicePath=/a&port=80&denyHttp=true",
+	 {"\n    http-request deny if !{ ssl_fc }\n", NULL},
+	 {NULL}},
+	{"sslVerifyNone on task slots and on a host",
+	 {NULL},
+	 "serviceName=m&servicePath=/a&port=443&sslVerifyNone=true&outboundHostname=h.internal",
+	 {"\n    server m h.internal:443 ssl verify none\n", NULL},
+	 {NULL}},
+	{"sslVerifyNone on DNS discovery",
+	 {NULL},
+	 "serviceName=m&servicePath=/a&port=443&sslVerifyNone=true&discoveryType=DNS",
+	 {"resolve-prefer ipv4 ssl verify none\n", NULL},
+	 {NULL}},
+	{"verifyClientSsl",
+	 {"CA_FILE=/ca.pem", NULL},
+	 "serviceName=m&aclName=acl&servicePath=/a&port=80&verifyClientSsl=true",
+	 {"\n    acl valid_client_cert_m80 ssl_c_used\n    http-request deny unless "
+	  "valid_client_cert_m80 { ssl_c_verify 0 }\n",
+	  NULL},
+	 {NULL}},
+	{"verifyClientSsl on an httpsPort-only destination",
+	 {"CA_FILE=/ca.pem", NULL},
+	 "serviceName=m&servicePath=/a&httpsPort=8443&verifyClientSsl=true",
+	 {"\n    acl valid_client_cert_m8443 ssl_c_used\n", NULL},
+	 {"(null)", NULL}},
+	{"httpsPort: DFP's second backend and its ACLs",
+	 {NULL},
+	 "serviceName=m&servicePath=/a&serviceDomain=m.test&port=80&httpsPort=8443&httpsOnly=true&"
+	 "denyHttp=true",
+	 {"\n    acl url_m80_0 path_beg /a\n    acl domain_m80_0 hdr_beg(host) -i m.test\n"
+	  "    acl srcPort_m80_0 dst_port 80\n"
+	  "    acl url_https_m8443_0 path_beg /a\n    acl domain_https_m8443_0 hdr_beg(host) -i "
+	  "m.test\n    acl srcHttpsPort_m443_0 dst_port 443\n",
+	  "\n    use_backend m-be80_0 if url_m80_0 domain_m80_0 srcPort_m80_0\n"
+	  "    use_backend https-m-be8443_0 if url_https_m8443_0 domain_https_m8443_0 "
+	  "srcHttpsPort_m443_0\n",
+	  "\nbackend https-m-be8443_0\n    mode http\n    http-request add-header "
+	  "X-Forwarded-Proto https if { ssl_fc }\n",
+	  "\n    server m m:8443\n", "\nbackend m-be80_0\n",
+	  "\n    http-request redirect scheme https if !{ ssl_fc }\n", NULL},
+	 {NULL}},
+	{"httpsPort without port: only the https backend",
+	 {NULL},
+	 "serviceName=m&servicePath=/a&httpsPort=8443&srcHttpsPort=9443",
+	 {"\nbackend https-m-be8443_0\n", "acl srcHttpsPort_m9443_0 dst_port 9443\n", NULL},
+	 {"backend m-be", NULL}},
 };
 
 /* s with each LF written as "\n", for a one-line TAP test name. Caller frees. */
@@ -302,7 +386,7 @@ static void test_fragments(void)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(fragments); i++) {
 		const struct fragment_case *fc = &fragments[i];
-		struct golden_case gc = {fc->name, {NULL}, {fc->query, NULL}};
+		struct golden_case gc = {fc->name, {NULL}, {fc->query, NULL}, fc->crt_list};
 		struct strbuf out;
 
 		for (size_t j = 0; fc->env[j]; j++)
