@@ -415,6 +415,13 @@ void daemon_labels_ctx(const struct daemon *d, struct labels_ctx *ret)
 	ret->https_only = d->cfg->https_only;
 	ret->users = d->cfg->users;
 	ret->users_pass_encrypted = d->cfg->users_pass_encrypted;
+	ret->default_ports = d->cfg->default_ports;
+	ret->bind_ports = d->cfg->bind_ports;
+	ret->api_port = d->cfg->port;
+	/* The stats frontend binds STATS_PORT only with credentials, and not when it is 80. */
+	ret->stats_port = str_set(d->cfg->stats_user) && str_set(d->cfg->stats_pass)
+				  ? d->cfg->stats_port
+				  : NULL;
 }
 
 static int render_registry(const struct daemon *d, const struct registry *reg, struct strbuf *out,

@@ -151,6 +151,8 @@ static void dest_done(struct service_dest *d)
 	free(d->path_replace);
 	free(d->outbound_hostname);
 	free(d->https_redirect_code);
+	free(d->service_group);
+	free(d->balance_group);
 }
 
 static void dest_copy(struct service_dest *dst, const struct service_dest *src)
@@ -172,6 +174,8 @@ static void dest_copy(struct service_dest *dst, const struct service_dest *src)
 	}
 	dst->outbound_hostname = strdup_or_null(src->outbound_hostname);
 	dst->https_redirect_code = strdup_or_null(src->https_redirect_code);
+	dst->service_group = strdup_or_null(src->service_group);
+	dst->balance_group = strdup_or_null(src->balance_group);
 }
 
 /* Accepts NULL and half-built services (any pointer may be NULL, counts may be 0). */
@@ -329,9 +333,9 @@ static cJSON *dest_to_json(const struct service *s, const struct service_dest *d
 	char buf[32];
 
 	cJSON_AddItemToObject(o, "AllowedMethods", cJSON_CreateNull());
-	json_str(o, "BalanceGroup", "");
-	json_bool(o, "CheckTCP", false);
-	json_bool(o, "Clitcpka", false);
+	json_str(o, "BalanceGroup", d->balance_group);
+	json_bool(o, "CheckTCP", d->check_tcp);
+	json_bool(o, "Clitcpka", d->clitcpka);
 	cJSON_AddItemToObject(o, "DeniedMethods", cJSON_CreateNull());
 	json_bool(o, "DenyHttp", false);
 	json_bool(o, "HttpsOnly", d->https_only);
@@ -346,7 +350,7 @@ static cJSON *dest_to_json(const struct service *s, const struct service_dest *d
 	json_str(o, "ReqModeFormatted", d->req_mode);
 	json_str(o, "ReqPathSearchReplace", raw_dest_get(s, "reqPathSearchReplace", d->index));
 	json_strv(o, "ServiceDomain", &d->domains);
-	json_str(o, "ServiceGroup", "");
+	json_str(o, "ServiceGroup", d->service_group);
 	cJSON_AddItemToObject(o, "ServiceHeader", cJSON_CreateNull());
 	json_strv(o, "ServicePath", &d->paths);
 	json_strv(o, "ServicePathExclude", &d->path_excludes);
@@ -360,7 +364,8 @@ static cJSON *dest_to_json(const struct service *s, const struct service_dest *d
 	/* DFP keeps timeouts as strings: "" when unset. */
 	snprintf(buf, sizeof(buf), "%ld", d->timeout_server);
 	json_str(o, "TimeoutServer", d->timeout_server ? buf : "");
-	json_str(o, "TimeoutClient", "");
+	snprintf(buf, sizeof(buf), "%ld", d->timeout_client);
+	json_str(o, "TimeoutClient", d->timeout_client ? buf : "");
 	snprintf(buf, sizeof(buf), "%ld", d->timeout_tunnel);
 	json_str(o, "TimeoutTunnel", d->timeout_tunnel ? buf : "");
 	json_bool(o, "VerifyClientSsl", false);

@@ -87,6 +87,13 @@ struct service_dest {
 	long timeout_server;	   /* seconds, 0 when unset */
 	long timeout_tunnel;	   /* seconds, 0 when unset */
 	bool ignore_authorization;
+	/* reqMode tcp and sni (docs/tcp.md) */
+	long timeout_client; /* seconds, 0 when unset: the tcp/sni frontend or listen group */
+	bool check_tcp;	     /* option tcp-check, and check on the servers */
+	bool clitcpka;	     /* option clitcpka on the frontend or listen group */
+	char *service_group; /* serviceGroup: listen tcpListen_<group>_<srcPort>; NULL when unset */
+	char *balance_group; /* balanceGroup: that listen's balance algorithm; NULL when unset */
+	bool paths_given;    /* servicePath was given (not implied by serviceDomain) */
 };
 
 struct service {
@@ -119,6 +126,13 @@ struct labels_ctx {
 	bool https_only;	   /* HTTPS_ONLY */
 	const char *users;	   /* USERS: "u:p,u2:p2", password source for `users=name` */
 	bool users_pass_encrypted; /* USERS_PASS_ENCRYPTED */
+	/* Ports a reqMode tcp/sni srcPort must not take, because something else binds them
+	 * (docs/tcp.md): DEFAULT_PORTS and BIND_PORTS lists, the API port (0: none) and the stats
+	 * frontend's STATS_PORT (NULL or "": none). */
+	const char *default_ports;
+	const char *bind_ports;
+	long api_port;
+	const char *stats_port;
 };
 
 void service_free(struct service *s);
