@@ -76,6 +76,28 @@ static const struct golden_case cases[] = {
 		 "reqPathSearchReplace=^/item/,/items/",
 		 NULL,
 	 }},
+	/* reqMode tcp and sni (docs/tcp.md): frontends by srcPort, listen groups, mode tcp
+	 * backends, beside an HTTP service; several services on one port in aclName order. */
+	{"tcp",
+	 {NULL},
+	 {
+		 "serviceName=web&servicePath=/web&port=8080",
+		 "serviceName=redis&reqMode=tcp&srcPort=6379&port=6379&timeoutClient=30&"
+		 "clitcpka=true&checkTcp=true&timeoutServer=40",
+		 "serviceName=pg-b&reqMode=tcp&srcPort=5432&port=5432&serviceDomain=b.db,*.b.test&"
+		 "serviceDomainAlgo=req.ssl_sni",
+		 "serviceName=pg-a&reqMode=tcp&srcPort=5432&port=5433",
+		 "serviceName=tls-a&reqMode=sni&srcPort=9443&port=443&serviceDomain=a.test",
+		 "serviceName=tls-b&aclName=bee&reqMode=sni&srcPort=9443&port=8443&"
+		 "servicePath=b.test,c.test&timeoutClient=7",
+		 "serviceName=mq1&reqMode=tcp&srcPort=5672&port=5672&serviceGroup=mq&"
+		 "balanceGroup=leastconn&checkTcp=true",
+		 "serviceName=mq2&reqMode=tcp&srcPort=5672&port=5673&serviceGroup=mq&"
+		 "outboundHostname=10.0.0.9",
+		 "serviceName=mixed&servicePath.1=/mixed&port.1=80&reqMode.2=tcp&srcPort.2=7000&"
+		 "port.2=7001",
+		 NULL,
+	 }},
 };
 
 static int render_case(const struct golden_case *gc, struct strbuf *out, struct render_plan *plan)
@@ -195,14 +217,30 @@ int main(void)
 			bool same = true;
 			for (const char *q = strbuf_str(&a); (q = strstr(q, "\nbackend ")); q++) {
 				size_t l = strcspn(q + 9, "\n");
+				/* tcp listen groups come after their service's backends */
+				while (k < plan.n_backends &&
+				       str_startswith(plan.backends[k].name, "tcpListen_"))
+					k++;
 				same &= k < plan.n_backends && strlen(plan.backends[k].name) == l &&
 					memcmp(plan.backends[k].name, q + 9, l) == 0;
 				n++;
 				k++;
 			}
+			for (const char *q = strbuf_str(&a); (q = strstr(q, "\nlisten ")); q++) {
+				size_t l = strcspn(q + 8, "\n");
+				bool found = false;
+				for (size_t j = 0; j < plan.n_backends; j++)
+					found |= strlen(plan.backends[j].name) == l &&
+						 memcmp(plan.backends[j].name, q + 8, l) == 0;
+				same &= found;
+				n++;
+			}
 			tap_ok(same && n == plan.n_backends,
 			       "%s: the plan lists the %zu backends rendered", cases[i].name, n);
-			tap_ok(plan.n_rules == plan.n_backends, "%s: a rule for each backend",
+			size_t n_http = 0;
+			for (size_t j = 0; j < plan.n_backends; j++)
+				n_http += plan.backends[j].mode == RENDER_HTTP;
+			tap_ok(plan.n_rules == n_http, "%s: a rule for each HTTP backend",
 			       cases[i].name);
 		}
 		render_plan_done(&plan);
