@@ -1182,10 +1182,30 @@ static int validate_modes(struct parse_state *st, char **reterr)
 		dest_get(st->p, "reqMode", d->index, &mk);
 		dest_get(st->p, "srcPort", d->index, &sk);
 		tv = dest_get(st->p, "pathType", d->index, &tk);
+		/* DFP ignores these outside tcp (and sni): refused, not dropped, like the rest. */
+		if (!streq(d->req_mode, "tcp") && (d->service_group || d->balance_group)) {
+			const char *n = d->service_group ? "serviceGroup" : "balanceGroup";
+			_cleanup_free_ char *gk = NULL;
+			const char *gv = dest_get(st->p, n, d->index, &gk);
+			return bad(reterr, gk, gv, "groups reqMode tcp destinations only");
+		}
 		if (streq(d->req_mode, "http")) {
+			static const char *const tcp_only[] = {"timeoutClient", "checkTcp",
+							       "clitcpka"};
 			if (path_type_is_sni(d->path_type))
 				return bad(reterr, tk, d->path_type,
 					   "matches a TLS server name: it needs reqMode sni");
+			for (size_t j = 0; j < ARRAY_SIZE(tcp_only); j++) {
+				_cleanup_free_ char *ok = NULL;
+				const char *ov = dest_get(st->p, tcp_only[j], d->index, &ok);
+				bool set = j == 0   ? d->timeout_client > 0
+					   : j == 1 ? d->check_tcp
+						    : d->clitcpka;
+				if (str_set(ov) && set)
+					return bad(reterr, ok, ov,
+						   "applies to reqMode tcp and sni only (HTTP: "
+						   "TIMEOUT_CLIENT and the defaults)");
+			}
 			continue;
 		}
 		if (!streq(d->req_mode, "tcp") && !streq(d->req_mode, "sni"))

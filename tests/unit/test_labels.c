@@ -389,6 +389,16 @@ static const struct {
 	{"serviceName=s&reqMode=tcp&srcPort=5000&port=80&pathType=path_reg", 400,
 	 "pathType 'path_reg' has no meaning with reqMode tcp (serviceDomain selects among "
 	 "services on one srcPort)"},
+	{BASE "&timeoutClient=5", 400,
+	 "timeoutClient '5' applies to reqMode tcp and sni only (HTTP: TIMEOUT_CLIENT and the "
+	 "defaults)"},
+	{BASE "&clitcpka=true", 400,
+	 "clitcpka 'true' applies to reqMode tcp and sni only (HTTP: TIMEOUT_CLIENT and the "
+	 "defaults)"},
+	{"serviceName=s&reqMode=sni&srcPort=8443&port=80&serviceDomain=a&serviceGroup=g", 400,
+	 "serviceGroup 'g' groups reqMode tcp destinations only"},
+	{BASE "&balanceGroup=first", 400,
+	 "balanceGroup 'first' groups reqMode tcp destinations only"},
 	{BASE "&pathType=req_ssl_sni -i", 400,
 	 "pathType 'req_ssl_sni -i' matches a TLS server name: it needs reqMode sni"},
 	{"serviceName=s&reqMode=tcp&srcPort=5000&port=80&timeoutClient=-1", 400,
