@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # reqMode tcp and sni through a real HAProxy (docs/tcp.md): bytes forwarded to a plain TCP echo
-# backend, two tcp services on two srcPorts, TLS passed through and routed by SNI name to two
+# backend, two tcp services on two srcPorts, a domain choosing on a tcp port, a serviceGroup
+# listen balancing two services, TLS passed through and routed by SNI name to two
 # TLS backends, timeoutClient cutting an idle client, tcp copies of a services-file entry
 # re-pointed without a reload, the tcp backends in the telemetry, and refused srcPorts and
 # modes changing nothing.
@@ -40,10 +41,13 @@ tcp_line() { # <port> <line>
 port_open() { socat -T1 /dev/null "TCP:127.0.0.1:$1" 2>/dev/null; }
 
 echo_backend a; PA=$BACKEND_PORT
+echo_backend g1; PG1=$BACKEND_PORT
+echo_backend g2; PG2=$BACKEND_PORT
 backend b; PB=$BACKEND_PORT
+backend d; PD=$BACKEND_PORT
 tls_backend a.test; TA=$BACKEND_PORT
 tls_backend b.test; TB=$BACKEND_PORT
-S1=$(free_port); S2=$(free_port); S3=$(free_port); S4=$(free_port)
+S1=$(free_port); S2=$(free_port); S3=$(free_port); S4=$(free_port); S5=$(free_port)
 
 # A services-file entry with two copies of a test server behind a tcp srcPort.
 cat >"$T/services.json" <<JSON
@@ -65,6 +69,21 @@ like "$body" '^name=b path=/over/tcp' "tcp: the second srcPort reaches its own b
 unlike "$body" 'X-Forwarded-Proto' "tcp: HAProxy does not touch the bytes (no HTTP header added)"
 cfg=$(cat "$T/cfg/haproxy.cfg")
 like "$cfg" "server tcpb 127.0.0.1:$PB check" "checkTcp: the server is health-checked"
+
+# --- a domain on a tcp srcPort: the client's first bytes choose (here an HTTP Host header) ---
+recon "serviceName=tcpd&reqMode=tcp&srcPort=$S2&port=$PD&serviceDomain=d.test&serviceDomainAlgo=hdr(host)&outboundHostname=127.0.0.1" >/dev/null
+is "$(astatus)" 200 "a tcp service with serviceDomain on a used srcPort is accepted"
+like "$(curl -s -m 5 -H 'Host: d.test' "http://127.0.0.1:$S2/d")" '^name=d path=/d' "tcp domain: Host d.test reaches its service"
+like "$(curl -s -m 5 "http://127.0.0.1:$S2/nod")" '^name=b path=/nod' "tcp domain: other bytes reach the port's default backend"
+
+# --- serviceGroup: two services in one listen, balanced ---
+recon "serviceName=grp1&reqMode=tcp&srcPort=$S5&port=$PG1&serviceGroup=grp&balanceGroup=roundrobin&outboundHostname=127.0.0.1" >/dev/null
+is "$(astatus)" 200 "a service in a serviceGroup is accepted"
+recon "serviceName=grp2&reqMode=tcp&srcPort=$S5&port=$PG2&serviceGroup=grp&outboundHostname=127.0.0.1" >/dev/null
+is "$(astatus)" 200 "a second service in the same group is accepted"
+like "$(cat "$T/cfg/haproxy.cfg")" "listen tcpListen_grp_$S5" "serviceGroup: one listen section"
+got=$(for i in 1 2 3 4; do tcp_line "$S5" "x$i"; done | sed 's/\..*//' | sort -u | tr '\n' ' ')
+is "$got" "g1 g2 " "serviceGroup: connections are balanced over both services' servers"
 
 # --- timeoutClient: an idle client is cut after 1 s ---
 exec {fd}<>"/dev/tcp/127.0.0.1/$S1"
