@@ -149,7 +149,9 @@ for _ in $(seq 100); do
 	[ "$(printf '%s\n' "$now" | wc -l)" -ge 2 ] && ! printf '%s\n' "$now" | grep -qx "$victim" && break
 	sleep 0.05
 done
-now=$(copies 6)
+# Right after the new copy leaves maintenance, roundrobin was seen to send it 6 connections
+# in a row (ASan build): sample enough to reach both.
+now=$(copies 12)
 is "$(printf '%s\n' "$now" | wc -l)" 2 "tcp copies: two copies answer again"
 ! printf '%s\n' "$now" | grep -qx "$victim"; ok $? "tcp copies: the killed copy's port is out of HAProxy"
 is "$(master_reloads)" "$reloads" "tcp copies: the new copy's address is set without a reload"
