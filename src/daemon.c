@@ -480,6 +480,13 @@ void daemon_labels_ctx(const struct daemon *d, struct labels_ctx *ret)
 	ret->read_users_secret = read_users_secret;
 	ret->secret_arg = (void *)d;
 	ret->ca_file = str_set(d->cfg->ca_file);
+	ret->default_ports = d->cfg->default_ports;
+	ret->bind_ports = d->cfg->bind_ports;
+	ret->api_port = d->cfg->port;
+	/* The stats frontend binds STATS_PORT only with credentials, and not when it is 80. */
+	ret->stats_port = str_set(d->cfg->stats_user) && str_set(d->cfg->stats_pass)
+				  ? d->cfg->stats_port
+				  : NULL;
 }
 
 static int render_registry(struct daemon *d, const struct registry *reg, struct strbuf *out,

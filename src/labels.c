@@ -15,8 +15,9 @@
  *
  * Order of checks: size caps, then control bytes in every known parameter, then each parameter's
  * own syntax (service level, then each destination), then DFP's validation 1-4, then the
- * parameters flowproxy does not support yet (the h_unsupported rows, reqMode other than http):
- * those are refused, never dropped, so that no service is routed with less than it asked for.
+ * parameters flowproxy does not support yet (the h_unsupported rows): those are refused, never
+ * dropped, so that no service is routed with less than it asked for; then each destination's
+ * reqMode (http, tcp or sni) with the ports a tcp/sni destination needs.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 
@@ -226,7 +227,17 @@ static int regex_check(const char *key, const char *re, char **reterr)
 			  (const char *)msg);
 }
 
-/* pathType: "<fetch>[ -i]", fetch = (path|url|base)(_(beg|end|reg|dir|sub|dom|str|len))? */
+/* pathType for reqMode sni: the TLS hello's server name (HAProxy 2.6 §7.3.5 req.ssl_sni). */
+static bool path_type_is_sni(const char *v)
+{
+	return streq(v, "req_ssl_sni") || streq(v, "req_ssl_sni -i") || streq(v, "req.ssl_sni") ||
+	       streq(v, "req.ssl_sni -i");
+}
+
+/*
+ * pathType: "<fetch>[ -i]", fetch = (path|url|base)(_(beg|end|reg|dir|sub|dom|str|len))?, or
+ * req_ssl_sni / req.ssl_sni (reqMode sni only, checked by validate_modes).
+ */
 static bool path_type_ok(const char *v, bool *ret_reg)
 {
 	static const char *const bases[] = {"path", "url", "base"};
@@ -236,6 +247,9 @@ static bool path_type_ok(const char *v, bool *ret_reg)
 
 	if (sp && !streq(sp, " -i"))
 		return false;
+	*ret_reg = false;
+	if (path_type_is_sni(v))
+		return true;
 	for (size_t i = 0; i < ARRAY_SIZE(bases); i++) {
 		size_t bl = strlen(bases[i]);
 		if (n < bl || strncmp(v, bases[i], bl) != 0)
@@ -730,7 +744,7 @@ static int h_src_port(struct parse_state *st, struct service_dest *d, const char
 static int h_req_mode(struct parse_state *st, struct service_dest *d, const char *key,
 		      const char *v, char **reterr)
 {
-	/* Only checked for syntax here: "not supported yet" comes after DFP's validation. */
+	/* Only checked for syntax here: the mode itself after DFP's validation (validate_modes). */
 	if (!all_chars(v, "_-"))
 		return bad(reterr, key, v, "must be a mode name such as http");
 	free(d->req_mode);
@@ -883,6 +897,56 @@ static int h_timeout_tunnel(struct parse_state *st, struct service_dest *d, cons
 			    const char *v, char **reterr)
 {
 	return parse_timeout(key, v, &d->timeout_tunnel, reterr);
+}
+
+static int h_timeout_client(struct parse_state *st, struct service_dest *d, const char *key,
+			    const char *v, char **reterr)
+{
+	return parse_timeout(key, v, &d->timeout_client, reterr);
+}
+
+static int h_check_tcp(struct parse_state *st, struct service_dest *d, const char *key,
+		       const char *v, char **reterr)
+{
+	d->check_tcp = parse_bool(v);
+	return 0;
+}
+
+static int h_clitcpka(struct parse_state *st, struct service_dest *d, const char *key,
+		      const char *v, char **reterr)
+{
+	d->clitcpka = parse_bool(v);
+	return 0;
+}
+
+/* serviceGroup: part of the proxy name tcpListen_<group>_<srcPort> and of its server names. */
+static int h_service_group(struct parse_state *st, struct service_dest *d, const char *key,
+			   const char *v, char **reterr)
+{
+	if (!all_chars(v, "_-.") || strlen(v) > 64)
+		return bad(reterr, key, v,
+			   "must be a name of letters, digits, '_', '-' and '.' (at most 64)");
+	free(d->service_group);
+	d->service_group = xstrdup(v);
+	return 0;
+}
+
+/* balanceGroup: the algorithms HAProxy 2.6 offers a tcp proxy without arguments (§4.2). */
+static int h_balance_group(struct parse_state *st, struct service_dest *d, const char *key,
+			   const char *v, char **reterr)
+{
+	static const char *const algos[] = {"roundrobin", "static-rr", "leastconn",
+					    "first",	  "source",    "random"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(algos); i++) {
+		if (streq(v, algos[i])) {
+			free(d->balance_group);
+			d->balance_group = xstrdup(v);
+			return 0;
+		}
+	}
+	return bad(reterr, key, v,
+		   "must be one of roundrobin, static-rr, leastconn, first, source, random");
 }
 
 static int h_ignore_auth(struct parse_state *st, struct service_dest *d, const char *key,
@@ -1203,10 +1267,10 @@ static const struct labels_def defs[] = {
 	{"addResHeader", LABELS_SERVICE, h_add_res_header, false},
 	{"allowedMethods", LABELS_DEST, h_allowed_methods, false},
 	{"backendExtra", LABELS_SERVICE, h_backend_extra, false},
-	{"balanceGroup", LABELS_DEST, h_unsupported, false},
+	{"balanceGroup", LABELS_DEST, h_balance_group, false},
 	{"checkResolvers", LABELS_SERVICE, h_check_resolvers, false},
-	{"checkTcp", LABELS_DEST, h_unsupported_bool, false},
-	{"clitcpka", LABELS_DEST, h_unsupported_bool, false},
+	{"checkTcp", LABELS_DEST, h_check_tcp, false},
+	{"clitcpka", LABELS_DEST, h_clitcpka, false},
 	{"compressionAlgo", LABELS_SERVICE, h_compression_algo, false},
 	{"compressionType", LABELS_SERVICE, h_compression_type, false},
 	{"connectionMode", LABELS_SERVICE, h_connection_mode, false},
@@ -1237,7 +1301,7 @@ static const struct labels_def defs[] = {
 	{"serviceDomain", LABELS_DEST, h_service_domain, false},
 	{"serviceDomainAlgo", LABELS_SERVICE, h_domain_algo, false},
 	{"serviceDomainMatchAll", LABELS_SERVICE, h_domain_match_all, false},
-	{"serviceGroup", LABELS_DEST, h_unsupported, false},
+	{"serviceGroup", LABELS_DEST, h_service_group, false},
 	{"serviceHeader", LABELS_DEST, h_service_header, false},
 	{"serviceName", LABELS_SERVICE, h_service_name, false},
 	{"servicePath", LABELS_DEST, h_service_path, false},
@@ -1251,7 +1315,7 @@ static const struct labels_def defs[] = {
 	{"sslVerifyNone", LABELS_DEST, h_ssl_verify_none, false},
 	{"templateBePath", LABELS_SERVICE, h_unsupported, false},
 	{"templateFePath", LABELS_SERVICE, h_unsupported, false},
-	{"timeoutClient", LABELS_DEST, h_unsupported, false},
+	{"timeoutClient", LABELS_DEST, h_timeout_client, false},
 	{"timeoutServer", LABELS_DEST, h_timeout_server, false},
 	{"timeoutTunnel", LABELS_DEST, h_timeout_tunnel, false},
 	{"userAgent", LABELS_DEST, h_user_agent, false},
@@ -1580,6 +1644,7 @@ static int parse_dest(struct parse_state *st, struct service_dest *d, int index,
 				  "target)",
 				  k);
 	}
+	d->paths_given = d->paths.n > 0;
 	if (d->domains.n && !d->paths.n)
 		strv_add(&d->paths, "/");
 	/* DFP's FormatServiceForTemplates: httpsPort implies srcHttpsPort 443 and srcPort 80, so
@@ -1662,6 +1727,112 @@ static int validate_dfp(struct parse_state *st, int *ret_status, char **reterr)
 		return errmsg_set(reterr, -EINVAL,
 				  "When MODE is set to \"service\" or \"swarm\", the port query is "
 				  "mandatory");
+	}
+	return 0;
+}
+
+/* Whether port is one of a DEFAULT_PORTS/BIND_PORTS list ("80,443:ssl", "80 accept-proxy"). */
+static bool port_listed(const char *list, long port)
+{
+	for (const char *p = list; p && *p;) {
+		char *end;
+		while (*p == ' ')
+			p++;
+		long v = strtol(p, &end, 10);
+		if (end > p && v == port && (*end == '\0' || strchr(" :,", *end)))
+			return true;
+		p = strchr(p, ',');
+		if (p)
+			p++;
+	}
+	return false;
+}
+
+/*
+ * reqMode per destination (docs/tcp.md), after DFP's validation so that DFP's messages come
+ * first: http, tcp or sni. A tcp/sni destination needs its own srcPort and port (DFP checks
+ * destination 0 only) on a port nothing else binds: the HTTP frontend's DEFAULT_PORTS and
+ * BIND_PORTS, the API, the stats frontend. pathType for sni matches the TLS server name.
+ */
+static int validate_modes(struct parse_state *st, char **reterr)
+{
+	const struct labels_ctx *ctx = st->ctx;
+
+	for (size_t i = 0; i < st->s->n_dests; i++) {
+		const struct service_dest *d = &st->s->dests[i];
+		_cleanup_free_ char *mk = NULL, *sk = NULL, *tk = NULL;
+		const char *tv;
+		char port[24];
+
+		dest_get(st->p, "reqMode", d->index, &mk);
+		dest_get(st->p, "srcPort", d->index, &sk);
+		tv = dest_get(st->p, "pathType", d->index, &tk);
+		/* DFP ignores these outside tcp (and sni): refused, not dropped, like the rest. */
+		if (!streq(d->req_mode, "tcp") && (d->service_group || d->balance_group)) {
+			const char *n = d->service_group ? "serviceGroup" : "balanceGroup";
+			_cleanup_free_ char *gk = NULL;
+			const char *gv = dest_get(st->p, n, d->index, &gk);
+			return bad(reterr, gk, gv, "groups reqMode tcp destinations only");
+		}
+		if (streq(d->req_mode, "http")) {
+			static const char *const tcp_only[] = {"timeoutClient", "checkTcp",
+							       "clitcpka"};
+			if (path_type_is_sni(d->path_type))
+				return bad(reterr, tk, d->path_type,
+					   "matches a TLS server name: it needs reqMode sni");
+			for (size_t j = 0; j < ARRAY_SIZE(tcp_only); j++) {
+				_cleanup_free_ char *ok = NULL;
+				const char *ov = dest_get(st->p, tcp_only[j], d->index, &ok);
+				bool set = j == 0   ? d->timeout_client > 0
+					   : j == 1 ? d->check_tcp
+						    : d->clitcpka;
+				if (str_set(ov) && set)
+					return bad(reterr, ok, ov,
+						   "applies to reqMode tcp and sni only (HTTP: "
+						   "TIMEOUT_CLIENT and the defaults)");
+			}
+			continue;
+		}
+		if (!streq(d->req_mode, "tcp") && !streq(d->req_mode, "sni"))
+			return bad(reterr, mk, d->req_mode, "must be http, tcp or sni");
+		if (d->src_port <= 0 || !str_set(d->port)) {
+			/* The keys of this destination, even where a value would fall back. */
+			_cleanup_free_ char *s_k =
+				d->index ? xasprintf("srcPort.%d", d->index) : xstrdup("srcPort");
+			_cleanup_free_ char *p_k =
+				d->index ? xasprintf("port.%d", d->index) : xstrdup("port");
+			return errmsg_set(reterr, -EINVAL,
+					  "%s needs %s and %s: with reqMode %s they are mandatory",
+					  mk, s_k, p_k, d->req_mode);
+		}
+		if (streq(d->req_mode, "sni") && str_set(tv) && !path_type_is_sni(d->path_type))
+			return bad(reterr, tk, d->path_type,
+				   "cannot match a TLS hello: use req_ssl_sni -i with reqMode sni");
+		if (streq(d->req_mode, "sni") && d->paths.n == 0)
+			return errmsg_set(
+				reterr, -EINVAL,
+				"%s sni needs servicePath or serviceDomain: the TLS server "
+				"names it serves",
+				mk);
+		if (streq(d->req_mode, "tcp") && str_set(tv))
+			return bad(reterr, tk, d->path_type,
+				   "has no meaning with reqMode tcp (serviceDomain selects among "
+				   "services on one srcPort)");
+		snprintf(port, sizeof(port), "%ld", d->src_port);
+		if (port_listed(ctx->default_ports, d->src_port))
+			return bad(
+				reterr, sk, port,
+				"is one of DEFAULT_PORTS, where the HTTP frontend listens: choose "
+				"another srcPort for reqMode tcp or sni, or remove it from "
+				"DEFAULT_PORTS");
+		if (port_listed(ctx->bind_ports, d->src_port))
+			return bad(reterr, sk, port,
+				   "is one of BIND_PORTS, where the HTTP frontend listens: choose "
+				   "another srcPort for reqMode tcp or sni");
+		if (ctx->api_port > 0 && ctx->api_port == d->src_port)
+			return bad(reterr, sk, port, "is flowproxy's API port");
+		if (str_set(ctx->stats_port) && port_listed(ctx->stats_port, d->src_port))
+			return bad(reterr, sk, port, "is STATS_PORT, where HAProxy's stats listen");
 	}
 	return 0;
 }
@@ -1775,14 +1946,9 @@ static int parse_all(struct parse_state *st, int *ret_status, char **reterr)
 				  "%s is not supported by flowproxy yet: the service is refused "
 				  "rather than routed without it (docs/parameters.md)",
 				  st->unsupported);
-	for (size_t i = 0; i < s->n_dests; i++) {
-		const struct service_dest *d = &s->dests[i];
-		if (!streq(d->req_mode, "http")) {
-			_cleanup_free_ char *k = NULL;
-			dest_get(st->p, "reqMode", d->index, &k);
-			return bad(reterr, k, d->req_mode, "is not supported yet");
-		}
-	}
+	r = validate_modes(st, reterr);
+	if (r < 0)
+		return r;
 	params_copy(&s->raw, st->p);
 	s->policy_hash = params_policy_hash(&s->raw);
 	return 0;

@@ -4,9 +4,10 @@
  * ACL lines from them, the template data of the base template (with Docker Flow Proxy's field
  * names, so users' custom haproxy.tmpl files keep working) and one backend fragment per HTTP
  * destination. Naming follows DFP (reference docker-flow-proxy.md §4.2): ACLs
- * url_<acl><port>_<i>, backends <acl>-be<port>_<i>.
+ * url_<acl><port>_<i>, backends <acl>-be<port>_<i>. reqMode tcp and sni: render_tcp.c.
  */
 #include "flowproxy/render.h"
+#include "flowproxy/render_tcp.h"
 #include "flowproxy/slots.h"
 #include "flowproxy/telemetry_parse.h"
 #include "flowproxy/template.h"
@@ -101,6 +102,11 @@ static bool dest_is_http(const struct service_dest *d)
 	return !d->req_mode || streq(d->req_mode, "http");
 }
 
+static bool dest_is_tcp(const struct service_dest *d)
+{
+	return d->req_mode && (streq(d->req_mode, "tcp") || streq(d->req_mode, "sni"));
+}
+
 static char *backend_name(const struct service *s, const struct service_dest *d)
 {
 	return xasprintf("%s-be%s_%d", s->acl_name, d->port, d->index);
@@ -146,37 +152,58 @@ static void strv_copy(struct strv *dst, const struct strv *src)
 		strv_add(dst, src->v[i]);
 }
 
-/* The plan of routes[0..n): one backend and one rule per route, in rendering order. */
-static void make_plan(const struct render_route *routes, size_t n, struct render_plan *ret)
+/*
+ * The plan of routes[0..n) (in svcs order): one backend per route that has one, one rule per
+ * HTTP route, and after each service's own backends the listen groups it is the first member
+ * of, so that a service's backends stay consecutive.
+ */
+static void make_plan(const struct render_service *svcs, size_t n_svcs,
+		      const struct render_route *routes, size_t n, const struct render_tcp *tcp,
+		      struct render_plan *ret)
 {
 	struct render_plan p = {0};
+	size_t r = 0;
 
-	p.backends = xcalloc(n ? n : 1, sizeof(*p.backends));
+	p.backends = xcalloc(n + tcp->n_groups + 1, sizeof(*p.backends));
 	p.rules = xcalloc(n ? n : 1, sizeof(*p.rules));
-	for (size_t i = 0; i < n; i++) {
-		const struct render_route *rt = &routes[i];
-		const struct service *s = rt->rs->svc;
-		const struct service_dest *d = rt->dest;
-		bool dns = s->discovery_type && streq(s->discovery_type, "DNS");
-		bool vip = s->discovery_type && streq(s->discovery_type, "VIP");
-		struct render_backend *b = &p.backends[p.n_backends++];
-		struct render_rule *u = &p.rules[p.n_rules++];
-		long port = 0;
+	for (size_t k = 0; k < n_svcs; k++) {
+		for (; r < n && routes[r].rs == &svcs[k]; r++) {
+			const struct render_route *rt = &routes[r];
+			const struct service *s = rt->rs->svc;
+			const struct service_dest *d = rt->dest;
+			bool dns = s->discovery_type && streq(s->discovery_type, "DNS");
+			bool vip = s->discovery_type && streq(s->discovery_type, "VIP");
+			long port = 0;
 
-		parse_long(rt->port, 1, 65535, &port);
-		b->name = xstrdup(rt->backend);
-		b->service = xstrdup(s->name);
-		b->dest = d->index;
-		b->mode = RENDER_HTTP;
-		b->port = (int)port;
-		b->n_slots = dns || vip ? 0 : rt->rs->n_addrs;
-		u->backend = i;
-		u->path_type = xstrdup(str_set(d->path_type) ? d->path_type : "path_beg");
-		strv_copy(&u->paths, &d->paths);
-		strv_copy(&u->path_excludes, &d->path_excludes);
-		strv_copy(&u->domains, &d->domains);
-		u->src_port = rt->https ? d->src_https_port : d->src_port;
-		u->is_default = s->is_default_backend && !rt->https;
+			if (rt->grouped)
+				continue;
+			struct render_backend *b = &p.backends[p.n_backends++];
+			parse_long(rt->port, 1, 65535, &port);
+			b->name = xstrdup(rt->backend);
+			b->service = xstrdup(s->name);
+			b->dest = d->index;
+			b->mode = rt->mode;
+			b->port = (int)port;
+			b->n_slots = dns || vip ? 0 : rt->rs->n_addrs;
+			if (rt->mode != RENDER_HTTP)
+				continue;
+			struct render_rule *u = &p.rules[p.n_rules++];
+			u->backend = p.n_backends - 1;
+			u->path_type = xstrdup(str_set(d->path_type) ? d->path_type : "path_beg");
+			strv_copy(&u->paths, &d->paths);
+			strv_copy(&u->path_excludes, &d->path_excludes);
+			strv_copy(&u->domains, &d->domains);
+			u->src_port = rt->https ? d->src_https_port : d->src_port;
+			u->is_default = s->is_default_backend && !rt->https;
+		}
+		for (size_t g = 0; g < tcp->n_groups; g++) {
+			if (tcp->groups[g].first_service != k)
+				continue;
+			struct render_backend *b = &p.backends[p.n_backends++];
+			b->name = xstrdup(tcp->groups[g].name);
+			b->service = xstrdup(svcs[k].svc->name);
+			b->mode = RENDER_TCP;
+		}
 	}
 	*ret = p;
 }
@@ -488,6 +515,62 @@ static struct tval *strv_words(const struct strv *v)
 	return tval_new_str_take(strbuf_steal(&b));
 }
 
+char *render_server_template(const struct render_route *rt)
+{
+	const struct service *s = rt->rs->svc;
+	const struct service_dest *d = rt->dest;
+	const char *host = str_set(d->outbound_hostname) ? d->outbound_hostname : s->name;
+
+	/* DFP's discoveryType=DNS: slots filled by HAProxy from Docker's DNS (tasks.<service>). */
+	if (!s->discovery_type || !streq(s->discovery_type, "DNS"))
+		return NULL;
+	long n = rt->rs->n_addrs > 0 ? (long)rt->rs->n_addrs
+				     : (s->has_replicas && s->replicas > 0 ? 2 * s->replicas : 4);
+	return xasprintf("%s %ld tasks.%s:%s", s->name, n < 4 ? 4 : n, host, rt->port);
+}
+
+size_t render_route_servers(const struct render_route *rt, struct render_server **ret)
+{
+	const struct service *s = rt->rs->svc;
+	const struct service_dest *d = rt->dest;
+	const char *host = str_set(d->outbound_hostname) ? d->outbound_hostname : s->name;
+	bool dns = s->discovery_type && streq(s->discovery_type, "DNS");
+	bool vip = s->discovery_type && streq(s->discovery_type, "VIP");
+	struct render_server *v;
+	long dport = 0;
+
+	*ret = NULL;
+	if (dns)
+		return 0;
+	if (vip || rt->rs->n_addrs == 0) {
+		v = xcalloc(1, sizeof(*v));
+		snprintf(v->name, sizeof(v->name), "%s", s->name);
+		snprintf(v->addr, sizeof(v->addr), "%s", host);
+		snprintf(v->port, sizeof(v->port), "%s", rt->port);
+		*ret = v;
+		return 1;
+	}
+	/* Task-level backends: one server per slot (slots.h); an empty slot is rendered disabled
+	 * on loopback, ready to be pointed at a new task at run time. */
+	parse_long(rt->port, 1, 65535, &dport);
+	v = xcalloc(rt->rs->n_addrs, sizeof(*v));
+	for (size_t i = 0; i < rt->rs->n_addrs; i++) {
+		const char *a = rt->rs->addrs[i];
+		char addr[INET6_ADDRSTRLEN] = "127.0.0.1";
+		int p = 0;
+		bool disabled = !str_set(a);
+
+		if (!disabled && slots_endpoint_parse(a, (int)dport, addr, &p) < 0)
+			disabled = true;
+		snprintf(v[i].port, sizeof(v[i].port), "%d", disabled || p <= 0 ? (int)dport : p);
+		snprintf(v[i].name, sizeof(v[i].name), "%s_%zu", s->name, i + 1);
+		snprintf(v[i].addr, sizeof(v[i].addr), "%s", disabled ? "127.0.0.1" : addr);
+		v[i].disabled = disabled;
+	}
+	*ret = v;
+	return rt->rs->n_addrs;
+}
+
 static struct tval *header_list(const struct service_header *h, size_t n, bool with_value)
 {
 	struct tval *l = tval_new_list();
@@ -595,56 +678,27 @@ static struct tval *backend_data(const struct render_route *rt, bool global_auth
 	 * resolved through the resolvers section. */
 	bool check = cfg->check_resolvers || s->check_resolvers;
 	struct tval *servers = tval_new_list();
-	const char *host = str_set(d->outbound_hostname) ? d->outbound_hostname : s->name;
 	bool dns = s->discovery_type && streq(s->discovery_type, "DNS");
 	bool vip = s->discovery_type && streq(s->discovery_type, "VIP");
+	_cleanup_free_ char *st = render_server_template(rt);
+	struct render_server *sv = NULL;
+	size_t n_sv = render_route_servers(rt, &sv);
 
-	/* DFP's discoveryType=DNS: slots filled by HAProxy from Docker's DNS (tasks.<service>). */
-	tval_map_set_str(m, "ServerTemplate", "");
-	if (dns) {
-		long n = rt->rs->n_addrs > 0
-				 ? (long)rt->rs->n_addrs
-				 : (s->has_replicas && s->replicas > 0 ? 2 * s->replicas : 4);
-		_cleanup_free_ char *st =
-			xasprintf("%s %ld tasks.%s:%s", s->name, n < 4 ? 4 : n, host, rt->port);
-		tval_map_set_str(m, "ServerTemplate", st);
-	}
-	if (!dns && (vip || rt->rs->n_addrs == 0)) {
+	tval_map_set_str(m, "ServerTemplate", st ? st : "");
+	for (size_t i = 0; i < n_sv; i++) {
 		struct tval *e = tval_new_map();
-		tval_map_set_str(e, "Name", s->name);
-		tval_map_set_str(e, "Address", host);
-		tval_map_set_str(e, "Port", rt->port);
-		tval_map_set_str(e, "Cookie", s->sticky ? s->name : "");
+		tval_map_set_str(e, "Name", sv[i].name);
+		tval_map_set_str(e, "Address", sv[i].addr);
+		tval_map_set_str(e, "Port", sv[i].port);
+		tval_map_set_bool(e, "Disabled", sv[i].disabled);
+		tval_map_set_str(e, "Cookie", s->sticky ? sv[i].name : "");
 		tval_map_set_bool(e, "Check", check);
 		tval_map_set_bool(e, "Resolve",
-				  check || (cfg->runtime_resolve && !is_ip_literal(host)));
+				  check || (cfg->runtime_resolve && !sv[i].disabled &&
+					    !is_ip_literal(sv[i].addr)));
 		tval_list_append(servers, e);
 	}
-	/* Task-level backends: one server per slot (slots.h); an empty slot is rendered disabled
-	 * on loopback, ready to be pointed at a new task at run time. */
-	for (size_t i = 0; !dns && !vip && i < rt->rs->n_addrs; i++) {
-		struct tval *e = tval_new_map();
-		const char *a = rt->rs->addrs[i];
-		char addr[INET6_ADDRSTRLEN] = "127.0.0.1";
-		char name[160], port[16];
-		int p = 0;
-		long dport = 0;
-		bool disabled = !str_set(a);
-
-		parse_long(rt->port, 1, 65535, &dport);
-		if (!disabled && slots_endpoint_parse(a, (int)dport, addr, &p) < 0)
-			disabled = true;
-		snprintf(port, sizeof(port), "%d", disabled || p <= 0 ? (int)dport : p);
-		snprintf(name, sizeof(name), "%s_%zu", s->name, i + 1);
-		tval_map_set_str(e, "Name", name);
-		tval_map_set_str(e, "Address", disabled ? "127.0.0.1" : addr);
-		tval_map_set_str(e, "Port", port);
-		tval_map_set_bool(e, "Disabled", disabled);
-		tval_map_set_str(e, "Cookie", s->sticky ? name : "");
-		tval_map_set_bool(e, "Check", check);
-		tval_map_set_bool(e, "Resolve", check);
-		tval_list_append(servers, e);
-	}
+	free(sv);
 	tval_map_set(m, "Servers", servers);
 	tval_map_set_bool(m, "Tasks", dns || (!vip && rt->rs->n_addrs > 0));
 	/* DFP let CHECK_RESOLVERS override every service's checkResolvers (§4.3); either turns
@@ -696,8 +750,15 @@ static char *log_format(const char *telemetry, bool debug, const char *fmt)
 	return strbuf_steal(&b);
 }
 
+char *render_tcp_log_format(const struct config *cfg)
+{
+	return log_format(TELEMETRY_TCP_LOG_FORMAT, cfg->debug,
+			  str_set(cfg->debug_tcp_format) ? cfg->debug_tcp_format : DEBUG_TCPLOG);
+}
+
 static struct tval *base_data(const struct render *r, const struct config *cfg, bool any_http,
-			      size_t n_services, const char *frontend, const char *userlist)
+			      size_t n_services, const char *frontend, const struct render_tcp *tcp,
+			      const char *userlist)
 {
 	struct tval *m = tval_new_map();
 	_cleanup_free_ char *certs = certs_snippet(r, cfg);
@@ -770,9 +831,9 @@ static struct tval *base_data(const struct render *r, const struct config *cfg, 
 	append_captures(&b, cfg->capture_request_header);
 	tval_map_set_str(m, "ExtraFrontend", strbuf_str(&b));
 	tval_map_set_str(m, "ContentFrontend", frontend);
-	tval_map_set_str(m, "ContentFrontendTcp", "");
-	tval_map_set_str(m, "ContentFrontendSNI", "");
-	tval_map_set_str(m, "ContentListen", "");
+	tval_map_set_str(m, "ContentFrontendTcp", strbuf_str(&tcp->frontends));
+	tval_map_set_str(m, "ContentFrontendSNI", strbuf_str(&tcp->sni));
+	tval_map_set_str(m, "ContentListen", strbuf_str(&tcp->listens));
 	tval_map_set_str(m, "CertsString", certs ? certs : "");
 	/* flowproxy's own fields. */
 	_cleanup_free_ char *stats_sock = xasprintf("%s/stats.sock", cfg->run_dir);
@@ -785,9 +846,7 @@ static struct tval *base_data(const struct render *r, const struct config *cfg, 
 	_cleanup_free_ char *http_fmt = log_format(
 		TELEMETRY_LOG_FORMAT, cfg->debug,
 		str_set(cfg->debug_http_format) ? cfg->debug_http_format : DEBUG_HTTPLOG);
-	_cleanup_free_ char *tcp_fmt =
-		log_format(TELEMETRY_TCP_LOG_FORMAT, cfg->debug,
-			   str_set(cfg->debug_tcp_format) ? cfg->debug_tcp_format : DEBUG_TCPLOG);
+	_cleanup_free_ char *tcp_fmt = render_tcp_log_format(cfg);
 	tval_map_set_str(m, "TelemetryLogFormat", http_fmt);
 	tval_map_set_str(m, "TelemetryTcpLogFormat", tcp_fmt);
 	strbuf_done(&b);
@@ -799,7 +858,8 @@ int render_config(const struct render *r, const struct config *cfg,
 		  struct render_plan *ret_plan, char **reterr)
 {
 	struct render_route *routes = NULL;
-	size_t n_routes = 0;
+	size_t n_routes = 0, n_http = 0;
+	struct render_tcp tcp;
 	struct strbuf fe, ul, be;
 	struct service_user *gu = NULL;
 	size_t n_gu = global_users(cfg, &gu);
@@ -809,6 +869,7 @@ int render_config(const struct render *r, const struct config *cfg,
 	strbuf_init(&fe);
 	strbuf_init(&ul);
 	strbuf_init(&be);
+	render_tcp_init(&tcp);
 	/* A destination has up to two backends: its port's and its httpsPort's. */
 	for (size_t i = 0; i < n; i++)
 		n_routes += 2 * svcs[i].svc->n_dests;
@@ -822,32 +883,48 @@ int render_config(const struct render *r, const struct config *cfg,
 		const struct service *s = svcs[i].svc;
 		size_t first = n_routes;
 
-		for (size_t j = 0; j < s->n_dests; j++) {
-			const struct service_dest *d = &s->dests[j];
-			if (!dest_is_http(d))
-				continue;
-			if (str_set(d->port)) {
-				struct render_route *rt = &routes[n_routes++];
-				rt->rs = &svcs[i];
-				rt->dest = d;
-				rt->suffix = xasprintf("%s%s_%d", s->acl_name, d->port, d->index);
-				rt->backend = backend_name(s, d);
-				rt->port = xstrdup(d->port);
-			}
-			if (d->https_port > 0) {
-				struct render_route *rt = &routes[n_routes++];
-				rt->rs = &svcs[i];
-				rt->dest = d;
-				rt->https = true;
-				rt->suffix =
-					xasprintf("%s%ld_%d", s->acl_name, d->https_port, d->index);
-				rt->backend = xasprintf("https-%s-be%ld_%d", s->acl_name,
-							d->https_port, d->index);
-				rt->port = xasprintf("%ld", d->https_port);
+		size_t n_svc_http = 0;
+
+		/* HTTP routes first, then tcp/sni ones: the HTTP frontend lines need its own
+		 * routes consecutive; backends stay in destination order within each mode. */
+		for (int tcp_pass = 0; tcp_pass < 2; tcp_pass++) {
+			for (size_t j = 0; j < s->n_dests; j++) {
+				const struct service_dest *d = &s->dests[j];
+				bool is_tcp = dest_is_tcp(d);
+				if ((!is_tcp && !dest_is_http(d)) || is_tcp != (tcp_pass == 1))
+					continue;
+				if (str_set(d->port)) {
+					struct render_route *rt = &routes[n_routes++];
+					rt->rs = &svcs[i];
+					rt->dest = d;
+					rt->suffix = xasprintf("%s%s_%d", s->acl_name, d->port,
+							       d->index);
+					rt->backend = backend_name(s, d);
+					rt->port = xstrdup(d->port);
+					rt->mode = is_tcp ? RENDER_TCP : RENDER_HTTP;
+					rt->grouped = is_tcp && streq(d->req_mode, "tcp") &&
+						      str_set(d->service_group);
+					if (!is_tcp)
+						n_svc_http++;
+				}
+				if (!is_tcp && d->https_port > 0) {
+					struct render_route *rt = &routes[n_routes++];
+					rt->rs = &svcs[i];
+					rt->dest = d;
+					rt->https = true;
+					rt->mode = RENDER_HTTP;
+					rt->suffix = xasprintf("%s%ld_%d", s->acl_name,
+							       d->https_port, d->index);
+					rt->backend = xasprintf("https-%s-be%ld_%d", s->acl_name,
+								d->https_port, d->index);
+					rt->port = xasprintf("%ld", d->https_port);
+					n_svc_http++;
+				}
 			}
 		}
-		if (n_routes > first)
-			frontend_service(&fe, &routes[first], n_routes - first);
+		n_http += n_svc_http;
+		if (n_svc_http)
+			frontend_service(&fe, &routes[first], n_svc_http);
 		if (s->n_users) {
 			_cleanup_free_ char *name = xasprintf("%sUsers", s->name);
 			strbuf_putc(&be, '\n');
@@ -855,7 +932,15 @@ int render_config(const struct render *r, const struct config *cfg,
 		}
 	}
 
+	k = render_tcp_sections(cfg, svcs, n, routes, n_routes, &tcp, reterr);
+	if (k < 0)
+		goto out;
 	for (size_t i = 0; i < n_routes; i++) {
+		if (routes[i].mode == RENDER_TCP) {
+			if (!routes[i].grouped)
+				render_tcp_backend(cfg, &tcp, routes, i, &be);
+			continue;
+		}
 		struct tval *bd = backend_data(&routes[i], n_gu > 0, cfg);
 		strbuf_putc(&be, '\n');
 		k = template_execute(r->backend, bd, &be, reterr);
@@ -867,7 +952,7 @@ int render_config(const struct render *r, const struct config *cfg,
 		}
 	}
 
-	data = base_data(r, cfg, n_routes > 0, n, strbuf_str(&fe), strbuf_str(&ul));
+	data = base_data(r, cfg, n_http > 0, n, strbuf_str(&fe), &tcp, strbuf_str(&ul));
 	k = template_execute(r->base, data, out, reterr);
 	if (k < 0)
 		goto out;
@@ -879,7 +964,7 @@ int render_config(const struct render *r, const struct config *cfg,
 	if (r->crt_list)
 		strbuf_printf(out, "\n# certificates %016llx\n", (unsigned long long)r->certs_hash);
 	if (ret_plan)
-		make_plan(routes, n_routes, ret_plan);
+		make_plan(svcs, n, routes, n_routes, &tcp, ret_plan);
 	k = 0;
 out:
 	tval_free(data);
@@ -894,6 +979,7 @@ out:
 		free(gu[i].password);
 	}
 	free(gu);
+	render_tcp_done(&tcp);
 	strbuf_done(&fe);
 	strbuf_done(&ul);
 	strbuf_done(&be);

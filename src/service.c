@@ -161,6 +161,8 @@ static void dest_done(struct service_dest *d)
 	strv_done(&d->user_agents);
 	strv_done(&d->redirect_from_domains);
 	service_headers_free(d->service_headers, d->n_service_headers);
+	free(d->service_group);
+	free(d->balance_group);
 }
 
 static void dest_copy(struct service_dest *dst, const struct service_dest *src)
@@ -187,6 +189,8 @@ static void dest_copy(struct service_dest *dst, const struct service_dest *src)
 	strv_copy(&dst->user_agents, &src->user_agents);
 	strv_copy(&dst->redirect_from_domains, &src->redirect_from_domains);
 	dst->service_headers = headers_dup(src->service_headers, src->n_service_headers);
+	dst->service_group = strdup_or_null(src->service_group);
+	dst->balance_group = strdup_or_null(src->balance_group);
 }
 
 /* Accepts NULL and half-built services (any pointer may be NULL, counts may be 0). */
@@ -376,9 +380,9 @@ static cJSON *dest_to_json(const struct service *s, const struct service_dest *d
 	char buf[32];
 
 	json_strv(o, "AllowedMethods", &d->allowed_methods);
-	json_str(o, "BalanceGroup", "");
-	json_bool(o, "CheckTCP", false);
-	json_bool(o, "Clitcpka", false);
+	json_str(o, "BalanceGroup", d->balance_group);
+	json_bool(o, "CheckTCP", d->check_tcp);
+	json_bool(o, "Clitcpka", d->clitcpka);
 	json_strv(o, "DeniedMethods", &d->denied_methods);
 	json_bool(o, "DenyHttp", d->deny_http);
 	json_bool(o, "HttpsOnly", d->https_only);
@@ -393,7 +397,7 @@ static cJSON *dest_to_json(const struct service *s, const struct service_dest *d
 	json_str(o, "ReqModeFormatted", d->req_mode);
 	json_str(o, "ReqPathSearchReplace", raw_dest_get(s, "reqPathSearchReplace", d->index));
 	json_strv(o, "ServiceDomain", &d->domains);
-	json_str(o, "ServiceGroup", "");
+	json_str(o, "ServiceGroup", d->service_group);
 	if (d->n_service_headers) {
 		cJSON *h = cJSON_CreateObject();
 		for (size_t i = 0; i < d->n_service_headers; i++)
@@ -414,7 +418,8 @@ static cJSON *dest_to_json(const struct service *s, const struct service_dest *d
 	/* DFP keeps timeouts as strings: "" when unset. */
 	snprintf(buf, sizeof(buf), "%ld", d->timeout_server);
 	json_str(o, "TimeoutServer", d->timeout_server ? buf : "");
-	json_str(o, "TimeoutClient", "");
+	snprintf(buf, sizeof(buf), "%ld", d->timeout_client);
+	json_str(o, "TimeoutClient", d->timeout_client ? buf : "");
 	snprintf(buf, sizeof(buf), "%ld", d->timeout_tunnel);
 	json_str(o, "TimeoutTunnel", d->timeout_tunnel ? buf : "");
 	json_bool(o, "VerifyClientSsl", d->verify_client_ssl);

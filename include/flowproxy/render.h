@@ -24,7 +24,16 @@ struct render_service {
 	size_t n_addrs;
 };
 
-/* One HTTP routing rule while rendering: requests matching a destination go to its backend. */
+enum render_mode {
+	RENDER_HTTP = 0,
+	RENDER_TCP, /* reqMode tcp and sni: a `mode tcp` backend or listen (docs/tcp.md) */
+};
+
+/*
+ * One routing rule while rendering: connections or requests matching a destination go to its
+ * backend. A grouped one (reqMode tcp with serviceGroup) has no backend of its own: its servers
+ * are in the group's listen section.
+ */
 struct render_route {
 	const struct render_service *rs;
 	const struct service_dest *dest;
@@ -32,15 +41,17 @@ struct render_route {
 	char *backend; /* "<aclName>-be<port>_<index>", "https-..." for the httpsPort one */
 	char *port;    /* the servers' port: the destination's port, or its httpsPort */
 	bool https;    /* DFP's second backend of a destination with httpsPort (§4.2) */
+	enum render_mode mode;
+	bool grouped;
 };
 
-enum render_mode {
-	RENDER_HTTP = 0,
-};
-
-/* A backend the configuration has: what metrics, run-time server slots and the autoscaler use. */
+/*
+ * A backend the configuration has: what metrics, run-time server slots and the autoscaler use.
+ * A tcp listen group (tcpListen_<group>_<srcPort>) is one too, owned by its first member
+ * service, with no slots: a change of its servers re-renders it.
+ */
 struct render_backend {
-	char *name;    /* "<aclName>-be<port>_<index>" (DFP's scheme) */
+	char *name;    /* "<aclName>-be<port>_<index>" (DFP's scheme), or the listen's name */
 	char *service; /* its service's serviceName */
 	int dest;      /* the destination's index: 0, or 1..10 */
 	enum render_mode mode;
@@ -52,8 +63,9 @@ struct render_backend {
 	size_t n_slots;
 };
 
-/* A routing rule as data, in the order HAProxy evaluates them: the matches of one destination
- * (all given ones must hold) and the backend they select. */
+/* An HTTP routing rule as data, in the order HAProxy evaluates them: the matches of one
+ * destination (all given ones must hold) and the backend they select. tcp/sni backends have
+ * none: their frontends are per srcPort (docs/tcp.md). */
 struct render_rule {
 	size_t backend; /* index in render_plan.backends */
 	char *path_type;

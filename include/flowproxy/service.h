@@ -102,6 +102,13 @@ struct service_dest {
 	bool deny_http;	      /* denyHttp: http-request deny if !{ ssl_fc } */
 	bool ssl_verify_none; /* sslVerifyNone: servers are HTTPS, not verified */
 	bool verify_client_ssl; /* verifyClientSsl: a client certificate CA_FILE verifies */
+	/* reqMode tcp and sni (docs/tcp.md) */
+	long timeout_client; /* seconds, 0 when unset: the tcp/sni frontend or listen group */
+	bool check_tcp;	     /* option tcp-check, and check on the servers */
+	bool clitcpka;	     /* option clitcpka on the frontend or listen group */
+	char *service_group; /* serviceGroup: listen tcpListen_<group>_<srcPort>; NULL when unset */
+	char *balance_group; /* balanceGroup: that listen's balance algorithm; NULL when unset */
+	bool paths_given;    /* servicePath was given (not implied by serviceDomain) */
 };
 
 struct service {
@@ -146,6 +153,13 @@ struct labels_ctx {
 	int (*read_users_secret)(void *arg, const char *name, char **ret, char **reterr);
 	void *secret_arg;
 	bool ca_file; /* CA_FILE is set: verifyClientSsl can be honoured */
+	/* Ports a reqMode tcp/sni srcPort must not take, because something else binds them
+	 * (docs/tcp.md): DEFAULT_PORTS and BIND_PORTS lists, the API port (0: none) and the stats
+	 * frontend's STATS_PORT (NULL or "": none). */
+	const char *default_ports;
+	const char *bind_ports;
+	long api_port;
+	const char *stats_port;
 };
 
 void service_free(struct service *s);

@@ -12,9 +12,12 @@
 /* The ring name and the log-format the base template must use (docs/telemetry.md). */
 #define TELEMETRY_RING	     "flowproxy"
 #define TELEMETRY_LOG_FORMAT "fp1 %b %s %ST %Tw %Tc %Tr %Ta %bc %bq %tsc"
-/* The same fields for a tcp-mode proxy, where %ST, %Tr, %Ta and %tsc do not exist (HAProxy
- * refuses them there): no status, no response time, %Tt for the total, %ts and "--" for %tsc. */
-#define TELEMETRY_TCP_LOG_FORMAT "fp1 %b %s -1 %Tw %Tc -1 %Tt %bc %bq %ts--"
+/*
+ * The same line for a tcp frontend or listen (reqMode tcp/sni, DEFAULT_REQ_MODE=tcp), where
+ * HAProxy refuses the HTTP variables: no status and no response time (-1), the session's total
+ * time %Tt where %Ta is. One line per connection, written when it closes.
+ */
+#define TELEMETRY_TCP_LOG_FORMAT "fp1 %b %s -1 %Tw %Tc -1 %Tt %bc %bq %tsc"
 
 enum telemetry_kind {
 	TELEMETRY_REQUEST = 0, /* a request line */

@@ -4,7 +4,8 @@
  * fuzz_local). Each failed invariant aborts with __builtin_trap, so libFuzzer keeps the input:
  *   - no field holds a control byte (the renderer pastes them into haproxy.cfg lines);
  *   - names are words HAProxy reads as one (no space, '#', quote or backslash), header names
- *     RFC 7230 tokens, ports and codes in range, reqMode http, discoveryType DNS/VIP/none;
+ *     RFC 7230 tokens, ports and codes in range, reqMode http/tcp/sni (tcp and sni with a
+ *     srcPort and a port), serviceGroup a word, discoveryType DNS/VIP/none;
  *   - the service is its own raw parameters: parsing s->raw again gives the same service, and
  *     service_dup an equal one (compared as JSON, the random dummyUser password aside);
  *   - a refused parse says why, with a 400 or 409 and a message without control bytes.
@@ -134,10 +135,16 @@ static void fuzz_check_service(const struct service *s, const struct labels_ctx 
 		fuzz_check_words(&d->paths);
 		fuzz_check_words(&d->path_excludes);
 		fuzz_check_words(&d->domains);
-		/* DFP's validation: the first destination has a path (a domain implies "/"). */
-		FUZZ_CHECK(i > 0 || d->paths.n > 0);
+		bool http = d->req_mode && streq(d->req_mode, "http");
+
+		/* DFP's validation: the first http destination has a path (a domain implies "/"). */
+		FUZZ_CHECK(i > 0 || !http || d->paths.n > 0);
 		FUZZ_CHECK(fuzz_clean(d->path_type) && d->path_type && *d->path_type);
-		FUZZ_CHECK(d->req_mode && streq(d->req_mode, "http"));
+		FUZZ_CHECK(http || (d->req_mode &&
+				    (streq(d->req_mode, "tcp") || streq(d->req_mode, "sni"))));
+		FUZZ_CHECK(http || (d->src_port > 0 && d->port));
+		FUZZ_CHECK(!d->service_group || fuzz_word(d->service_group));
+		FUZZ_CHECK(d->timeout_client >= 0 && d->timeout_client <= 2147483);
 		for (size_t k = 0; k < d->n_path_replace; k++) {
 			const struct service_path_replace *r = &d->path_replace[k];
 

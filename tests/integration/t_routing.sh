@@ -179,7 +179,7 @@ refused=(
 	"servicePath=/e&outboundHostname=a/b|outboundHostname 'a/b' must be a host name|an outboundHostname that is not a host"
 )
 # A Docker Flow Proxy parameter flowproxy does not implement is refused, never dropped.
-for p in aclCondition=x timeoutClient=5; do
+for p in aclCondition=x; do
 	refused+=("servicePath=/e&$p|${p%%=*} is not supported by flowproxy yet|unimplemented ${p%%=*}")
 done
 for row in "${refused[@]}"; do

@@ -123,6 +123,13 @@ static char *field(const struct service *s, const char *f)
 				      "ssl_verify_none=%d verify_client_ssl=%d",
 				      d->https_port, d->src_https_port, d->deny_http,
 				      d->ssl_verify_none, d->verify_client_ssl);
+		else if (streq(f, "tc"))
+			strbuf_printf(&b, "%ld", d->timeout_client);
+		else if (streq(f, "tcp_flags"))
+			strbuf_printf(&b, "check=%d ka=%d", d->check_tcp, d->clitcpka);
+		else if (streq(f, "group"))
+			strbuf_printf(&b, "%s/%s", d->service_group ? d->service_group : "(nil)",
+				      d->balance_group ? d->balance_group : "(nil)");
 		else
 			strbuf_puts(&b, "(bad field)");
 		return strbuf_steal(&b);
@@ -205,6 +212,23 @@ static const struct {
 	{"serviceName=s&port=1&serviceDomain=a.com&servicePath=/x", "d0.paths", "/x"},
 	{BASE, "d0.req_mode", "http"},
 	{BASE "&reqMode=http", "d0.req_mode", "http"},
+#define TCP "serviceName=t&reqMode=tcp&srcPort=5000&port=6000"
+	{TCP, "d0.req_mode", "tcp"},
+	{TCP, "d0.src_port", "5000"},
+	{TCP, "d0.tc", "0"},
+	{TCP "&timeoutClient=30", "d0.tc", "30"},
+	{TCP, "d0.tcp_flags", "check=0 ka=0"},
+	{TCP "&checkTcp=true&clitcpka=1", "d0.tcp_flags", "check=1 ka=1"},
+	{TCP, "d0.group", "(nil)/(nil)"},
+	{TCP "&serviceGroup=g-1&balanceGroup=leastconn", "d0.group", "g-1/leastconn"},
+	{TCP "&serviceDomain=a.com", "d0.domains", "a.com"},
+	{"serviceName=t&reqMode=sni&srcPort=8443&port=443&serviceDomain=a.test", "d0.req_mode",
+	 "sni"},
+	{"serviceName=t&reqMode=sni&srcPort=8443&port=443&servicePath=a.test&pathType=req_ssl_sni -i",
+	 "d0.path_type", "req_ssl_sni -i"},
+	{"serviceName=t&port=80&servicePath.1=/a&reqMode.2=tcp&srcPort.2=5000&port.2=6000",
+	 "d1.req_mode", "tcp"},
+#undef TCP
 	{BASE "&reqPathSearchReplace=/a/,/", "d0.replace", "/a/>/"},
 	/* groups, alternations, quantifiers and references: split outside them */
 	{BASE "&reqPathSearchReplace=^/(a),/x", "d0.replace", "^/(a)>/x"},
@@ -360,9 +384,7 @@ static const struct {
 
 /*
  * Each rule of src/labels.c has at least one case here that no other rule refuses: without the
- * rule that case is accepted (checked by taking each rule out in turn). Two rules are shadowed
- * by the "not supported yet" check that comes last (reqMode's syntax, DFP's srcPort and port for
- * tcp): their cases differ from it only in the message, which is checked too.
+ * rule that case is accepted (checked by taking each rule out in turn).
  */
 static const struct {
 	const char *q;
@@ -387,12 +409,54 @@ static const struct {
 	 "When MODE is set to \"service\" or \"swarm\", the port query is mandatory"},
 	{"serviceName=s&servicePath.1=/a&port.2=80", 400,
 	 "When MODE is set to \"service\" or \"swarm\", the port query is mandatory"},
-	/* then what flowproxy does not support yet */
-	{"serviceName=s&reqMode=tcp&srcPort=81&port=80", 400, "reqMode 'tcp' is not supported yet"},
-	{"serviceName=s&reqMode=sni&srcPort=443&port=80&servicePath=a.com", 400,
-	 "reqMode 'sni' is not supported yet"},
+	/* then each destination's reqMode and the ports tcp/sni need (ctx: DEFAULT_PORTS 80,443,
+	 * BIND_PORTS 8081, API 8080, STATS_PORT 8404) */
+	{"serviceName=s&reqMode=udp&srcPort=81&port=80", 400,
+	 "reqMode 'udp' must be http, tcp or sni"},
 	{"serviceName=s&port=80&servicePath.1=/a&servicePath.2=/b&reqMode.2=tcp", 400,
-	 "reqMode.2 'tcp' is not supported yet"},
+	 "reqMode.2 needs srcPort.2 and port.2: with reqMode tcp they are mandatory"},
+	{"serviceName=s&port=80&servicePath.1=/a&reqMode.2=tcp&srcPort.2=8081&port.2=5", 400,
+	 "srcPort.2 '8081' is one of BIND_PORTS, where the HTTP frontend listens: choose another "
+	 "srcPort for reqMode tcp or sni"},
+	{"serviceName=s&reqMode=tcp&srcPort=80&port=80", 400,
+	 "srcPort '80' is one of DEFAULT_PORTS, where the HTTP frontend listens: choose another "
+	 "srcPort for reqMode tcp or sni, or remove it from DEFAULT_PORTS"},
+	{"serviceName=s&reqMode=sni&srcPort=443&port=80&serviceDomain=a.com", 400,
+	 "srcPort '443' is one of DEFAULT_PORTS, where the HTTP frontend listens: choose another "
+	 "srcPort for reqMode tcp or sni, or remove it from DEFAULT_PORTS"},
+	{"serviceName=s&reqMode=tcp&srcPort=8081&port=80", 400,
+	 "srcPort '8081' is one of BIND_PORTS, where the HTTP frontend listens: choose another "
+	 "srcPort for reqMode tcp or sni"},
+	{"serviceName=s&reqMode=tcp&srcPort=8080&port=80", 400,
+	 "srcPort '8080' is flowproxy's API port"},
+	{"serviceName=s&reqMode=tcp&srcPort=8404&port=80", 400,
+	 "srcPort '8404' is STATS_PORT, where HAProxy's stats listen"},
+	{"serviceName=s&reqMode=sni&srcPort=8443&port=80", 400,
+	 "reqMode sni needs servicePath or serviceDomain: the TLS server names it serves"},
+	{"serviceName=s&reqMode=sni&srcPort=8443&port=80&servicePath=a.com&pathType=path_beg", 400,
+	 "pathType 'path_beg' cannot match a TLS hello: use req_ssl_sni -i with reqMode sni"},
+	{"serviceName=s&reqMode=tcp&srcPort=5000&port=80&pathType=path_reg", 400,
+	 "pathType 'path_reg' has no meaning with reqMode tcp (serviceDomain selects among "
+	 "services on one srcPort)"},
+	{BASE "&timeoutClient=5", 400,
+	 "timeoutClient '5' applies to reqMode tcp and sni only (HTTP: TIMEOUT_CLIENT and the "
+	 "defaults)"},
+	{BASE "&clitcpka=true", 400,
+	 "clitcpka 'true' applies to reqMode tcp and sni only (HTTP: TIMEOUT_CLIENT and the "
+	 "defaults)"},
+	{"serviceName=s&reqMode=sni&srcPort=8443&port=80&serviceDomain=a&serviceGroup=g", 400,
+	 "serviceGroup 'g' groups reqMode tcp destinations only"},
+	{BASE "&balanceGroup=first", 400,
+	 "balanceGroup 'first' groups reqMode tcp destinations only"},
+	{BASE "&pathType=req_ssl_sni -i", 400,
+	 "pathType 'req_ssl_sni -i' matches a TLS server name: it needs reqMode sni"},
+	{"serviceName=s&reqMode=tcp&srcPort=5000&port=80&timeoutClient=-1", 400,
+	 "timeoutClient '-1' must be a number of seconds (0-2147483)"},
+	{"serviceName=s&reqMode=tcp&srcPort=5000&port=80&serviceGroup=a b", 400,
+	 "serviceGroup 'a b' must be a name of letters, digits, '_', '-' and '.' (at most 64)"},
+	{"serviceName=s&reqMode=tcp&srcPort=5000&port=80&balanceGroup=uri", 400,
+	 "balanceGroup 'uri' must be one of roundrobin, static-rr, leastconn, first, source, "
+	 "random"},
 	/* injections: control bytes anywhere */
 	{BASE "&aclName=a\nb", 400,
 	 "aclName 'a\\x0ab' must not contain control characters (CR, LF, TAB...)"},
@@ -617,7 +681,11 @@ static void test_fields(void)
 
 static void test_errors(void)
 {
-	struct labels_ctx ctx = {.users = "alice:fromglobal,bad:p w"};
+	struct labels_ctx ctx = {.users = "alice:fromglobal,bad:p w",
+				 .default_ports = "80,443:ssl",
+				 .bind_ports = " 8081 accept-proxy",
+				 .api_port = 8080,
+				 .stats_port = "8404"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(errors); i++) {
 		struct service *s = (struct service *)1;

@@ -84,6 +84,28 @@ static const struct golden_case cases[] = {
 	  "CAPTURE_REQUEST_HEADER=X-Trace:16,Referer:5", "DEBUG=true", "CHECK_RESOLVERS=true",
 	  "STATS_USER=admin", "STATS_PASS=pw", NULL},
 	 {"serviceName=web&servicePath=/web&port=8080", NULL}},
+	/* reqMode tcp and sni (docs/tcp.md): frontends by srcPort, listen groups, mode tcp
+	 * backends, beside an HTTP service; several services on one port in aclName order. */
+	{"tcp",
+	 {NULL},
+	 {
+		 "serviceName=web&servicePath=/web&port=8080",
+		 "serviceName=redis&reqMode=tcp&srcPort=6379&port=6379&timeoutClient=30&"
+		 "clitcpka=true&checkTcp=true&timeoutServer=40",
+		 "serviceName=pg-b&reqMode=tcp&srcPort=5432&port=5432&serviceDomain=b.db,*.b.test&"
+		 "serviceDomainAlgo=req.ssl_sni",
+		 "serviceName=pg-a&reqMode=tcp&srcPort=5432&port=5433",
+		 "serviceName=tls-a&reqMode=sni&srcPort=9443&port=443&serviceDomain=a.test",
+		 "serviceName=tls-b&aclName=bee&reqMode=sni&srcPort=9443&port=8443&"
+		 "servicePath=b.test,c.test&timeoutClient=7",
+		 "serviceName=mq1&reqMode=tcp&srcPort=5672&port=5672&serviceGroup=mq&"
+		 "balanceGroup=leastconn&checkTcp=true",
+		 "serviceName=mq2&reqMode=tcp&srcPort=5672&port=5673&serviceGroup=mq&"
+		 "outboundHostname=10.0.0.9",
+		 "serviceName=mixed&servicePath.1=/mixed&port.1=80&reqMode.2=tcp&srcPort.2=7000&"
+		 "port.2=7001",
+		 NULL,
+	 }},
 };
 
 static int render_case(const struct golden_case *gc, struct strbuf *out, struct render_plan *plan)
@@ -365,6 +387,80 @@ static const struct fragment_case fragments[] = {
 	 "serviceName=m&servicePath=/a&httpsPort=8443&srcHttpsPort=9443",
 	 {"\nbackend https-m-be8443_0\n", "acl srcHttpsPort_m9443_0 dst_port 9443\n", NULL},
 	 {"backend m-be", NULL}},
+	/* reqMode tcp and sni (docs/tcp.md) */
+	{"tcp: a frontend per srcPort, a mode tcp backend, no HTTP binds when every service is tcp",
+	 {NULL},
+	 "serviceName=t&reqMode=tcp&srcPort=5000&port=6000",
+	 {"\n\nfrontend tcpFE_5000\n    bind *:5000\n    mode tcp\n",
+	  "\n    default_backend t-be6000_0\n",
+	  "\nbackend t-be6000_0\n    mode tcp\n    server t t:6000\n",
+	  "\n    log-format \"fp1 %b %s -1 %Tw %Tc -1 %Tt %bc %bq %tsc\"\n", NULL},
+	 {"bind *:8000", "option tcp-check", "timeout tunnel 0", NULL}},
+	{"tcp: timeoutClient on the frontend, and as the backend's tunnel timeout",
+	 {NULL},
+	 "serviceName=t&reqMode=tcp&srcPort=5000&port=6000&timeoutClient=9&clitcpka=true",
+	 {"\n    timeout client 9s\n    option clitcpka\n", "\n    timeout tunnel 9s\n", NULL},
+	 {NULL}},
+	{"tcp: timeoutTunnel wins over timeoutClient in the backend",
+	 {NULL},
+	 "serviceName=t&reqMode=tcp&srcPort=5000&port=6000&timeoutClient=9&timeoutTunnel=60",
+	 {"\n    timeout client 9s\n", "\n    timeout tunnel 60s\n", NULL},
+	 {"timeout tunnel 9s", NULL}},
+	{"tcp: checkTcp",
+	 {NULL},
+	 "serviceName=t&reqMode=tcp&srcPort=5000&port=6000&checkTcp=true",
+	 {"\n    mode tcp\n    option tcp-check\n", "\n    server t t:6000 check\n", NULL},
+	 {NULL}},
+	{"tcp: serviceDomain waits for the client's bytes, then selects",
+	 {NULL},
+	 "serviceName=t&reqMode=tcp&srcPort=5000&port=6000&serviceDomain=a.com",
+	 {"\n    acl domain_t6000_0 hdr_beg(host) -i a.com\n    tcp-request inspect-delay 5s\n"
+	  "    tcp-request content accept if domain_t6000_0\n    use_backend t-be6000_0 if "
+	  "domain_t6000_0\n",
+	  NULL},
+	 {"default_backend", NULL}},
+	{"tcp: DEBUG prints tcplog lines after the tcp telemetry fields",
+	 {"DEBUG=true", NULL},
+	 "serviceName=t&reqMode=tcp&srcPort=5000&port=6000",
+	 {"\n    mode tcp\n    no option idle-close-on-response\n    log-format \"" TELEMETRY_TCP_LOG_FORMAT
+	  " %ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt",
+	  NULL},
+	 {"option tcplog", NULL}},
+	{"tcp: DNS discovery",
+	 {NULL},
+	 "serviceName=t&reqMode=tcp&srcPort=5000&port=6000&discoveryType=DNS",
+	 {"\n    server-template t 4 tasks.t:6000 check resolvers docker", NULL},
+	 {"server t t:6000", NULL}},
+	{"tcp: serviceGroup makes a listen, and no backend",
+	 {NULL},
+	 "serviceName=t&reqMode=tcp&srcPort=5000&port=6000&serviceGroup=g&balanceGroup=first&"
+	 "checkTcp=true",
+	 {"\n\nlisten tcpListen_g_5000\n    bind *:5000\n    mode tcp\n",
+	  "\n    balance first\n    option tcp-check\n    server g-t6000_1 t:6000 check\n", NULL},
+	 {"backend t-be6000_0", "tcpFE_", NULL}},
+	{"sni: TLS hello inspection, the domain as the server name",
+	 {NULL},
+	 "serviceName=s&reqMode=sni&srcPort=9443&port=443&serviceDomain=a.test,*.w.test",
+	 {"\n\nfrontend service_9443\n    bind *:9443\n    mode tcp\n",
+	  "\n    tcp-request inspect-delay 5s\n    tcp-request content accept if { "
+	  "req_ssl_hello_type 1 }\n",
+	  "\n    acl sni_s443-1 req_ssl_sni -i a.test\n    acl sni_s443-1 req_ssl_sni -m end -i "
+	  ".w.test\n    use_backend s-be443_0 if sni_s443-1\n",
+	  "\nbackend s-be443_0\n    mode tcp\n", NULL},
+	 {"path_beg", NULL}},
+	{"sni: servicePath values with pathType, numbered by position, the backend's own name",
+	 {NULL},
+	 "serviceName=s&aclName=x&reqMode=sni&srcPort=9443&servicePath.1=a.test&port.1=443&"
+	 "servicePath.2=b.test&port.2=8443&pathType=req_ssl_sni",
+	 {"\n    acl sni_x443-1 req_ssl_sni a.test\n    use_backend x-be443_1 if sni_x443-1\n",
+	  "\n    acl sni_x8443-2 req_ssl_sni b.test\n    use_backend x-be8443_2 if sni_x8443-2\n",
+	  NULL},
+	 {"use_backend s-be", NULL}},
+	{"sni: servicePath with the default pathType means req_ssl_sni -i",
+	 {NULL},
+	 "serviceName=s&reqMode=sni&srcPort=9443&servicePath=a.test&port=443",
+	 {"\n    acl sni_s443-1 req_ssl_sni -i a.test\n", NULL},
+	 {"path_beg", NULL}},
 };
 
 /* s with each LF written as "\n", for a one-line TAP test name. Caller frees. */
@@ -428,14 +524,30 @@ int main(void)
 			bool same = true;
 			for (const char *q = strbuf_str(&a); (q = strstr(q, "\nbackend ")); q++) {
 				size_t l = strcspn(q + 9, "\n");
+				/* tcp listen groups come after their service's backends */
+				while (k < plan.n_backends &&
+				       str_startswith(plan.backends[k].name, "tcpListen_"))
+					k++;
 				same &= k < plan.n_backends && strlen(plan.backends[k].name) == l &&
 					memcmp(plan.backends[k].name, q + 9, l) == 0;
 				n++;
 				k++;
 			}
+			for (const char *q = strbuf_str(&a); (q = strstr(q, "\nlisten ")); q++) {
+				size_t l = strcspn(q + 8, "\n");
+				bool found = false;
+				for (size_t j = 0; j < plan.n_backends; j++)
+					found |= strlen(plan.backends[j].name) == l &&
+						 memcmp(plan.backends[j].name, q + 8, l) == 0;
+				same &= found;
+				n++;
+			}
 			tap_ok(same && n == plan.n_backends,
 			       "%s: the plan lists the %zu backends rendered", cases[i].name, n);
-			tap_ok(plan.n_rules == plan.n_backends, "%s: a rule for each backend",
+			size_t n_http = 0;
+			for (size_t j = 0; j < plan.n_backends; j++)
+				n_http += plan.backends[j].mode == RENDER_HTTP;
+			tap_ok(plan.n_rules == n_http, "%s: a rule for each HTTP backend",
 			       cases[i].name);
 		}
 		render_plan_done(&plan);

@@ -49,6 +49,7 @@ static const struct want fixture_want[] = {
 	OTHER,
 	DROPPED(1),
 	DROPPED(67689),
+	REQ("b", "s1", -1, 1, 0, -1, 6, 0, 0, "----"),
 };
 
 static bool line_matches(const struct telemetry_line *l, const struct want *w)
