@@ -8,9 +8,11 @@
  */
 #include "flowproxy/render.h"
 #include "flowproxy/slots.h"
+#include "flowproxy/snippets.h"
 #include "flowproxy/telemetry_parse.h"
 #include "flowproxy/template.h"
 
+#include <limits.h>
 #include <strings.h>
 
 struct render {
@@ -105,9 +107,37 @@ void render_plan_done(struct render_plan *p)
 		strv_done(&p->rules[i].path_excludes);
 		strv_done(&p->rules[i].domains);
 	}
+	for (size_t i = 0; i < p->n_sources; i++)
+		free(p->sources[i].path);
 	free(p->backends);
 	free(p->rules);
+	free(p->sources);
 	*p = (struct render_plan){0};
+}
+
+char *render_plan_blame(const struct render_plan *p, const char *err)
+{
+	/* HAProxy names config lines "[<file>:<line>]" (e.g. "parsing [/cfg/haproxy.cfg:87]"). */
+	for (const char *q = err; p && q && (q = strchr(q, '[')); q++) {
+		const char *colon = strchr(q, ':'), *close = strchr(q, ']');
+		long line = 0;
+
+		if (!colon || !close || colon > close)
+			continue;
+		_cleanup_free_ char *num = xstrndup(colon + 1, (size_t)(close - colon - 1));
+		if (parse_long(num, 1, LONG_MAX, &line) < 0)
+			continue;
+		for (size_t i = 0; i < p->n_sources; i++) {
+			const struct render_source *src = &p->sources[i];
+			if ((size_t)line >= src->first_line &&
+			    (size_t)line < src->first_line + src->n_lines)
+				return xasprintf(
+					"line %ld of haproxy.cfg comes from line %zu of '%s'", line,
+					(size_t)line - src->first_line + 1, src->path);
+		}
+		return NULL;
+	}
+	return NULL;
 }
 
 size_t render_plan_service(const struct render_plan *p, const char *service, size_t *ret_first)
@@ -154,7 +184,8 @@ static void make_plan(const struct render_route *routes, size_t n, struct render
 		b->dest = d->index;
 		b->mode = RENDER_HTTP;
 		b->port = (int)port;
-		b->n_slots = dns || vip ? 0 : rt->rs->n_addrs;
+		/* A user's backend has its own servers: nothing to re-point at run time. */
+		b->n_slots = dns || vip || rt->custom_be ? 0 : rt->rs->n_addrs;
 		u->backend = i;
 		u->path_type = xstrdup(str_set(d->path_type) ? d->path_type : "path_beg");
 		strv_copy(&u->paths, &d->paths);
@@ -587,6 +618,7 @@ static struct tval *base_data(const struct config *cfg, bool any_http, size_t n_
 	_cleanup_free_ char *stats_sock = xasprintf("%s/stats.sock", cfg->run_dir);
 	tval_map_set_str(m, "StatsSocket", stats_sock);
 	tval_map_set_str(m, "HardStopAfter", cfg->hard_stop_after);
+	tval_map_set_str(m, "ErrorFilesPath", cfg->errorfiles_path);
 	tval_map_set_bool(m, "Debug", cfg->debug);
 	tval_map_set_str(m, "TelemetryRing", cfg->telemetry ? TELEMETRY_RING : "");
 	tval_map_set_int(m, "TelemetryRingSize", cfg->telemetry_ring_size);
@@ -595,9 +627,79 @@ static struct tval *base_data(const struct config *cfg, bool any_http, size_t n_
 	return m;
 }
 
+/*
+ * flowproxy reaches the worker through its stats socket (run-time server changes, stats,
+ * telemetry) and bounds old workers with hard-stop-after. A base template written for Docker
+ * Flow Proxy has neither: they go in a global section of their own, which HAProxy merges with
+ * the first (configuration.txt §3: "global" may appear more than once). Placed after the
+ * -fe.cfg files, which continue the base template's last frontend.
+ */
+static void append_own_global(struct strbuf *out, const struct config *cfg)
+{
+	_cleanup_free_ char *sock = xasprintf("stats socket %s/stats.sock ", cfg->run_dir);
+	bool has_sock = strstr(strbuf_str(out), sock) != NULL;
+	bool has_stop = strstr(strbuf_str(out), "\n    hard-stop-after ") != NULL ||
+			strstr(strbuf_str(out), "\nhard-stop-after ") != NULL;
+
+	if (has_sock && has_stop)
+		return;
+	strbuf_puts(out, "\nglobal\n");
+	if (!has_sock)
+		strbuf_printf(out, "    %smode 600 level admin\n    stats timeout 24d\n", sock);
+	if (!has_stop)
+		strbuf_printf(out, "    hard-stop-after %s\n", cfg->hard_stop_after);
+}
+
+static size_t count_lines(const struct strbuf *b, size_t from)
+{
+	size_t n = 0;
+
+	for (size_t i = from; i < b->len; i++)
+		n += b->s[i] == '\n';
+	return n;
+}
+
+/*
+ * Appends snippet sn executed against data, on a line of its own and ending with a newline, and
+ * records where it landed in *sources.
+ */
+static int append_snippet(struct strbuf *out, const struct snippet *sn, const struct tval *data,
+			  struct render_source **sources, size_t *n_sources, char **reterr)
+{
+	size_t start;
+	int k;
+
+	if (out->len && out->s[out->len - 1] != '\n')
+		strbuf_putc(out, '\n');
+	/* DFP joins its files with "\n\n": an empty line between two of them. */
+	strbuf_putc(out, '\n');
+	start = out->len;
+	k = template_execute(sn->tmpl, data, out, reterr);
+	if (k < 0)
+		return k;
+	if (out->len > start && out->s[out->len - 1] != '\n')
+		strbuf_putc(out, '\n');
+	*sources = xrealloc(*sources, (*n_sources + 1) * sizeof(**sources));
+	(*sources)[*n_sources] = (struct render_source){
+		xstrdup(sn->path),
+		count_lines(out, 0) - count_lines(out, start) + 1,
+		count_lines(out, start),
+	};
+	(*n_sources)++;
+	return 0;
+}
+
 int render_config(const struct render *r, const struct config *cfg,
 		  const struct render_service *svcs, size_t n, struct strbuf *out,
 		  struct render_plan *ret_plan, char **reterr)
+{
+	return render_config_snippets(r, cfg, svcs, n, NULL, out, ret_plan, reterr);
+}
+
+int render_config_snippets(const struct render *r, const struct config *cfg,
+			   const struct render_service *svcs, size_t n,
+			   const struct snippets *snippets, struct strbuf *out,
+			   struct render_plan *ret_plan, char **reterr)
 {
 	struct render_route *routes = NULL;
 	size_t n_routes = 0;
@@ -605,6 +707,8 @@ int render_config(const struct render *r, const struct config *cfg,
 	struct service_user *gu = NULL;
 	size_t n_gu = global_users(cfg, &gu);
 	struct tval *data = NULL;
+	struct render_source *sources = NULL;
+	size_t n_sources = 0;
 	int k = 0;
 
 	strbuf_init(&fe);
@@ -621,6 +725,8 @@ int render_config(const struct render *r, const struct config *cfg,
 	for (size_t i = 0; i < n; i++) {
 		const struct service *s = svcs[i].svc;
 		size_t first = n_routes;
+		bool own_fe = snippets_find(snippets, SNIPPET_FE, s->acl_name) != NULL;
+		bool own_be = snippets_find(snippets, SNIPPET_BE, s->acl_name) != NULL;
 
 		for (size_t j = 0; j < s->n_dests; j++) {
 			const struct service_dest *d = &s->dests[j];
@@ -631,10 +737,11 @@ int render_config(const struct render *r, const struct config *cfg,
 			rt->dest = d;
 			rt->suffix = xasprintf("%s%s_%d", s->acl_name, d->port, d->index);
 			rt->backend = backend_name(s, d);
+			rt->custom_be = own_be;
 		}
-		if (n_routes > first)
+		if (n_routes > first && !own_fe)
 			frontend_service(&fe, &routes[first], n_routes - first);
-		if (s->n_users) {
+		if (s->n_users && !own_be) {
 			_cleanup_free_ char *name = xasprintf("%sUsers", s->name);
 			strbuf_putc(&be, '\n');
 			append_userlist(&be, name, s->users, s->n_users);
@@ -642,6 +749,8 @@ int render_config(const struct render *r, const struct config *cfg,
 	}
 
 	for (size_t i = 0; i < n_routes; i++) {
+		if (routes[i].custom_be)
+			continue;
 		struct tval *bd = backend_data(&routes[i], n_gu > 0, cfg);
 		strbuf_putc(&be, '\n');
 		k = template_execute(r->backend, bd, &be, reterr);
@@ -659,11 +768,31 @@ int render_config(const struct render *r, const struct config *cfg,
 		goto out;
 	if (out->len && out->s[out->len - 1] != '\n')
 		strbuf_putc(out, '\n');
+	for (size_t i = 0; snippets && i < snippets->n && k >= 0; i++)
+		if (snippets->v[i].kind == SNIPPET_FE)
+			k = append_snippet(out, &snippets->v[i], data, &sources, &n_sources,
+					   reterr);
+	if (k < 0)
+		goto out;
+	append_own_global(out, cfg);
 	strbuf_append(out, strbuf_str(&be), be.len);
-	if (ret_plan)
+	for (size_t i = 0; snippets && i < snippets->n && k >= 0; i++)
+		if (snippets->v[i].kind == SNIPPET_BE)
+			k = append_snippet(out, &snippets->v[i], data, &sources, &n_sources,
+					   reterr);
+	if (k < 0)
+		goto out;
+	if (ret_plan) {
 		make_plan(routes, n_routes, ret_plan);
+		ret_plan->sources = TAKE_PTR(sources);
+		ret_plan->n_sources = n_sources;
+		n_sources = 0;
+	}
 	k = 0;
 out:
+	for (size_t i = 0; i < n_sources; i++)
+		free(sources[i].path);
+	free(sources);
 	tval_free(data);
 	for (size_t i = 0; i < n_routes; i++) {
 		free(routes[i].suffix);
