@@ -274,8 +274,16 @@ int daemon_submit_params(struct daemon *d, const struct params *p, const char *s
 	int status = 400;
 
 	daemon_labels_ctx(d, &ctx);
-	if (labels_parse(p, &ctx, &svc, &status, &err) < 0) {
+	int k = labels_parse(p, &ctx, &svc, &status, &err);
+	if (k >= 0) {
+		/* Custom templates are read now, so that an unreadable one is refused now. */
+		status = 400;
+		k = snippets_service_templates(svc, d->cfg->templates_path, &err);
+	}
+	if (k < 0) {
 		const char *name = params_get(p, "serviceName");
+
+		service_free(svc);
 
 		if (!done) {
 			/* Nobody waits for an answer: the log and the status API say it. */

@@ -12,6 +12,7 @@
 #include "flowproxy/telemetry_parse.h"
 #include "flowproxy/template.h"
 
+#include <cjson/cJSON.h>
 #include <limits.h>
 #include <strings.h>
 
@@ -132,8 +133,8 @@ char *render_plan_blame(const struct render_plan *p, const char *err)
 			if ((size_t)line >= src->first_line &&
 			    (size_t)line < src->first_line + src->n_lines)
 				return xasprintf(
-					"line %ld of haproxy.cfg comes from line %zu of '%s'", line,
-					(size_t)line - src->first_line + 1, src->path);
+					"line %ld of haproxy.cfg is line %zu of the output of '%s'",
+					line, (size_t)line - src->first_line + 1, src->path);
 		}
 		return NULL;
 	}
@@ -223,6 +224,11 @@ static int service_rank(const struct service *s)
 	if (svc_has_path(s, path_is_root))
 		return 2;
 	return 1;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static int cmp_services(const void *a, const void *b)
@@ -650,6 +656,116 @@ static void append_own_global(struct strbuf *out, const struct config *cfg)
 		strbuf_printf(out, "    hard-stop-after %s\n", cfg->hard_stop_after);
 }
 
+/* The JSON tree as template data: objects become maps (keys in order), numbers integers. */
+static struct tval *tval_from_json(const cJSON *j)
+{
+	struct tval *v;
+
+	if (cJSON_IsBool(j))
+		return tval_new_bool(cJSON_IsTrue(j));
+	if (cJSON_IsNumber(j))
+		return tval_new_int((int64_t)j->valuedouble);
+	if (cJSON_IsString(j))
+		return tval_new_str(j->valuestring);
+	if (cJSON_IsArray(j)) {
+		v = tval_new_list();
+		for (const cJSON *e = j->child; e; e = e->next)
+			tval_list_append(v, tval_from_json(e));
+		return v;
+	}
+	if (cJSON_IsObject(j)) {
+		v = tval_new_map();
+		for (const cJSON *e = j->child; e; e = e->next)
+			tval_map_set(v, e->string, tval_from_json(e));
+		return v;
+	}
+	return tval_new_null();
+}
+
+static void json_set_str(cJSON *o, const char *key, const char *v)
+{
+	cJSON_ReplaceItemInObjectCaseSensitive(o, key, cJSON_CreateString(v));
+}
+
+/*
+ * The data of a service's templateFePath / templateBePath file: Docker Flow Proxy's Service
+ * struct (the Go field names of service_to_json), formatted as DFP's FormatServiceForTemplates
+ * leaves it: ReqMode and PathType defaulted, the srcPort ACL strings filled, Tasks the task
+ * addresses (sorted, as DFP sorts them).
+ */
+static struct tval *service_data(const struct render_service *rs)
+{
+	const struct service *s = rs->svc;
+	cJSON *j = service_to_json_named(s);
+	cJSON *dests = cJSON_GetObjectItemCaseSensitive(j, "ServiceDest");
+	size_t i = 0;
+
+	for (cJSON *o = dests ? dests->child : NULL; o && i < s->n_dests; o = o->next, i++) {
+		const struct service_dest *d = &s->dests[i];
+		if (!str_set(d->req_mode)) {
+			json_set_str(o, "ReqMode", "http");
+			json_set_str(o, "ReqModeFormatted", "http");
+		}
+		if (!str_set(d->path_type))
+			json_set_str(o, "PathType", "path_beg");
+		if (d->src_port > 0) {
+			_cleanup_free_ char *name =
+				xasprintf(" srcPort_%s%ld_%d", s->acl_name, d->src_port, d->index);
+			_cleanup_free_ char *acl =
+				xasprintf("acl srcPort_%s%ld_%d dst_port %ld", s->acl_name,
+					  d->src_port, d->index, d->src_port);
+			json_set_str(o, "SrcPortAclName", name);
+			json_set_str(o, "SrcPortAcl", acl);
+		}
+	}
+	struct strv tasks = {0};
+	for (size_t k = 0; k < rs->n_addrs; k++) {
+		char addr[INET6_ADDRSTRLEN];
+		int port = 0;
+		if (str_set(rs->addrs[k]) &&
+		    slots_endpoint_parse(rs->addrs[k], 1, addr, &port) == 0)
+			strv_add(&tasks, addr);
+	}
+	if (tasks.n) {
+		qsort(tasks.v, tasks.n, sizeof(*tasks.v), cmp_str);
+		cJSON *a = cJSON_CreateArray();
+		for (size_t k = 0; k < tasks.n; k++)
+			cJSON_AddItemToArray(a, cJSON_CreateString(tasks.v[k]));
+		cJSON_ReplaceItemInObjectCaseSensitive(j, "Tasks", a);
+	}
+	strv_done(&tasks);
+	struct tval *v = tval_from_json(j);
+	cJSON_Delete(j);
+	return v;
+}
+
+/*
+ * Executes a service's custom template (text read from path) against its data into out, ending
+ * with a newline. Messages name the service and the file.
+ */
+static int execute_service_template(const struct render_service *rs, const char *key,
+				    const char *path, const char *text, struct strbuf *out,
+				    char **reterr)
+{
+	struct template *t = NULL;
+	struct tval *data = NULL;
+	_cleanup_free_ char *err = NULL;
+	int k = template_parse(path, text, strlen(text), &t, &err);
+
+	if (k >= 0) {
+		data = service_data(rs);
+		k = template_execute(t, data, out, &err);
+	}
+	tval_free(data);
+	template_free(t);
+	if (k < 0)
+		return errmsg_set(reterr, k, "service '%s': %s: %s", rs->svc->name, key,
+				  err ? err : "template failed");
+	if (out->len && out->s[out->len - 1] != '\n')
+		strbuf_putc(out, '\n');
+	return 0;
+}
+
 static size_t count_lines(const struct strbuf *b, size_t from)
 {
 	size_t n = 0;
@@ -709,6 +825,9 @@ int render_config_snippets(const struct render *r, const struct config *cfg,
 	struct tval *data = NULL;
 	struct render_source *sources = NULL;
 	size_t n_sources = 0;
+	/* templateBePath outputs in be: byte offsets there (first_line, n_lines: start, end). */
+	struct render_source *be_src = NULL;
+	size_t n_be_src = 0, be_line;
 	int k = 0;
 
 	strbuf_init(&fe);
@@ -725,8 +844,8 @@ int render_config_snippets(const struct render *r, const struct config *cfg,
 	for (size_t i = 0; i < n; i++) {
 		const struct service *s = svcs[i].svc;
 		size_t first = n_routes;
-		bool own_fe = snippets_find(snippets, SNIPPET_FE, s->acl_name) != NULL;
-		bool own_be = snippets_find(snippets, SNIPPET_BE, s->acl_name) != NULL;
+		bool own_fe = s->template_fe || snippets_find(snippets, SNIPPET_FE, s->acl_name);
+		bool own_be = s->template_be || snippets_find(snippets, SNIPPET_BE, s->acl_name);
 
 		for (size_t j = 0; j < s->n_dests; j++) {
 			const struct service_dest *d = &s->dests[j];
@@ -741,6 +860,34 @@ int render_config_snippets(const struct render *r, const struct config *cfg,
 		}
 		if (n_routes > first && !own_fe)
 			frontend_service(&fe, &routes[first], n_routes - first);
+		if (s->template_fe) {
+			/* In the service's place among the generated frontend lines. */
+			struct strbuf t;
+			strbuf_init(&t);
+			k = execute_service_template(&svcs[i], "templateFePath",
+						     s->template_fe_path, s->template_fe, &t,
+						     reterr);
+			while (t.len && t.s[t.len - 1] == '\n')
+				t.s[--t.len] = '\0';
+			if (t.len)
+				strbuf_printf(&fe, "\n%s", strbuf_str(&t));
+			strbuf_done(&t);
+			if (k < 0)
+				goto out;
+		}
+		if (s->template_be) {
+			size_t start;
+			strbuf_putc(&be, '\n');
+			start = be.len;
+			k = execute_service_template(&svcs[i], "templateBePath",
+						     s->template_be_path, s->template_be, &be,
+						     reterr);
+			if (k < 0)
+				goto out;
+			be_src = xrealloc(be_src, (n_be_src + 1) * sizeof(*be_src));
+			be_src[n_be_src++] =
+				(struct render_source){xstrdup(s->template_be_path), start, be.len};
+		}
 		if (s->n_users && !own_be) {
 			_cleanup_free_ char *name = xasprintf("%sUsers", s->name);
 			strbuf_putc(&be, '\n');
@@ -775,7 +922,19 @@ int render_config_snippets(const struct render *r, const struct config *cfg,
 	if (k < 0)
 		goto out;
 	append_own_global(out, cfg);
+	be_line = count_lines(out, 0) + 1;
 	strbuf_append(out, strbuf_str(&be), be.len);
+	for (size_t i = 0; i < n_be_src; i++) {
+		size_t first = be_line, last;
+		for (size_t c = 0; c < be_src[i].first_line; c++)
+			first += be.s[c] == '\n';
+		last = first;
+		for (size_t c = be_src[i].first_line; c < be_src[i].n_lines; c++)
+			last += be.s[c] == '\n';
+		sources = xrealloc(sources, (n_sources + 1) * sizeof(*sources));
+		sources[n_sources++] =
+			(struct render_source){TAKE_PTR(be_src[i].path), first, last - first};
+	}
 	for (size_t i = 0; snippets && i < snippets->n && k >= 0; i++)
 		if (snippets->v[i].kind == SNIPPET_BE)
 			k = append_snippet(out, &snippets->v[i], data, &sources, &n_sources,
@@ -793,6 +952,9 @@ out:
 	for (size_t i = 0; i < n_sources; i++)
 		free(sources[i].path);
 	free(sources);
+	for (size_t i = 0; i < n_be_src; i++)
+		free(be_src[i].path);
+	free(be_src);
 	tval_free(data);
 	for (size_t i = 0; i < n_routes; i++) {
 		free(routes[i].suffix);

@@ -151,6 +151,7 @@ static void dest_done(struct service_dest *d)
 	free(d->path_replace);
 	free(d->outbound_hostname);
 	free(d->https_redirect_code);
+	free(d->user_def);
 }
 
 static void dest_copy(struct service_dest *dst, const struct service_dest *src)
@@ -172,6 +173,7 @@ static void dest_copy(struct service_dest *dst, const struct service_dest *src)
 	}
 	dst->outbound_hostname = strdup_or_null(src->outbound_hostname);
 	dst->https_redirect_code = strdup_or_null(src->https_redirect_code);
+	dst->user_def = strdup_or_null(src->user_def);
 }
 
 /* Accepts NULL and half-built services (any pointer may be NULL, counts may be 0). */
@@ -215,6 +217,10 @@ void service_free(struct service *s)
 	for (size_t i = 0; s->dests && i < s->n_dests; i++)
 		dest_done(&s->dests[i]);
 	free(s->dests);
+	free(s->template_fe_path);
+	free(s->template_be_path);
+	free(s->template_fe);
+	free(s->template_be);
 	params_done(&s->raw);
 	free(s);
 }
@@ -253,6 +259,10 @@ struct service *service_dup(const struct service *s)
 		for (size_t i = 0; i < s->n_dests; i++)
 			dest_copy(&r->dests[i], &s->dests[i]);
 	}
+	r->template_fe_path = strdup_or_null(s->template_fe_path);
+	r->template_be_path = strdup_or_null(s->template_be_path);
+	r->template_fe = strdup_or_null(s->template_fe);
+	r->template_be = strdup_or_null(s->template_be);
 	params_init(&r->raw);
 	params_copy(&r->raw, &s->raw);
 	return r;
@@ -368,7 +378,7 @@ static cJSON *dest_to_json(const struct service *s, const struct service_dest *d
 	cJSON_AddItemToObject(ua, "Value", cJSON_CreateNull());
 	json_str(ua, "AclName", "");
 	cJSON_AddItemToObject(o, "UserAgent", ua);
-	json_str(o, "UserDef", "");
+	json_str(o, "UserDef", d->user_def);
 	json_int(o, "Index", d->index);
 	if (d->n_path_replace) {
 		cJSON *a = cJSON_CreateArray();
@@ -429,8 +439,8 @@ static cJSON *service_json(const struct service *s, bool with_name)
 	json_str(o, "SessionType", "");
 	json_headers(o, "SetReqHeader", s->set_req_headers, s->n_set_req_headers);
 	json_headers(o, "SetResHeader", s->set_res_headers, s->n_set_res_headers);
-	json_str(o, "TemplateBePath", "");
-	json_str(o, "TemplateFePath", "");
+	json_str(o, "TemplateBePath", s->template_be_path);
+	json_str(o, "TemplateFePath", s->template_fe_path);
 	json_bool(o, "UseGlobalUsers", false);
 	if (s->n_users) {
 		a = cJSON_CreateArray();

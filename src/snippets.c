@@ -7,6 +7,7 @@
  * this; render.c gets the parsed set.
  */
 #include "flowproxy/snippets.h"
+#include "flowproxy/service.h"
 #include "flowproxy/template.h"
 
 #include <dirent.h>
@@ -117,7 +118,8 @@ int snippets_load(const char *dir, struct snippets *ret, char **reterr)
 		s.v = xrealloc(s.v, (s.n + 1) * sizeof(*s.v));
 		s.v[s.n++] = one;
 	}
-	qsort(s.v, s.n, sizeof(*s.v), cmp_snippets);
+	if (s.n)
+		qsort(s.v, s.n, sizeof(*s.v), cmp_snippets);
 	snippets_move(ret, &s);
 	r = 0;
 out:
@@ -133,4 +135,46 @@ const struct snippet *snippets_find(const struct snippets *s, enum snippet_kind 
 		if (s->v[i].kind == kind && streq(s->v[i].acl, acl))
 			return &s->v[i];
 	return NULL;
+}
+
+static int read_service_template(const char *key, const char *path, const char *dir, char **ret,
+				 char **reterr)
+{
+	_cleanup_free_ char *full = path[0] == '/' ? xstrdup(path) : xasprintf("%s/%s", dir, path);
+	_cleanup_free_ char *text = NULL;
+	_cleanup_free_ char *err = NULL;
+	struct template *t = NULL;
+	size_t len = 0;
+	int r = read_file(full, SNIPPETS_FILE_MAX, &text, &len);
+
+	if (r < 0)
+		return errmsg_set(reterr, r == -EMSGSIZE ? -EMSGSIZE : -EINVAL,
+				  "%s '%s': cannot read '%s': %s", key, path, full,
+				  r == -EMSGSIZE ? "larger than 1 MiB" : strerror(-r));
+	r = template_parse(full, text, len, &t, &err);
+	template_free(t);
+	if (r < 0)
+		return errmsg_set(reterr, r, "%s '%s': %s", key, path, err ? err : "bad template");
+	*ret = TAKE_PTR(text);
+	return 0;
+}
+
+int snippets_service_templates(struct service *s, const char *dir, char **reterr)
+{
+	char *fe = NULL, *be = NULL;
+	int r;
+
+	if (s->template_fe_path && (r = read_service_template("templateFePath", s->template_fe_path,
+							      dir, &fe, reterr)) < 0)
+		return r;
+	if (s->template_be_path && (r = read_service_template("templateBePath", s->template_be_path,
+							      dir, &be, reterr)) < 0) {
+		free(fe);
+		return r;
+	}
+	free(s->template_fe);
+	free(s->template_be);
+	s->template_fe = fe;
+	s->template_be = be;
+	return 0;
 }

@@ -81,7 +81,7 @@ struct render_plan {
 void render_plan_done(struct render_plan *p);
 /*
  * When HAProxy's message err points at a line of haproxy.cfg (`[<file>:<line>]`) that a user's
- * file produced, says which: "line 12 of haproxy.cfg comes from line 3 of '/t/web-be.cfg'".
+ * file produced, says which: "line 12 of haproxy.cfg is line 3 of the output of '/t/web-be.cfg'".
  * NULL otherwise. Caller frees.
  */
 char *render_plan_blame(const struct render_plan *p, const char *err);

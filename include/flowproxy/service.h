@@ -87,6 +87,7 @@ struct service_dest {
 	long timeout_server;	   /* seconds, 0 when unset */
 	long timeout_tunnel;	   /* seconds, 0 when unset */
 	bool ignore_authorization;
+	char *user_def; /* userDef: free data for custom templates, NULL when unset */
 };
 
 struct service {
@@ -108,6 +109,10 @@ struct service {
 	long replicas;
 	struct service_dest *dests;
 	size_t n_dests;
+	/* templateFePath / templateBePath as given (NULL when unset), and the files' text, read by
+	 * the edge when the service is submitted (snippets_service_templates), NULL before. */
+	char *template_fe_path, *template_be_path;
+	char *template_fe, *template_be;
 	struct params raw; /* the parameters it was parsed from, for re-parsing and get-services */
 	uint64_t policy_hash; /* params_policy_hash(&raw), 0 when not computed */
 };

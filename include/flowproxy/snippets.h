@@ -51,6 +51,15 @@ void snippets_move(struct snippets *dst, struct snippets *src);
  */
 int snippets_load(const char *dir, struct snippets *ret, char **reterr);
 
+struct service;
+/*
+ * Reads the files a service's templateFePath / templateBePath name (absolute, or relative to
+ * dir) into s->template_fe / s->template_be, and checks that they parse as templates. Fails
+ * with -EINVAL or -errno and a message naming the parameter and the file when one cannot be
+ * read, is larger than SNIPPETS_FILE_MAX or does not parse (the reconfigure answers 400).
+ */
+int snippets_service_templates(struct service *s, const char *dir, char **reterr);
+
 /* The snippet of kind for aclName acl, NULL if none. Borrowed from s. */
 const struct snippet *snippets_find(const struct snippets *s, enum snippet_kind kind,
 				    const char *acl);

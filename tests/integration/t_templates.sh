@@ -2,7 +2,7 @@
 # Templates through a real HAProxy: flowproxy's error pages, snippet files of the templates
 # directory (<acl>-fe.cfg / <acl>-be.cfg), a broken snippet that HAProxy refuses while the last
 # good configuration keeps serving, and a base template in Docker Flow Proxy's dialect
-# (CFG_TEMPLATE_PATH).
+# (CFG_TEMPLATE_PATH), and services with their own templateFePath / templateBePath.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -64,7 +64,7 @@ w2=$(worker_pid)
 printf 'backend broken-be\n    no-such-keyword at all\n' >"$TM/broken-be.cfg"
 out=$(api /v1/docker-flow-proxy/reload)
 is "$(astatus)" 400 "reload with a broken snippet is refused"
-like "$out" "line [0-9]+ of haproxy.cfg comes from line 2 of '$TM/broken-be.cfg'" "the error names the file and its line"
+like "$out" "line [0-9]+ of haproxy.cfg is line 2 of the output of '$TM/broken-be.cfg'" "the error names the file and its line"
 like "$out" "no-such-keyword" "and says what HAProxy did not take"
 is "$(worker_pid)" "$w2" "the worker is unchanged"
 like "$(get /web/z)" '^name=b path=/web/z' "the last good configuration keeps serving"
@@ -76,6 +76,45 @@ like "$(get /static/q)" '^name=a path=/static/q' "with the good snippets still i
 rm "$TM/broken-be.cfg"
 api /v1/docker-flow-proxy/reload >/dev/null
 is "$(astatus)" 200 "reload after the file is removed"
+# --- templateFePath / templateBePath: rendered against the service with DFP's field names ---
+cat >"$TM/custom-fe.tmpl" <<'EOF'
+{{- range .ServiceDest}}
+    acl url_{{$.AclName}}{{.Port}}_{{.Index}} {{.PathType}}{{range .ServicePath}} {{.}}{{end}}
+    use_backend {{$.AclName}}-be{{.Port}}_{{.Index}} if url_{{$.AclName}}{{.Port}}_{{.Index}}
+{{- end}}
+EOF
+mkdir -p "$T/elsewhere"
+cat >"$T/elsewhere/custom-be.tmpl" <<'EOF'
+{{- range $i, $d := .ServiceDest}}
+backend {{$.AclName}}-be{{$d.Port}}_{{$d.Index}}
+    mode http
+    http-response set-header X-Custom-Be "{{$.ServiceName}} {{$d.UserDef}} {{len $.ServiceDest}} {{index $d.ServicePath 0}}"
+    server {{$.ServiceName}} {{$d.OutboundHostname}}:{{$d.Port}}
+{{- end}}
+EOF
+out=$(recon "serviceName=cust&aclName=custom&servicePath.1=/c1&servicePath.2=/c2&port=$PA&outboundHostname=127.0.0.1&userDef.1=first&userDef.2=second&templateFePath=custom-fe.tmpl&templateBePath=$T/elsewhere/custom-be.tmpl")
+is "$(astatus)" 200 "a service with templateFePath (relative) and templateBePath (absolute) is applied"
+body=$(get /c1/x -D "$T/hc1")
+like "$body" '^name=a path=/c1/x' "the custom frontend routes destination 1"
+like "$(cat "$T/hc1")" 'X-Custom-Be: cust first 2 /c1' "the custom backend has the service's fields (.ServiceName, .UserDef, .ServicePath)"
+get /c2/y -D "$T/hc2" >/dev/null
+like "$(cat "$T/hc2")" 'X-Custom-Be: cust second 2 /c2' "and destination 2's"
+json=$(api "/v1/docker-flow-proxy/config?type=json")
+like "$json" '"cust":\{[^}]*"TemplateFePath":"custom-fe.tmpl"' "the service is stored (unlike DFP) with its template paths"
+like "$json" '"UserDef":"first"' "userDef is in its JSON"
+out=$(recon "serviceName=esc&servicePath=/e&port=$PA&templateBePath=../../etc/passwd")
+is "$(astatus)" 400 "a templateBePath with '..' is refused"
+like "$out" "templateBePath '../../etc/passwd' must not contain '..'" "saying why"
+out=$(recon "serviceName=miss&servicePath=/m&port=$PA&templateFePath=missing.tmpl")
+is "$(astatus)" 400 "an unreadable templateFePath is refused"
+like "$out" "templateFePath 'missing.tmpl': cannot read '$TM/missing.tmpl'" "naming the file"
+printf '{{if .ServiceName}}\n' >"$TM/bad.tmpl"
+out=$(recon "serviceName=bad&servicePath=/b&port=$PA&templateBePath=bad.tmpl")
+is "$(astatus)" 400 "a templateBePath that does not parse is refused"
+like "$out" "bad.tmpl:1" "with the file and line"
+get /m >/dev/null
+is "$(hstatus)" 503 "the refused services are not routed"
+like "$(get /c1/z)" '^name=a path=/c1/z' "the others still are"
 stop_fp stock
 
 # --- a base template in DFP's dialect (CFG_TEMPLATE_PATH) ---

@@ -224,10 +224,13 @@ static const struct fragment_case fragments[] = {
 	 {NULL}},
 };
 
-/* One service "web" (/web, port 8080, slots given) rendered with base template base (a path)
- * and snippets sn. */
-static int render_one(const char *base, const struct snippets *sn, const char *const *slots,
-		      size_t n_slots, struct strbuf *out, struct render_plan *plan, char **err)
+/*
+ * One service (query q; NULL: "web", /web, port 8080), its custom templates fe and be (NULL for
+ * none) and its slots, rendered with base template base (a path) and snippets sn.
+ */
+static int render_svc(const char *q, const char *fe, const char *be, const char *base,
+		      const struct snippets *sn, const char *const *slots, size_t n_slots,
+		      struct strbuf *out, struct render_plan *plan, char **err)
 {
 	struct config cfg;
 	struct render *r = NULL;
@@ -248,9 +251,16 @@ static int render_one(const char *base, const struct snippets *sn, const char *c
 		config_done(&cfg);
 		return k;
 	}
-	parse_query("serviceName=web&servicePath=/web&port=8080", &p);
-	labels_parse(&p, &ctx, &svc, NULL, err);
+	parse_query(q ? q : "serviceName=web&servicePath=/web&port=8080", &p);
+	k = labels_parse(&p, &ctx, &svc, NULL, err);
 	params_done(&p);
+	if (k < 0) {
+		render_free(r);
+		config_done(&cfg);
+		return k;
+	}
+	svc->template_fe = fe ? xstrdup(fe) : NULL;
+	svc->template_be = be ? xstrdup(be) : NULL;
 	registry_init(&reg);
 	registry_put(&reg, svc, slots, n_slots);
 	registry_render_services(&reg, &rs);
@@ -260,6 +270,92 @@ static int render_one(const char *base, const struct snippets *sn, const char *c
 	render_free(r);
 	config_done(&cfg);
 	return k;
+}
+
+static int render_one(const char *base, const struct snippets *sn, const char *const *slots,
+		      size_t n_slots, struct strbuf *out, struct render_plan *plan, char **err)
+{
+	return render_svc(NULL, NULL, NULL, base, sn, slots, n_slots, out, plan, err);
+}
+
+/*
+ * templateFePath / templateBePath: executed against DFP's Service fields (as service_to_json
+ * names them, formatted as DFP's FormatServiceForTemplates leaves them), in place of what is
+ * generated for the service.
+ */
+static void test_service_templates(bool have_haproxy)
+{
+	const char *q = "serviceName=web&aclName=w&servicePath.1=/a&servicePath.2=/b,/c&port=8080&"
+			"srcPort.2=8000&userDef.1=one&userDef=all&serviceDomain.2=x.test&"
+			"templateFePath=fe.tmpl&templateBePath=/t/be.tmpl";
+	const char *fe = "{{- range .ServiceDest}}\n"
+			 "    acl url_{{$.AclName}}{{.Port}}_{{.Index}} {{.PathType}}"
+			 "{{range .ServicePath}} {{.}}{{end}}\n"
+			 "{{- if .SrcPort}}\n    {{.SrcPortAcl}}{{end}}\n"
+			 "    use_backend {{$.AclName}}-be{{.Port}}_{{.Index}} if "
+			 "url_{{$.AclName}}{{.Port}}_{{.Index}}{{.SrcPortAclName}}\n"
+			 "{{- end}}\n";
+	const char *be = "{{- $svc := .ServiceName}}{{range $i, $d := .ServiceDest}}\n"
+			 "backend {{$.AclName}}-be{{$d.Port}}_{{$d.Index}}\n"
+			 "    mode {{$d.ReqMode}}\n"
+			 "    # {{$svc}} {{$i}} {{$d.UserDef}} {{len $d.ServiceDomain}} "
+			 "{{$.TemplateBePath}} {{$.IsGlobal}}\n"
+			 "{{- range $.Tasks}}\n    server t{{.}} {{.}}:{{$d.Port}}{{end}}\n"
+			 "{{- end}}\n";
+	const char *slots[] = {"10.0.0.7", "", "10.0.0.5:9000"};
+	struct strbuf out;
+	struct render_plan plan = {0};
+	char *err = NULL;
+
+	strbuf_init(&out);
+	int k = render_svc(q, fe, be, "haproxy.tmpl", NULL, slots, 3, &out, &plan, &err);
+	tap_ok(k == 0, "service templates: render%s%s", k ? ": " : "", k && err ? err : "");
+	const char *o = strbuf_str(&out);
+	static const char *const has[] = {
+		"\n    acl url_w8080_1 path_beg /a\n    use_backend w-be8080_1 if url_w8080_1\n",
+		"\n    acl url_w8080_2 path_beg /b /c\n    acl srcPort_w8000_2 dst_port 8000\n"
+		"    use_backend w-be8080_2 if url_w8080_2 srcPort_w8000_2\n",
+		"\nbackend w-be8080_1\n    mode http\n    # web 0 one 0 /t/be.tmpl true\n"
+		"    server t10.0.0.5 10.0.0.5:8080\n    server t10.0.0.7 10.0.0.7:8080\n",
+		"\nbackend w-be8080_2\n    mode http\n    # web 1 all 1 /t/be.tmpl true\n",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(has); i++)
+		tap_ok(strstr(o, has[i]) != NULL, "service templates: has '%s'", has[i]);
+	tap_ok(strstr(o, "domain_w") == NULL && strstr(o, "server web_1") == NULL,
+	       "service templates: nothing generated for the service is left");
+	tap_ok(plan.n_backends == 2 && plan.backends[0].n_slots == 0,
+	       "service templates: its backends have no task slots to re-point");
+	/* The "mode http" line of destination 2's backend: line 3 of what be.tmpl wrote for it. */
+	const char *m = strstr(o, "\nbackend w-be8080_2\n    mode http\n");
+	size_t line = 2;
+	for (const char *c = o; m && c <= m; c++)
+		line += *c == '\n';
+	char *msg = xasprintf("parsing [/cfg/haproxy.cfg:%zu] : bad", line);
+	char *why = render_plan_blame(&plan, msg);
+	tap_ok(why && strstr(why, "is line 8 of the output of") && strstr(why, "'/t/be.tmpl'"),
+	       "service templates: an error in its backend names the file: %s",
+	       why ? why : "(none)");
+	free(why);
+	free(msg);
+	char *path = xasprintf("/tmp/fp-golden/service-templates-%d.cfg", (int)getpid());
+	write_file_atomic(path, o, out.len);
+	if (have_haproxy)
+		tap_is_int(haproxy_check(path), 0,
+			   "service templates: the result passes haproxy -c");
+	unlink(path);
+	free(path);
+	render_plan_done(&plan);
+	strbuf_reset(&out);
+	free(err);
+	err = NULL;
+	k = render_svc(q, "{{index .ServiceDest 5}}", NULL, "haproxy.tmpl", NULL, slots, 3, &out,
+		       NULL, &err);
+	tap_is_int(k, -EINVAL, "service templates: a failing template fails the rendering");
+	tap_ok(err && strstr(err, "service 'web': templateFePath: fe.tmpl:1:"),
+	       "service templates: naming the service, the parameter and the file: %s",
+	       err ? err : "");
+	free(err);
+	strbuf_done(&out);
 }
 
 static char *write_temp(const char *dir, const char *name, const char *text)
@@ -402,8 +498,8 @@ static void test_snippets(bool have_haproxy)
 		line += *q == '\n';
 	char *msg = xasprintf("[ALERT] parsing [/cfg/haproxy.cfg:%zu] : unknown keyword", line);
 	char *why = render_plan_blame(&plan, msg);
-	char *want = xasprintf("line %zu of haproxy.cfg comes from line 4 of '%s/web-be.cfg'", line,
-			       dir);
+	char *want = xasprintf("line %zu of haproxy.cfg is line 4 of the output of '%s/web-be.cfg'",
+			       line, dir);
 	tap_is_str(why, want, "snippets: an error on a file's line names the file and line");
 	free(why);
 	free(msg);
@@ -627,5 +723,6 @@ int main(void)
 	test_fragments();
 	test_dfp_base(have_haproxy);
 	test_snippets(have_haproxy);
+	test_service_templates(have_haproxy);
 	return tap_done();
 }
