@@ -148,7 +148,22 @@ static void fuzz_check_service(const struct service *s, const struct labels_ctx 
 		FUZZ_CHECK(code_ok);
 		FUZZ_CHECK(d->timeout_server >= 0 && d->timeout_server <= 2147483);
 		FUZZ_CHECK(d->timeout_tunnel >= 0 && d->timeout_tunnel <= 2147483);
+		FUZZ_CHECK(!d->user_def || fuzz_clean(d->user_def));
 	}
+	/* A template path has no ".." component: a relative one stays in the templates dir. */
+	const char *tp[] = {s->template_fe_path, s->template_be_path};
+	for (size_t i = 0; i < ARRAY_SIZE(tp); i++) {
+		if (!tp[i])
+			continue;
+		FUZZ_CHECK(*tp[i] && fuzz_clean(tp[i]) && !str_endswith(tp[i], "/"));
+		for (const char *c = tp[i]; *c;) {
+			size_t n = strcspn(c, "/");
+			FUZZ_CHECK(!(n == 2 && c[0] == '.' && c[1] == '.'));
+			c += n;
+			c += *c == '/';
+		}
+	}
+	FUZZ_CHECK(!s->template_fe && !s->template_be); /* only the edge reads the files */
 
 	/* Its raw parameters give the same service; a copy is equal. */
 	struct service *again = NULL, *copy = service_dup(s);

@@ -121,9 +121,14 @@ stop_fp stock
 sed "s#/errorfiles/#$SRC/haproxy/errorfiles/#" "$SRC/tests/fixtures/templates/dfp-base.tmpl" \
 	>"$TM/dfp.tmpl"
 rm -f "$TM"/*-fe.cfg "$TM"/*-be.cfg
+# A snippet HAProxy refuses at the start does not keep HAProxy from serving.
+printf 'backend startbad-be\n    bogus-keyword\n' >"$TM/startbad-be.cfg"
 CFG_TEMPLATE_PATH=dfp.tmpl fp_start --templates-path "$TM" ||
 	{ ok 1 "flowproxy starts with a DFP base template"; done_testing; }
 ok 0 "flowproxy starts with a DFP base template"
+like "$(sed -n '/starting without them/,$p' "$T/flowproxy.log" | tr '\n' ' ')" "starting without them: .*is line 2 of the output of '$TM/startbad-be.cfg'" \
+	"a broken snippet at the start: started without the snippets, the file named"
+rm "$TM/startbad-be.cfg"
 recon "serviceName=web&servicePath=/web&port=$PA&outboundHostname=127.0.0.1" >/dev/null
 is "$(astatus)" 200 "service web applied with the DFP template"
 body=$(get /web/dfp -D "$T/hdfp")
