@@ -4,7 +4,10 @@
  * ACL lines from them, the template data of the base template (with Docker Flow Proxy's field
  * names, so users' custom haproxy.tmpl files keep working) and one backend fragment per HTTP
  * destination. Naming follows DFP (reference docker-flow-proxy.md §4.2): ACLs
- * url_<acl><port>_<i>, backends <acl>-be<port>_<i>.
+ * url_<acl><port>_<i>, backends <acl>-be<port>_<i>. Users' files join in as DFP joins them
+ * (§4.1): the templates directory's snippet files (parsed by snippets.c, passed in) and a
+ * service's templateFePath / templateBePath text, executed against DFP's Service fields; each
+ * replaces what would be generated for its service.
  */
 #include "flowproxy/render.h"
 #include "flowproxy/slots.h"
@@ -640,12 +643,22 @@ static struct tval *base_data(const struct config *cfg, bool any_http, size_t n_
  * the first (configuration.txt §3: "global" may appear more than once). Placed after the
  * -fe.cfg files, which continue the base template's last frontend.
  */
+/* Whether a line of text starts (after blanks) with prefix. */
+static bool has_line(const char *text, const char *prefix)
+{
+	for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+		l += strspn(l, " \t");
+		if (str_startswith(l, prefix))
+			return true;
+	}
+	return false;
+}
+
 static void append_own_global(struct strbuf *out, const struct config *cfg)
 {
 	_cleanup_free_ char *sock = xasprintf("stats socket %s/stats.sock ", cfg->run_dir);
-	bool has_sock = strstr(strbuf_str(out), sock) != NULL;
-	bool has_stop = strstr(strbuf_str(out), "\n    hard-stop-after ") != NULL ||
-			strstr(strbuf_str(out), "\nhard-stop-after ") != NULL;
+	bool has_sock = has_line(strbuf_str(out), sock);
+	bool has_stop = has_line(strbuf_str(out), "hard-stop-after ");
 
 	if (has_sock && has_stop)
 		return;

@@ -122,6 +122,10 @@ struct snippets;
  * every `-be.cfg` file, each executed against the base template's data. A file named after a
  * service's aclName replaces what is generated for it: `<acl>-fe.cfg` its frontend lines,
  * `<acl>-be.cfg` its backends and userlist (whose servers are then the file's: no task slots).
+ * A service's templateFePath / templateBePath text (service.h) does the same in the service's
+ * own place: among the generated frontend lines, among the backends. Fails (-EINVAL, or
+ * -EMSGSIZE over template.h's caps) with a message naming the file when a snippet or a
+ * service's template fails to execute.
  */
 int render_config_snippets(const struct render *r, const struct config *cfg,
 			   const struct render_service *svcs, size_t n,
