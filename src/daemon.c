@@ -138,14 +138,14 @@ static int check_errorfiles(const char *dir, char **reterr)
 	static const char *const codes[] = {"400", "403", "405", "408", "429",
 					    "500", "502", "503", "504"};
 
-	if (!str_set(dir))
+	if (!str_set(dir) || streq(dir, "none"))
 		return 0;
 	for (size_t i = 0; i < ARRAY_SIZE(codes); i++) {
 		_cleanup_free_ char *path = xasprintf("%s/%s.http", dir, codes[i]);
 		if (access(path, R_OK) < 0)
 			return errmsg_set(reterr, -errno,
-					  "ERRORFILES_PATH: cannot read '%s': %m (an empty "
-					  "ERRORFILES_PATH uses HAProxy's own pages)",
+					  "ERRORFILES_PATH: cannot read '%s': %m "
+					  "(ERRORFILES_PATH=none uses HAProxy's own pages)",
 					  path);
 	}
 	return 0;

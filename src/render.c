@@ -627,7 +627,9 @@ static struct tval *base_data(const struct config *cfg, bool any_http, size_t n_
 	_cleanup_free_ char *stats_sock = xasprintf("%s/stats.sock", cfg->run_dir);
 	tval_map_set_str(m, "StatsSocket", stats_sock);
 	tval_map_set_str(m, "HardStopAfter", cfg->hard_stop_after);
-	tval_map_set_str(m, "ErrorFilesPath", cfg->errorfiles_path);
+	/* "none" (or an empty --errorfiles-path=): HAProxy's own pages. */
+	tval_map_set_str(m, "ErrorFilesPath",
+			 streq(cfg->errorfiles_path, "none") ? "" : cfg->errorfiles_path);
 	tval_map_set_bool(m, "Debug", cfg->debug);
 	tval_map_set_str(m, "TelemetryRing", cfg->telemetry ? TELEMETRY_RING : "");
 	tval_map_set_int(m, "TelemetryRingSize", cfg->telemetry_ring_size);

@@ -154,13 +154,16 @@ static int render_case(const struct golden_case *gc, struct strbuf *out, struct 
 	struct registry reg;
 	struct render_service *rs = NULL;
 	char *err = NULL;
-	char *env[16] = {"FLOWPROXY_RUN_DIR=/tmp/fp-golden", "DEFAULT_PORTS=8000,8443:ssl",
-			 "ERRORFILES_PATH=" GOLDEN_ERRORFILES};
-	size_t ne = 3;
+	char *env[16];
+	size_t ne = 0;
 	int k;
 
+	/* The case's own settings first: the first of two equal names wins. */
 	for (size_t i = 0; gc->env[i]; i++)
 		env[ne++] = (char *)gc->env[i];
+	env[ne++] = "FLOWPROXY_RUN_DIR=/tmp/fp-golden";
+	env[ne++] = "DEFAULT_PORTS=8000,8443:ssl";
+	env[ne++] = "ERRORFILES_PATH=" GOLDEN_ERRORFILES;
 	env[ne] = NULL;
 	k = config_load(&cfg, 0, NULL, env, &err);
 	tap_is_int(k, 0, "config loads");
@@ -222,6 +225,21 @@ static const struct fragment_case fragments[] = {
 	 "serviceName=m&servicePath=/a,-i&pathType=path_beg -i&port=80",
 	 {"\n    acl url_m80_0 path_beg -i -- /a -i\n", NULL},
 	 {NULL}},
+	{"error pages: every code DFP's template names, from ERRORFILES_PATH",
+	 {"ERRORFILES_PATH=/pages", NULL},
+	 "serviceName=m&servicePath=/a&port=80",
+	 {"\n    default-server init-addr last,libc,none\n    errorfile 400 /pages/400.http\n"
+	  "    errorfile 403 /pages/403.http\n    errorfile 405 /pages/405.http\n"
+	  "    errorfile 408 /pages/408.http\n    errorfile 429 /pages/429.http\n"
+	  "    errorfile 500 /pages/500.http\n    errorfile 502 /pages/502.http\n"
+	  "    errorfile 503 /pages/503.http\n    errorfile 504 /pages/504.http\n    maxconn 5000\n",
+	  NULL},
+	 {NULL}},
+	{"error pages: ERRORFILES_PATH=none keeps HAProxy's own",
+	 {"ERRORFILES_PATH=none", NULL},
+	 "serviceName=m&servicePath=/a&port=80",
+	 {"\n    default-server init-addr last,libc,none\n    maxconn 5000\n", NULL},
+	 {"errorfile", NULL}},
 };
 
 /*
