@@ -24,9 +24,12 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
     && mkdir -p /cfg /certs /var/run/flowproxy
 COPY --from=build /build/flowproxy /usr/local/bin/flowproxy
 COPY templates /usr/share/flowproxy/templates
+# Docker Flow Proxy's place for the error pages: users' own pages mounted there replace them.
+COPY haproxy/errorfiles /errorfiles
 RUN ln -s /usr/local/bin/flowproxy /usr/local/bin/docker-flow-proxy
 # Docker Flow Proxy's image defaults (reference: docker-flow-proxy.md §3).
 ENV TEMPLATES_PATH=/usr/share/flowproxy/templates \
+    ERRORFILES_PATH=/errorfiles \
     CONFIGS_PATH=/cfg \
     SEPARATOR=, \
     DEFAULT_PORTS=80,443:ssl \

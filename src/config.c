@@ -52,6 +52,8 @@ static const struct opt opts[] = {
 	 "directory of the base template and fragments"},
 	{"cfg-template-path", 0, "CFG_TEMPLATE_PATH", "haproxy.tmpl", S(cfg_template_path), false,
 	 "base template (absolute, or relative to the templates path)"},
+	{"errorfiles-path", 0, "ERRORFILES_PATH", FLOWPROXY_ERRORFILES_DIR, S(errorfiles_path),
+	 false, "directory of the HTTP error pages 400.http ... 504.http (none: HAProxy's own)"},
 	{"run-dir", 0, "FLOWPROXY_RUN_DIR", "/var/run/flowproxy", S(run_dir), false,
 	 "directory of HAProxy's master and stats sockets"},
 	{"services-file", 'f', "SERVICES_FILE", "", S(services_file), false,

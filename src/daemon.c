@@ -18,6 +18,7 @@
 #include "flowproxy/metrics.h"
 #include "flowproxy/render.h"
 #include "flowproxy/slots.h"
+#include "flowproxy/snippets.h"
 #include "flowproxy/stats.h"
 #include "flowproxy/telemetry.h"
 
@@ -63,6 +64,11 @@ struct batch {
 	long long t0;
 	long long wait_since; /* usec: waiting for the old workers to go, 0 when not */
 	bool rerender;	      /* operations joined while it waited: render the step again */
+	/* A reload reads the snippet files again (snippets.h): the set its step renders with,
+	 * which becomes the one in force if HAProxy takes it. */
+	struct snippets snippets;
+	bool has_snippets;
+	bool step_snippets; /* the step in flight renders with b->snippets */
 };
 
 struct daemon {
@@ -91,6 +97,10 @@ struct daemon {
 	struct loop_timer *stats_timer;
 	struct stats_poll *stats_call;
 	char *stats_socket;
+	/* The snippet files in force: read at the start and by every reload, kept while HAProxy
+	 * takes them, so a broken file never blocks the other services' updates. */
+	struct snippets snippets;
+	bool snippets_dropped;	/* the start-up configuration failed with them: started without */
 	struct params rejected; /* service name -> why it is not applied (nobody else was told) */
 	/* Start-up: finding the services HAProxy rejects, one `haproxy -c` each. */
 	struct registry probe_good;
@@ -122,6 +132,28 @@ static void on_step(void *userdata)
 	}
 }
 
+/*
+ * The error pages the base template names (ERRORFILES_PATH): HAProxy refuses a configuration
+ * whose errorfile is missing, so a missing page is said once at the start, not at every reload.
+ */
+static int check_errorfiles(const char *dir, char **reterr)
+{
+	static const char *const codes[] = {"400", "403", "405", "408", "429",
+					    "500", "502", "503", "504"};
+
+	if (!str_set(dir) || streq(dir, "none"))
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(codes); i++) {
+		_cleanup_free_ char *path = xasprintf("%s/%s.http", dir, codes[i]);
+		if (access(path, R_OK) < 0)
+			return errmsg_set(reterr, -errno,
+					  "ERRORFILES_PATH: cannot read '%s': %m "
+					  "(ERRORFILES_PATH=none uses HAProxy's own pages)",
+					  path);
+	}
+	return 0;
+}
+
 int daemon_new(struct loop *loop, const struct config *cfg, struct daemon **ret, char **reterr)
 {
 	struct daemon *d = xcalloc(1, sizeof(*d));
@@ -135,13 +167,24 @@ int daemon_new(struct loop *loop, const struct config *cfg, struct daemon **ret,
 	registry_init(&d->reg);
 	registry_init(&d->probe_good);
 	params_init(&d->rejected);
+	snippets_init(&d->snippets);
 	d->current_cfg = xstrdup("");
 	d->certs.unbound = -1;
+	r = check_errorfiles(cfg->errorfiles_path, reterr);
+	if (r < 0) {
+		daemon_free(d);
+		return r;
+	}
 	r = render_new(cfg->templates_path, cfg->cfg_template_path, &d->render, reterr);
 	if (r < 0) {
 		daemon_free(d);
 		return r;
 	}
+	_cleanup_free_ char *err = NULL;
+	if (snippets_load(cfg->templates_path, &d->snippets, &err) < 0)
+		log_error("snippet files are not used: %s", err);
+	else if (d->snippets.n)
+		log_info("%zu snippet file(s) from '%s'", d->snippets.n, cfg->templates_path);
 	*ret = d;
 	return 0;
 }
@@ -168,6 +211,7 @@ static void batch_free(struct batch *b)
 	registry_done(&b->next);
 	free(b->cfg);
 	render_plan_done(&b->plan);
+	snippets_done(&b->snippets);
 	free(b);
 }
 
@@ -192,6 +236,7 @@ void daemon_free(struct daemon *d)
 	registry_done(&d->reg);
 	registry_done(&d->probe_good);
 	params_done(&d->rejected);
+	snippets_done(&d->snippets);
 	render_free(d->render);
 	certs_state_done(&d->certs);
 	free(d->current_cfg);
@@ -243,8 +288,16 @@ int daemon_submit_params(struct daemon *d, const struct params *p, const char *s
 	int status = 400;
 
 	daemon_labels_ctx(d, &ctx);
-	if (labels_parse(p, &ctx, &svc, &status, &err) < 0) {
+	int k = labels_parse(p, &ctx, &svc, &status, &err);
+	if (k >= 0) {
+		/* Custom templates are read now, so that an unreadable one is refused now. */
+		status = 400;
+		k = snippets_service_templates(svc, d->cfg->templates_path, &err);
+	}
+	if (k < 0) {
 		const char *name = params_get(p, "serviceName");
+
+		service_free(svc);
 
 		if (!done) {
 			/* Nobody waits for an answer: the log and the status API say it. */
@@ -489,15 +542,16 @@ void daemon_labels_ctx(const struct daemon *d, struct labels_ctx *ret)
 				  : NULL;
 }
 
-static int render_registry(struct daemon *d, const struct registry *reg, struct strbuf *out,
-			   struct render_plan *ret_plan, char **reterr)
+static int render_registry(struct daemon *d, const struct registry *reg, const struct snippets *sn,
+			   struct strbuf *out, struct render_plan *ret_plan, char **reterr)
 {
 	struct render_service *rs = NULL;
 
 	/* Certificates come and go (PUT /cert, serviceCert, files): each rendering looks. */
 	certs_refresh(&d->certs, d->cfg, d->render);
 	registry_render_services(reg, &rs);
-	int r = render_config(d->render, d->cfg, rs, registry_count(reg), out, ret_plan, reterr);
+	int r = render_config_snippets(d->render, d->cfg, rs, registry_count(reg), sn, out,
+				       ret_plan, reterr);
 	free(rs);
 	return r;
 }
@@ -621,6 +675,10 @@ static void batch_commit(struct daemon *d, struct batch *b, bool reloaded)
 	render_plan_done(&d->plan);
 	d->plan = b->plan;
 	b->plan = (struct render_plan){0};
+	if (b->step_snippets) {
+		snippets_move(&d->snippets, &b->snippets);
+		b->has_snippets = b->step_snippets = false;
+	}
 	d->initialized = true;
 	if (reloaded)
 		after_reload(d);
@@ -711,13 +769,24 @@ static void batch_result(struct daemon *d, int r, const char *err)
 	batch_end(d);
 }
 
+/* err, and which user file the line HAProxy complains about comes from. Caller frees. */
+static char *blamed(const struct render_plan *p, const char *err)
+{
+	_cleanup_free_ char *why = render_plan_blame(p, err);
+
+	return why ? xasprintf("%s (%s)", err, why) : xstrdup(err);
+}
+
 static void on_applied(void *userdata, int r, const char *err)
 {
 	struct daemon *d = userdata;
 	struct batch *b = d->cur;
+	_cleanup_free_ char *msg = NULL;
 
 	if (r >= 0)
 		batch_commit(d, b, true);
+	else
+		err = msg = blamed(&b->plan, err);
 	batch_result(d, r, err);
 }
 
@@ -775,9 +844,19 @@ static void batch_step(struct daemon *d)
 		batch_result(d, 0, "");
 		return;
 	}
+	/* A reload reads the snippet files again; everything else renders with those in force. */
+	if (force && !b->has_snippets) {
+		r = snippets_load(d->cfg->templates_path, &b->snippets, &err);
+		if (r < 0) {
+			batch_result(d, r, err ? err : strerror(-r));
+			return;
+		}
+		b->has_snippets = true;
+	}
+	b->step_snippets = force;
 	strbuf_init(&cfg);
 	render_plan_done(&b->plan);
-	r = render_registry(d, &b->next, &cfg, &b->plan, &err);
+	r = render_registry(d, &b->next, force ? &b->snippets : &d->snippets, &cfg, &b->plan, &err);
 	if (r < 0) {
 		strbuf_done(&cfg);
 		batch_result(d, r, err ? err : strerror(-r));
@@ -873,7 +952,7 @@ void daemon_flush(struct daemon *d)
 
 		ops_to_registry(&d->reg, &b->ops[i], 1, &next);
 		strbuf_init(&cfg);
-		int r = render_registry(d, &next, &cfg, NULL, &err);
+		int r = render_registry(d, &next, &d->snippets, &cfg, NULL, &err);
 		strbuf_done(&cfg);
 		if (r < 0) {
 			registry_done(&next);
@@ -1050,7 +1129,7 @@ static void probe_next(struct daemon *d)
 		registry_init(&one);
 		registry_put(&one, service_dup(s), NULL, 0);
 		strbuf_init(&cfg);
-		int k = render_registry(d, &one, &cfg, NULL, &e);
+		int k = render_registry(d, &one, &d->snippets, &cfg, NULL, &e);
 		registry_done(&one);
 		if (k < 0) {
 			strbuf_done(&cfg);
@@ -1076,6 +1155,17 @@ static void on_started(void *userdata, int r, const char *err)
 		start_done(d, r);
 		return;
 	}
+	if (r == -EINVAL && d->snippets.n && !d->snippets_dropped) {
+		_cleanup_free_ char *msg = blamed(&d->start_plan, err);
+		/* Users' files must not keep the services off the air: start without them. */
+		log_error("HAProxy rejected the start-up configuration with the snippet files, "
+			  "starting without them: %s",
+			  msg);
+		snippets_done(&d->snippets);
+		d->snippets_dropped = true;
+		start_with_registry(d);
+		return;
+	}
 	if (r == -EINVAL && registry_count(&d->reg) > 0 && !d->probed) {
 		log_error("HAProxy rejected the start-up configuration: %s", err);
 		d->probe_i = 0;
@@ -1094,7 +1184,7 @@ static void start_with_registry(struct daemon *d)
 
 	strbuf_init(&cfg);
 	render_plan_done(&d->start_plan);
-	r = render_registry(d, &d->reg, &cfg, &d->start_plan, &err);
+	r = render_registry(d, &d->reg, &d->snippets, &cfg, &d->start_plan, &err);
 	free(d->start_cfg);
 	d->start_cfg = strbuf_steal(&cfg);
 	if (r < 0) {

@@ -1208,6 +1208,45 @@ static int h_service_cert(struct parse_state *st, struct service_dest *d, const 
 }
 
 /*
+ * templateFePath / templateBePath: a file of the templates directory (relative) or anywhere
+ * (absolute). Only the path is checked here (this module does no I/O): no ".." component, so that
+ * a relative path stays inside the templates directory. The edge reads the file when the service
+ * is submitted (snippets_service_templates) and refuses an unreadable one there.
+ */
+static int h_template_path(struct parse_state *st, struct service_dest *d, const char *key,
+			   const char *v, char **reterr)
+{
+	char **slot = strcasecmp(key, "templateFePath") == 0 ? &st->s->template_fe_path
+							     : &st->s->template_be_path;
+
+	if (strlen(v) > 1024)
+		return bad(reterr, key, v, "is longer than 1024 bytes");
+	for (const char *c = v; *c;) {
+		size_t n = strcspn(c, "/");
+		if (n == 2 && c[0] == '.' && c[1] == '.')
+			return bad(reterr, key, v,
+				   "must not contain '..': a relative path is read from the "
+				   "templates directory");
+		c += n;
+		c += *c == '/';
+	}
+	if (v[strlen(v) - 1] == '/')
+		return bad(reterr, key, v, "must name a file, not a directory");
+	free(*slot);
+	*slot = xstrdup(v);
+	return 0;
+}
+
+/* userDef: free data for custom templates (control bytes are refused for every parameter). */
+static int h_user_def(struct parse_state *st, struct service_dest *d, const char *key,
+		      const char *v, char **reterr)
+{
+	free(d->user_def);
+	d->user_def = xstrdup(v);
+	return 0;
+}
+
+/*
  * A Docker Flow Proxy parameter flowproxy does not implement yet. Dropping it would route the
  * service with less than its owner asked for (an allowedMethods or denyHttp restriction, say),
  * so it is refused; the refusal comes after DFP's own validation (parse_all), keyed by the first
@@ -1313,13 +1352,13 @@ static const struct labels_def defs[] = {
 	{"srcHttpsPort", LABELS_DEST, h_src_https_port, false},
 	{"srcPort", LABELS_DEST, h_src_port, false},
 	{"sslVerifyNone", LABELS_DEST, h_ssl_verify_none, false},
-	{"templateBePath", LABELS_SERVICE, h_unsupported, false},
-	{"templateFePath", LABELS_SERVICE, h_unsupported, false},
+	{"templateBePath", LABELS_SERVICE, h_template_path, false},
+	{"templateFePath", LABELS_SERVICE, h_template_path, false},
 	{"timeoutClient", LABELS_DEST, h_timeout_client, false},
 	{"timeoutServer", LABELS_DEST, h_timeout_server, false},
 	{"timeoutTunnel", LABELS_DEST, h_timeout_tunnel, false},
 	{"userAgent", LABELS_DEST, h_user_agent, false},
-	{"userDef", LABELS_DEST, h_unsupported, false},
+	{"userDef", LABELS_DEST, h_user_def, false},
 	{"users", LABELS_SERVICE, h_users, true},
 	{"usersPassEncrypted", LABELS_SERVICE, h_users_encrypted, false},
 	{"usersSecret", LABELS_SERVICE, h_users_secret, false},

@@ -4,15 +4,21 @@
  * ACL lines from them, the template data of the base template (with Docker Flow Proxy's field
  * names, so users' custom haproxy.tmpl files keep working) and one backend fragment per HTTP
  * destination. Naming follows DFP (reference docker-flow-proxy.md §4.2): ACLs
- * url_<acl><port>_<i>, backends <acl>-be<port>_<i>. reqMode tcp and sni: render_tcp.c.
+ * url_<acl><port>_<i>, backends <acl>-be<port>_<i>. reqMode tcp and sni: render_tcp.c. Users'
+ * files join in as DFP joins them (§4.1): the templates directory's snippet files (parsed by
+ * snippets.c, passed in) and a service's templateFePath / templateBePath text, executed against
+ * DFP's Service fields; each replaces what would be generated for its service.
  */
 #include "flowproxy/render.h"
 #include "flowproxy/render_tcp.h"
 #include "flowproxy/slots.h"
+#include "flowproxy/snippets.h"
 #include "flowproxy/telemetry_parse.h"
 #include "flowproxy/template.h"
 
 #include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <limits.h>
 #include <strings.h>
 
 struct render {
@@ -126,9 +132,37 @@ void render_plan_done(struct render_plan *p)
 		strv_done(&p->rules[i].path_excludes);
 		strv_done(&p->rules[i].domains);
 	}
+	for (size_t i = 0; i < p->n_sources; i++)
+		free(p->sources[i].path);
 	free(p->backends);
 	free(p->rules);
+	free(p->sources);
 	*p = (struct render_plan){0};
+}
+
+char *render_plan_blame(const struct render_plan *p, const char *err)
+{
+	/* HAProxy names config lines "[<file>:<line>]" (e.g. "parsing [/cfg/haproxy.cfg:87]"). */
+	for (const char *q = err; p && q && (q = strchr(q, '[')); q++) {
+		const char *colon = strchr(q, ':'), *close = strchr(q, ']');
+		long line = 0;
+
+		if (!colon || !close || colon > close)
+			continue;
+		_cleanup_free_ char *num = xstrndup(colon + 1, (size_t)(close - colon - 1));
+		if (parse_long(num, 1, LONG_MAX, &line) < 0)
+			continue;
+		for (size_t i = 0; i < p->n_sources; i++) {
+			const struct render_source *src = &p->sources[i];
+			if ((size_t)line >= src->first_line &&
+			    (size_t)line < src->first_line + src->n_lines)
+				return xasprintf(
+					"line %ld of haproxy.cfg is line %zu of the output of '%s'",
+					line, (size_t)line - src->first_line + 1, src->path);
+		}
+		return NULL;
+	}
+	return NULL;
 }
 
 size_t render_plan_service(const struct render_plan *p, const char *service, size_t *ret_first)
@@ -184,7 +218,8 @@ static void make_plan(const struct render_service *svcs, size_t n_svcs,
 			b->dest = d->index;
 			b->mode = rt->mode;
 			b->port = (int)port;
-			b->n_slots = dns || vip ? 0 : rt->rs->n_addrs;
+			/* A user's backend has its own servers: nothing to re-point at run time. */
+			b->n_slots = dns || vip || rt->custom_be ? 0 : rt->rs->n_addrs;
 			if (rt->mode != RENDER_HTTP)
 				continue;
 			struct render_rule *u = &p.rules[p.n_rules++];
@@ -234,6 +269,11 @@ static int service_rank(const struct service *s)
 	if (svc_has_path(s, path_is_root))
 		return 2;
 	return 1;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static int cmp_services(const void *a, const void *b)
@@ -839,6 +879,9 @@ static struct tval *base_data(const struct render *r, const struct config *cfg, 
 	_cleanup_free_ char *stats_sock = xasprintf("%s/stats.sock", cfg->run_dir);
 	tval_map_set_str(m, "StatsSocket", stats_sock);
 	tval_map_set_str(m, "HardStopAfter", cfg->hard_stop_after);
+	/* "none" (or an empty --errorfiles-path=): HAProxy's own pages. */
+	tval_map_set_str(m, "ErrorFilesPath",
+			 streq(cfg->errorfiles_path, "none") ? "" : cfg->errorfiles_path);
 	tval_map_set_bool(m, "Debug", cfg->debug);
 	tval_map_set_str(m, "TelemetryRing", cfg->telemetry ? TELEMETRY_RING : "");
 	tval_map_set_int(m, "TelemetryRingSize", cfg->telemetry_ring_size);
@@ -853,9 +896,199 @@ static struct tval *base_data(const struct render *r, const struct config *cfg, 
 	return m;
 }
 
+/*
+ * flowproxy reaches the worker through its stats socket (run-time server changes, stats,
+ * telemetry) and bounds old workers with hard-stop-after. A base template written for Docker
+ * Flow Proxy has neither: they go in a global section of their own, which HAProxy merges with
+ * the first (configuration.txt §3: "global" may appear more than once). Placed after the
+ * -fe.cfg files, which continue the base template's last frontend.
+ */
+/* Whether a line of text starts (after blanks) with prefix. */
+static bool has_line(const char *text, const char *prefix)
+{
+	for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+		l += strspn(l, " \t");
+		if (str_startswith(l, prefix))
+			return true;
+	}
+	return false;
+}
+
+static void append_own_global(struct strbuf *out, const struct config *cfg)
+{
+	_cleanup_free_ char *sock = xasprintf("stats socket %s/stats.sock ", cfg->run_dir);
+	bool has_sock = has_line(strbuf_str(out), sock);
+	bool has_stop = has_line(strbuf_str(out), "hard-stop-after ");
+
+	if (has_sock && has_stop)
+		return;
+	strbuf_puts(out, "\nglobal\n");
+	if (!has_sock)
+		strbuf_printf(out, "    %smode 600 level admin\n    stats timeout 24d\n", sock);
+	if (!has_stop)
+		strbuf_printf(out, "    hard-stop-after %s\n", cfg->hard_stop_after);
+}
+
+/* The JSON tree as template data: objects become maps (keys in order), numbers integers. */
+static struct tval *tval_from_json(const cJSON *j)
+{
+	struct tval *v;
+
+	if (cJSON_IsBool(j))
+		return tval_new_bool(cJSON_IsTrue(j));
+	if (cJSON_IsNumber(j))
+		return tval_new_int((int64_t)j->valuedouble);
+	if (cJSON_IsString(j))
+		return tval_new_str(j->valuestring);
+	if (cJSON_IsArray(j)) {
+		v = tval_new_list();
+		for (const cJSON *e = j->child; e; e = e->next)
+			tval_list_append(v, tval_from_json(e));
+		return v;
+	}
+	if (cJSON_IsObject(j)) {
+		v = tval_new_map();
+		for (const cJSON *e = j->child; e; e = e->next)
+			tval_map_set(v, e->string, tval_from_json(e));
+		return v;
+	}
+	return tval_new_null();
+}
+
+static void json_set_str(cJSON *o, const char *key, const char *v)
+{
+	cJSON_ReplaceItemInObjectCaseSensitive(o, key, cJSON_CreateString(v));
+}
+
+/*
+ * The data of a service's templateFePath / templateBePath file: Docker Flow Proxy's Service
+ * struct (the Go field names of service_to_json), formatted as DFP's FormatServiceForTemplates
+ * leaves it: ReqMode and PathType defaulted, the srcPort ACL strings filled, Tasks the task
+ * addresses (sorted, as DFP sorts them).
+ */
+static struct tval *service_data(const struct render_service *rs)
+{
+	const struct service *s = rs->svc;
+	cJSON *j = service_to_json_named(s);
+	cJSON *dests = cJSON_GetObjectItemCaseSensitive(j, "ServiceDest");
+	size_t i = 0;
+
+	for (cJSON *o = dests ? dests->child : NULL; o && i < s->n_dests; o = o->next, i++) {
+		const struct service_dest *d = &s->dests[i];
+		if (!str_set(d->req_mode)) {
+			json_set_str(o, "ReqMode", "http");
+			json_set_str(o, "ReqModeFormatted", "http");
+		}
+		if (!str_set(d->path_type))
+			json_set_str(o, "PathType", "path_beg");
+		if (d->src_port > 0) {
+			_cleanup_free_ char *name =
+				xasprintf(" srcPort_%s%ld_%d", s->acl_name, d->src_port, d->index);
+			_cleanup_free_ char *acl =
+				xasprintf("acl srcPort_%s%ld_%d dst_port %ld", s->acl_name,
+					  d->src_port, d->index, d->src_port);
+			json_set_str(o, "SrcPortAclName", name);
+			json_set_str(o, "SrcPortAcl", acl);
+		}
+	}
+	struct strv tasks = {0};
+	for (size_t k = 0; k < rs->n_addrs; k++) {
+		char addr[INET6_ADDRSTRLEN];
+		int port = 0;
+		if (str_set(rs->addrs[k]) &&
+		    slots_endpoint_parse(rs->addrs[k], 1, addr, &port) == 0)
+			strv_add(&tasks, addr);
+	}
+	if (tasks.n) {
+		qsort(tasks.v, tasks.n, sizeof(*tasks.v), cmp_str);
+		cJSON *a = cJSON_CreateArray();
+		for (size_t k = 0; k < tasks.n; k++)
+			cJSON_AddItemToArray(a, cJSON_CreateString(tasks.v[k]));
+		cJSON_ReplaceItemInObjectCaseSensitive(j, "Tasks", a);
+	}
+	strv_done(&tasks);
+	struct tval *v = tval_from_json(j);
+	cJSON_Delete(j);
+	return v;
+}
+
+/*
+ * Executes a service's custom template (text read from path) against its data into out, ending
+ * with a newline. Messages name the service and the file.
+ */
+static int execute_service_template(const struct render_service *rs, const char *key,
+				    const char *path, const char *text, struct strbuf *out,
+				    char **reterr)
+{
+	struct template *t = NULL;
+	struct tval *data = NULL;
+	_cleanup_free_ char *err = NULL;
+	int k = template_parse(path, text, strlen(text), &t, &err);
+
+	if (k >= 0) {
+		data = service_data(rs);
+		k = template_execute(t, data, out, &err);
+	}
+	tval_free(data);
+	template_free(t);
+	if (k < 0)
+		return errmsg_set(reterr, k, "service '%s': %s: %s", rs->svc->name, key,
+				  err ? err : "template failed");
+	if (out->len && out->s[out->len - 1] != '\n')
+		strbuf_putc(out, '\n');
+	return 0;
+}
+
+static size_t count_lines(const struct strbuf *b, size_t from)
+{
+	size_t n = 0;
+
+	for (size_t i = from; i < b->len; i++)
+		n += b->s[i] == '\n';
+	return n;
+}
+
+/*
+ * Appends snippet sn executed against data, on a line of its own and ending with a newline, and
+ * records where it landed in *sources.
+ */
+static int append_snippet(struct strbuf *out, const struct snippet *sn, const struct tval *data,
+			  struct render_source **sources, size_t *n_sources, char **reterr)
+{
+	size_t start;
+	int k;
+
+	if (out->len && out->s[out->len - 1] != '\n')
+		strbuf_putc(out, '\n');
+	/* DFP joins its files with "\n\n": an empty line between two of them. */
+	strbuf_putc(out, '\n');
+	start = out->len;
+	k = template_execute(sn->tmpl, data, out, reterr);
+	if (k < 0)
+		return k;
+	if (out->len > start && out->s[out->len - 1] != '\n')
+		strbuf_putc(out, '\n');
+	*sources = xrealloc(*sources, (*n_sources + 1) * sizeof(**sources));
+	(*sources)[*n_sources] = (struct render_source){
+		xstrdup(sn->path),
+		count_lines(out, 0) - count_lines(out, start) + 1,
+		count_lines(out, start),
+	};
+	(*n_sources)++;
+	return 0;
+}
+
 int render_config(const struct render *r, const struct config *cfg,
 		  const struct render_service *svcs, size_t n, struct strbuf *out,
 		  struct render_plan *ret_plan, char **reterr)
+{
+	return render_config_snippets(r, cfg, svcs, n, NULL, out, ret_plan, reterr);
+}
+
+int render_config_snippets(const struct render *r, const struct config *cfg,
+			   const struct render_service *svcs, size_t n,
+			   const struct snippets *snippets, struct strbuf *out,
+			   struct render_plan *ret_plan, char **reterr)
 {
 	struct render_route *routes = NULL;
 	size_t n_routes = 0, n_http = 0;
@@ -864,6 +1097,11 @@ int render_config(const struct render *r, const struct config *cfg,
 	struct service_user *gu = NULL;
 	size_t n_gu = global_users(cfg, &gu);
 	struct tval *data = NULL;
+	struct render_source *sources = NULL;
+	size_t n_sources = 0;
+	/* templateBePath outputs in be: byte offsets there (first_line, n_lines: start, end). */
+	struct render_source *be_src = NULL;
+	size_t n_be_src = 0, be_line;
 	int k = 0;
 
 	strbuf_init(&fe);
@@ -882,6 +1120,8 @@ int render_config(const struct render *r, const struct config *cfg,
 	for (size_t i = 0; i < n; i++) {
 		const struct service *s = svcs[i].svc;
 		size_t first = n_routes;
+		bool own_fe = s->template_fe || snippets_find(snippets, SNIPPET_FE, s->acl_name);
+		bool own_be = s->template_be || snippets_find(snippets, SNIPPET_BE, s->acl_name);
 
 		size_t n_svc_http = 0;
 
@@ -901,6 +1141,7 @@ int render_config(const struct render *r, const struct config *cfg,
 							       d->index);
 					rt->backend = backend_name(s, d);
 					rt->port = xstrdup(d->port);
+					rt->custom_be = own_be;
 					rt->mode = is_tcp ? RENDER_TCP : RENDER_HTTP;
 					rt->grouped = is_tcp && streq(d->req_mode, "tcp") &&
 						      str_set(d->service_group);
@@ -918,14 +1159,43 @@ int render_config(const struct render *r, const struct config *cfg,
 					rt->backend = xasprintf("https-%s-be%ld_%d", s->acl_name,
 								d->https_port, d->index);
 					rt->port = xasprintf("%ld", d->https_port);
+					rt->custom_be = own_be;
 					n_svc_http++;
 				}
 			}
 		}
 		n_http += n_svc_http;
-		if (n_svc_http)
+		if (n_svc_http && !own_fe)
 			frontend_service(&fe, &routes[first], n_svc_http);
-		if (s->n_users) {
+		if (s->template_fe) {
+			/* In the service's place among the generated frontend lines. */
+			struct strbuf t;
+			strbuf_init(&t);
+			k = execute_service_template(&svcs[i], "templateFePath",
+						     s->template_fe_path, s->template_fe, &t,
+						     reterr);
+			while (t.len && t.s[t.len - 1] == '\n')
+				t.s[--t.len] = '\0';
+			if (t.len)
+				strbuf_printf(&fe, "\n%s", strbuf_str(&t));
+			strbuf_done(&t);
+			if (k < 0)
+				goto out;
+		}
+		if (s->template_be) {
+			size_t start;
+			strbuf_putc(&be, '\n');
+			start = be.len;
+			k = execute_service_template(&svcs[i], "templateBePath",
+						     s->template_be_path, s->template_be, &be,
+						     reterr);
+			if (k < 0)
+				goto out;
+			be_src = xrealloc(be_src, (n_be_src + 1) * sizeof(*be_src));
+			be_src[n_be_src++] =
+				(struct render_source){xstrdup(s->template_be_path), start, be.len};
+		}
+		if (s->n_users && !own_be) {
 			_cleanup_free_ char *name = xasprintf("%sUsers", s->name);
 			strbuf_putc(&be, '\n');
 			append_userlist(&be, name, s->users, s->n_users);
@@ -936,6 +1206,8 @@ int render_config(const struct render *r, const struct config *cfg,
 	if (k < 0)
 		goto out;
 	for (size_t i = 0; i < n_routes; i++) {
+		if (routes[i].custom_be)
+			continue;
 		if (routes[i].mode == RENDER_TCP) {
 			if (!routes[i].grouped)
 				render_tcp_backend(cfg, &tcp, routes, i, &be);
@@ -958,15 +1230,50 @@ int render_config(const struct render *r, const struct config *cfg,
 		goto out;
 	if (out->len && out->s[out->len - 1] != '\n')
 		strbuf_putc(out, '\n');
+	for (size_t i = 0; snippets && i < snippets->n && k >= 0; i++)
+		if (snippets->v[i].kind == SNIPPET_FE)
+			k = append_snippet(out, &snippets->v[i], data, &sources, &n_sources,
+					   reterr);
+	if (k < 0)
+		goto out;
+	append_own_global(out, cfg);
+	be_line = count_lines(out, 0) + 1;
 	strbuf_append(out, strbuf_str(&be), be.len);
+	for (size_t i = 0; i < n_be_src; i++) {
+		size_t first = be_line, last;
+		for (size_t c = 0; c < be_src[i].first_line; c++)
+			first += be.s[c] == '\n';
+		last = first;
+		for (size_t c = be_src[i].first_line; c < be_src[i].n_lines; c++)
+			last += be.s[c] == '\n';
+		sources = xrealloc(sources, (n_sources + 1) * sizeof(*sources));
+		sources[n_sources++] =
+			(struct render_source){TAKE_PTR(be_src[i].path), first, last - first};
+	}
+	for (size_t i = 0; snippets && i < snippets->n && k >= 0; i++)
+		if (snippets->v[i].kind == SNIPPET_BE)
+			k = append_snippet(out, &snippets->v[i], data, &sources, &n_sources,
+					   reterr);
+	if (k < 0)
+		goto out;
 	/* HAProxy reads certificates when it loads its configuration: a changed one must change
 	 * the file, or the daemon would see the same bytes and not reload. */
 	if (r->crt_list)
 		strbuf_printf(out, "\n# certificates %016llx\n", (unsigned long long)r->certs_hash);
-	if (ret_plan)
+	if (ret_plan) {
 		make_plan(svcs, n, routes, n_routes, &tcp, ret_plan);
+		ret_plan->sources = TAKE_PTR(sources);
+		ret_plan->n_sources = n_sources;
+		n_sources = 0;
+	}
 	k = 0;
 out:
+	for (size_t i = 0; i < n_sources; i++)
+		free(sources[i].path);
+	free(sources);
+	for (size_t i = 0; i < n_be_src; i++)
+		free(be_src[i].path);
+	free(be_src);
 	tval_free(data);
 	for (size_t i = 0; i < n_routes; i++) {
 		free(routes[i].suffix);

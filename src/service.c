@@ -163,6 +163,7 @@ static void dest_done(struct service_dest *d)
 	service_headers_free(d->service_headers, d->n_service_headers);
 	free(d->service_group);
 	free(d->balance_group);
+	free(d->user_def);
 }
 
 static void dest_copy(struct service_dest *dst, const struct service_dest *src)
@@ -191,6 +192,7 @@ static void dest_copy(struct service_dest *dst, const struct service_dest *src)
 	dst->service_headers = headers_dup(src->service_headers, src->n_service_headers);
 	dst->service_group = strdup_or_null(src->service_group);
 	dst->balance_group = strdup_or_null(src->balance_group);
+	dst->user_def = strdup_or_null(src->user_def);
 }
 
 /* Accepts NULL and half-built services (any pointer may be NULL, counts may be 0). */
@@ -238,6 +240,10 @@ void service_free(struct service *s)
 	for (size_t i = 0; s->dests && i < s->n_dests; i++)
 		dest_done(&s->dests[i]);
 	free(s->dests);
+	free(s->template_fe_path);
+	free(s->template_be_path);
+	free(s->template_fe);
+	free(s->template_be);
 	params_done(&s->raw);
 	free(s);
 }
@@ -280,6 +286,10 @@ struct service *service_dup(const struct service *s)
 		for (size_t i = 0; i < s->n_dests; i++)
 			dest_copy(&r->dests[i], &s->dests[i]);
 	}
+	r->template_fe_path = strdup_or_null(s->template_fe_path);
+	r->template_be_path = strdup_or_null(s->template_be_path);
+	r->template_fe = strdup_or_null(s->template_fe);
+	r->template_be = strdup_or_null(s->template_be);
 	params_init(&r->raw);
 	params_copy(&r->raw, &s->raw);
 	return r;
@@ -428,7 +438,7 @@ static cJSON *dest_to_json(const struct service *s, const struct service_dest *d
 	_cleanup_free_ char *ua_acl = service_user_agent_acl(&d->user_agents);
 	json_str(ua, "AclName", ua_acl);
 	cJSON_AddItemToObject(o, "UserAgent", ua);
-	json_str(o, "UserDef", "");
+	json_str(o, "UserDef", d->user_def);
 	json_int(o, "Index", d->index);
 	if (d->n_path_replace) {
 		cJSON *a = cJSON_CreateArray();
@@ -490,8 +500,8 @@ static cJSON *service_json(const struct service *s, bool with_name)
 	json_str(o, "SessionType", s->sticky ? "sticky-server" : "");
 	json_headers(o, "SetReqHeader", s->set_req_headers, s->n_set_req_headers);
 	json_headers(o, "SetResHeader", s->set_res_headers, s->n_set_res_headers);
-	json_str(o, "TemplateBePath", "");
-	json_str(o, "TemplateFePath", "");
+	json_str(o, "TemplateBePath", s->template_be_path);
+	json_str(o, "TemplateFePath", s->template_fe_path);
 	json_bool(o, "UseGlobalUsers", false);
 	if (s->n_users) {
 		a = cJSON_CreateArray();

@@ -28,6 +28,7 @@ struct config {
 	char *configs_path;	 /* -c/--configs-path: haproxy.cfg is written here */
 	char *templates_path;	 /* -t/--templates-path: base template and fragments */
 	char *cfg_template_path; /* CFG_TEMPLATE_PATH: base template, absolute or in templates_path */
+	char *errorfiles_path;	 /* ERRORFILES_PATH: <code>.http pages, or none */
 	char *run_dir;		 /* --run-dir: master.sock, stats.sock */
 	char *services_file;	 /* --services-file: local mode services (JSON) */
 	char *haproxy_bin;	 /* --haproxy */

@@ -43,6 +43,7 @@ struct render_route {
 	bool https;    /* DFP's second backend of a destination with httpsPort (§4.2) */
 	enum render_mode mode;
 	bool grouped;
+	bool custom_be; /* the service's backends come from a snippet file or templateBePath */
 };
 
 /*
@@ -74,15 +75,30 @@ struct render_rule {
 	bool is_default; /* also the frontend's default_backend */
 };
 
+/* Lines of the configuration that a user's file produced (snippets.h), for error messages. */
+struct render_source {
+	char *path;
+	size_t first_line; /* 1-based line of haproxy.cfg where its output starts */
+	size_t n_lines;
+};
+
 /* What a rendering made, besides its text. Embedded: render_plan_done releases it. */
 struct render_plan {
 	struct render_backend *backends;
 	size_t n_backends;
 	struct render_rule *rules;
 	size_t n_rules;
+	struct render_source *sources;
+	size_t n_sources;
 };
 
 void render_plan_done(struct render_plan *p);
+/*
+ * When HAProxy's message err points at a line of haproxy.cfg (`[<file>:<line>]`) that a user's
+ * file produced, says which: "line 12 of haproxy.cfg is line 3 of the output of '/t/web-be.cfg'".
+ * NULL otherwise. Caller frees.
+ */
+char *render_plan_blame(const struct render_plan *p, const char *err);
 /* The backends of service (n of them, from *ret_first on: they are consecutive); 0 if none. */
 size_t render_plan_service(const struct render_plan *p, const char *service, size_t *ret_first);
 
@@ -118,3 +134,21 @@ void render_sort(struct render_service *svcs, size_t n);
 int render_config(const struct render *r, const struct config *cfg,
 		  const struct render_service *svcs, size_t n, struct strbuf *out,
 		  struct render_plan *ret_plan, char **reterr);
+
+struct snippets;
+/*
+ * render_config with the templates directory's snippet files (snippets.h, borrowed; NULL for
+ * none), joined as Docker Flow Proxy joins them (§4.1): the base template's output, then every
+ * `-fe.cfg` file (inside the last frontend the base template opened), then the backends, then
+ * every `-be.cfg` file, each executed against the base template's data. A file named after a
+ * service's aclName replaces what is generated for it: `<acl>-fe.cfg` its frontend lines,
+ * `<acl>-be.cfg` its backends and userlist (whose servers are then the file's: no task slots).
+ * A service's templateFePath / templateBePath text (service.h) does the same in the service's
+ * own place: among the generated frontend lines, among the backends. Fails (-EINVAL, or
+ * -EMSGSIZE over template.h's caps) with a message naming the file when a snippet or a
+ * service's template fails to execute.
+ */
+int render_config_snippets(const struct render *r, const struct config *cfg,
+			   const struct render_service *svcs, size_t n,
+			   const struct snippets *snippets, struct strbuf *out,
+			   struct render_plan *ret_plan, char **reterr);

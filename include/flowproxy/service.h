@@ -109,6 +109,7 @@ struct service_dest {
 	char *service_group; /* serviceGroup: listen tcpListen_<group>_<srcPort>; NULL when unset */
 	char *balance_group; /* balanceGroup: that listen's balance algorithm; NULL when unset */
 	bool paths_given;    /* servicePath was given (not implied by serviceDomain) */
+	char *user_def;	     /* userDef: free data for custom templates, NULL when unset */
 };
 
 struct service {
@@ -137,6 +138,10 @@ struct service {
 	long replicas;
 	struct service_dest *dests;
 	size_t n_dests;
+	/* templateFePath / templateBePath as given (NULL when unset), and the files' text, read by
+	 * the edge when the service is submitted (snippets_service_templates), NULL before. */
+	char *template_fe_path, *template_be_path;
+	char *template_fe, *template_be;
 	struct params raw; /* the parameters it was parsed from, for re-parsing and get-services */
 	uint64_t policy_hash; /* params_policy_hash(&raw), 0 when not computed */
 };

@@ -169,6 +169,7 @@ static void fuzz_check_service(const struct service *s, const struct labels_ctx 
 		for (size_t k = 0; k < d->n_service_headers; k++)
 			FUZZ_CHECK(fuzz_header_name(d->service_headers[k].name) &&
 				   fuzz_word(d->service_headers[k].value));
+		FUZZ_CHECK(!d->user_def || fuzz_clean(d->user_def));
 	}
 	/* backendExtra is the one multi-line value: LF only, no other control byte. */
 	for (const char *c = s->backend_extra; c && *c; c++)
@@ -176,6 +177,20 @@ static void fuzz_check_service(const struct service *s, const struct labels_ctx 
 	FUZZ_CHECK(!s->connection_mode || fuzz_word(s->connection_mode));
 	FUZZ_CHECK(!s->compression_algo || fuzz_clean(s->compression_algo));
 	FUZZ_CHECK(!s->compression_type || fuzz_clean(s->compression_type));
+	/* A template path has no ".." component: a relative one stays in the templates dir. */
+	const char *tp[] = {s->template_fe_path, s->template_be_path};
+	for (size_t i = 0; i < ARRAY_SIZE(tp); i++) {
+		if (!tp[i])
+			continue;
+		FUZZ_CHECK(*tp[i] && fuzz_clean(tp[i]) && !str_endswith(tp[i], "/"));
+		for (const char *c = tp[i]; *c;) {
+			size_t n = strcspn(c, "/");
+			FUZZ_CHECK(!(n == 2 && c[0] == '.' && c[1] == '.'));
+			c += n;
+			c += *c == '/';
+		}
+	}
+	FUZZ_CHECK(!s->template_fe && !s->template_be); /* only the edge reads the files */
 
 	/* Its raw parameters give the same service; a copy is equal. */
 	struct service *again = NULL, *copy = service_dup(s);

@@ -130,6 +130,8 @@ static char *field(const struct service *s, const char *f)
 		else if (streq(f, "group"))
 			strbuf_printf(&b, "%s/%s", d->service_group ? d->service_group : "(nil)",
 				      d->balance_group ? d->balance_group : "(nil)");
+		else if (streq(f, "user_def"))
+			strbuf_puts(&b, d->user_def ? d->user_def : "(nil)");
 		else
 			strbuf_puts(&b, "(bad field)");
 		return strbuf_steal(&b);
@@ -164,6 +166,10 @@ static char *field(const struct service *s, const char *f)
 		strbuf_printf(&b, "%d", s->users_pass_encrypted);
 	else if (streq(f, "replicas"))
 		strbuf_printf(&b, "%d:%ld", s->has_replicas, s->replicas);
+	else if (streq(f, "tfe"))
+		strbuf_puts(&b, s->template_fe_path ? s->template_fe_path : "(nil)");
+	else if (streq(f, "tbe"))
+		strbuf_puts(&b, s->template_be_path ? s->template_be_path : "(nil)");
 	else if (streq(f, "discovery"))
 		strbuf_puts(&b, s->discovery_type ? s->discovery_type : "(nil)");
 	else if (streq(f, "n_dests"))
@@ -368,6 +374,19 @@ static const struct {
 	{"serviceName=s&servicePath=/a&port=80&servicePath.11=/x", "d0.index", "0"},
 	/* the separator */
 	{"serviceName=s&port=80&servicePath=/a;/b", "d0.paths", "/a;/b"},
+	/* custom templates: paths only (the daemon reads the files) */
+	{BASE, "tfe", "(nil)"},
+	{BASE "&templateFePath=fe.tmpl", "tfe", "fe.tmpl"},
+	{BASE "&templateBePath=/etc/flowproxy/be.tmpl", "tbe", "/etc/flowproxy/be.tmpl"},
+	{BASE "&templateBePath=my..be/x..tmpl", "tbe", "my..be/x..tmpl"},
+	{BASE "&templatefepath=sub/./fe.tmpl", "tfe", "sub/./fe.tmpl"},
+	/* userDef: free data, per destination with DFP's fallback */
+	{BASE, "d0.user_def", "(nil)"},
+	{BASE "&userDef=any text, even {{ this }}", "d0.user_def", "any text, even {{ this }}"},
+	{"serviceName=s&port=80&servicePath.1=/a&servicePath.2=/b&userDef=all&userDef.2=two",
+	 "d0.user_def", "all"},
+	{"serviceName=s&port=80&servicePath.1=/a&servicePath.2=/b&userDef=all&userDef.2=two",
+	 "d1.user_def", "two"},
 };
 
 static const struct {
@@ -637,6 +656,18 @@ static const struct {
 	{"serviceName=svc&serviceDomain=.hidden&port=80&serviceCert=" CERT_ESC, 400,
 	 "serviceCert: '.hidden' cannot name its file: the certificate name must not start with "
 	 "'.'"},
+	/* a relative template path stays in the templates directory */
+	{BASE "&templateFePath=../x.tmpl", 400,
+	 "templateFePath '../x.tmpl' must not contain '..': a relative path is read from the "
+	 "templates directory"},
+	{BASE "&templateBePath=a/../../b", 400,
+	 "templateBePath 'a/../../b' must not contain '..': a relative path is read from the "
+	 "templates directory"},
+	{BASE "&templateBePath=/abs/..", 400,
+	 "templateBePath '/abs/..' must not contain '..': a relative path is read from the "
+	 "templates directory"},
+	{BASE "&templateFePath=dir/", 400,
+	 "templateFePath 'dir/' must name a file, not a directory"},
 };
 
 static void test_fields(void)

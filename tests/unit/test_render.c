@@ -8,9 +8,11 @@
 #include "flowproxy/labels.h"
 #include "flowproxy/registry.h"
 #include "flowproxy/render.h"
+#include "flowproxy/snippets.h"
 #include "flowproxy/telemetry_parse.h"
 #include "tap.h"
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 static const char *src_root(void)
@@ -35,6 +37,73 @@ static void parse_query(const char *q, struct params *p)
 	free(dup);
 }
 
+/*
+ * The golden files name the error pages at a fixed path, so that they do not depend on where the
+ * source tree is; haproxy -c reads them there. Written atomically: other test runs may read them.
+ */
+#define GOLDEN_ERRORFILES "/tmp/fp-golden/errorfiles"
+static const char *const error_codes[] = {"400", "403", "405", "408", "429",
+					  "500", "502", "503", "504"};
+
+static void stage_errorfiles(void)
+{
+	mkdir("/tmp/fp-golden", 0755);
+	mkdir(GOLDEN_ERRORFILES, 0755);
+	for (size_t i = 0; i < ARRAY_SIZE(error_codes); i++) {
+		char *from = xasprintf("%s/haproxy/errorfiles/%s.http", src_root(), error_codes[i]);
+		char *to = xasprintf("%s/%s.http", GOLDEN_ERRORFILES, error_codes[i]);
+		char *text = NULL;
+		size_t len = 0;
+
+		if (read_file(from, 1 << 16, &text, &len) == 0)
+			write_file_atomic(to, text, len);
+		free(text);
+		free(from);
+		free(to);
+	}
+}
+
+/*
+ * Each error page is an HTTP response HAProxy accepts as is: a status line with the page's code,
+ * CRLF line ends, and a Content-Length equal to the body's length.
+ */
+static void test_errorfiles(void)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(error_codes); i++) {
+		char *path = xasprintf("%s/haproxy/errorfiles/%s.http", src_root(), error_codes[i]);
+		char *text = NULL, *status = xasprintf("HTTP/1.1 %s ", error_codes[i]);
+		size_t len = 0;
+		int k = read_file(path, 1 << 16, &text, &len);
+
+		tap_ok(k == 0, "%s.http is readable", error_codes[i]);
+		if (k == 0) {
+			const char *end = strstr(text, "\r\n\r\n");
+			const char *cl = strstr(text, "\r\nContent-Length: ");
+			long n = -1;
+
+			tap_ok(str_startswith(text, status), "%s.http: status line",
+			       error_codes[i]);
+			tap_ok(end && cl && cl < end, "%s.http: headers end with CRLF CRLF",
+			       error_codes[i]);
+			if (end && cl && cl < end) {
+				char *v = xstrndup(cl + 18, strcspn(cl + 18, "\r"));
+				parse_long(v, 0, 1 << 16, &n);
+				free(v);
+				tap_ok(n == (long)(len - (size_t)(end + 4 - text)),
+				       "%s.http: Content-Length %ld is the body's length",
+				       error_codes[i], n);
+			}
+			bool bare_lf = false;
+			for (const char *q = text; end && q < end; q++)
+				bare_lf |= *q == '\n' && (q == text || q[-1] != '\r');
+			tap_ok(!bare_lf, "%s.http: header lines end with CRLF", error_codes[i]);
+		}
+		free(status);
+		free(text);
+		free(path);
+	}
+}
+
 static int haproxy_check(const char *path)
 {
 	char *cmd = xasprintf("haproxy -c -q -f %s >/dev/null 2>&1", path);
@@ -42,6 +111,21 @@ static int haproxy_check(const char *path)
 
 	free(cmd);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* s with each LF written as "\n", for a one-line TAP test name. Caller frees. */
+static char *one_line(const char *s)
+{
+	struct strbuf b;
+
+	strbuf_init(&b);
+	for (; *s; s++) {
+		if (*s == '\n')
+			strbuf_puts(&b, "\\n");
+		else
+			strbuf_putc(&b, *s);
+	}
+	return strbuf_steal(&b);
 }
 
 struct golden_case {
@@ -115,7 +199,7 @@ static int render_case(const struct golden_case *gc, struct strbuf *out, struct 
 	struct registry reg;
 	struct render_service *rs = NULL;
 	char *err = NULL;
-	char *env[12];
+	char *env[16];
 	size_t ne = 0;
 	int k;
 
@@ -126,6 +210,7 @@ static int render_case(const struct golden_case *gc, struct strbuf *out, struct 
 	env[ne++] = "FLOWPROXY_RUN_DIR=/tmp/fp-golden";
 	env[ne++] = "DEFAULT_PORTS=8000,8443:ssl";
 	env[ne++] = "RESOLVE_SERVERS=false";
+	env[ne++] = "ERRORFILES_PATH=" GOLDEN_ERRORFILES;
 	env[ne] = NULL;
 	k = config_load(&cfg, 0, NULL, env, &err);
 	tap_is_int(k, 0, "config loads");
@@ -461,21 +546,347 @@ static const struct fragment_case fragments[] = {
 	 "serviceName=s&reqMode=sni&srcPort=9443&servicePath=a.test&port=443",
 	 {"\n    acl sni_s443-1 req_ssl_sni -i a.test\n", NULL},
 	 {"path_beg", NULL}},
+	{"error pages: every code DFP's template names, from ERRORFILES_PATH",
+	 {"ERRORFILES_PATH=/pages", NULL},
+	 "serviceName=m&servicePath=/a&port=80",
+	 {"\n    default-server init-addr last,libc,none\n    errorfile 400 /pages/400.http\n"
+	  "    errorfile 403 /pages/403.http\n    errorfile 405 /pages/405.http\n"
+	  "    errorfile 408 /pages/408.http\n    errorfile 429 /pages/429.http\n"
+	  "    errorfile 500 /pages/500.http\n    errorfile 502 /pages/502.http\n"
+	  "    errorfile 503 /pages/503.http\n    errorfile 504 /pages/504.http\n    maxconn 5000\n",
+	  NULL},
+	 {NULL}},
+	{"error pages: ERRORFILES_PATH=none keeps HAProxy's own",
+	 {"ERRORFILES_PATH=none", NULL},
+	 "serviceName=m&servicePath=/a&port=80",
+	 {"\n    default-server init-addr last,libc,none\n    maxconn 5000\n", NULL},
+	 {"errorfile", NULL}},
 };
 
-/* s with each LF written as "\n", for a one-line TAP test name. Caller frees. */
-static char *one_line(const char *s)
+/*
+ * One service (query q; NULL: "web", /web, port 8080), its custom templates fe and be (NULL for
+ * none) and its slots, rendered with base template base (a path) and snippets sn.
+ */
+static int render_svc(const char *q, const char *fe, const char *be, const char *base,
+		      const struct snippets *sn, const char *const *slots, size_t n_slots,
+		      struct strbuf *out, struct render_plan *plan, char **err)
 {
-	struct strbuf b;
+	struct config cfg;
+	struct render *r = NULL;
+	struct registry reg;
+	struct render_service *rs = NULL;
+	char *env[] = {"FLOWPROXY_RUN_DIR=/tmp/fp-golden", "DEFAULT_PORTS=8000,8443:ssl",
+		       "ERRORFILES_PATH=" GOLDEN_ERRORFILES, NULL};
+	struct labels_ctx ctx = {",", "hdr_beg(host)", false, "", false};
+	struct params p;
+	struct service *svc = NULL;
+	int k;
 
-	strbuf_init(&b);
-	for (; *s; s++) {
-		if (*s == '\n')
-			strbuf_puts(&b, "\\n");
-		else
-			strbuf_putc(&b, *s);
+	config_load(&cfg, 0, NULL, env, err);
+	char *tdir = xasprintf("%s/templates", src_root());
+	k = render_new(tdir, base, &r, err);
+	free(tdir);
+	if (k < 0) {
+		config_done(&cfg);
+		return k;
 	}
-	return strbuf_steal(&b);
+	parse_query(q ? q : "serviceName=web&servicePath=/web&port=8080", &p);
+	k = labels_parse(&p, &ctx, &svc, NULL, err);
+	params_done(&p);
+	if (k < 0) {
+		render_free(r);
+		config_done(&cfg);
+		return k;
+	}
+	svc->template_fe = fe ? xstrdup(fe) : NULL;
+	svc->template_be = be ? xstrdup(be) : NULL;
+	registry_init(&reg);
+	registry_put(&reg, svc, slots, n_slots);
+	registry_render_services(&reg, &rs);
+	k = render_config_snippets(r, &cfg, rs, 1, sn, out, plan, err);
+	free(rs);
+	registry_done(&reg);
+	render_free(r);
+	config_done(&cfg);
+	return k;
+}
+
+static int render_one(const char *base, const struct snippets *sn, const char *const *slots,
+		      size_t n_slots, struct strbuf *out, struct render_plan *plan, char **err)
+{
+	return render_svc(NULL, NULL, NULL, base, sn, slots, n_slots, out, plan, err);
+}
+
+/*
+ * templateFePath / templateBePath: executed against DFP's Service fields (as service_to_json
+ * names them, formatted as DFP's FormatServiceForTemplates leaves them), in place of what is
+ * generated for the service.
+ */
+static void test_service_templates(bool have_haproxy)
+{
+	const char *q = "serviceName=web&aclName=w&servicePath.1=/a&servicePath.2=/b,/c&port=8080&"
+			"srcPort.2=8000&userDef.1=one&userDef=all&serviceDomain.2=x.test&"
+			"templateFePath=fe.tmpl&templateBePath=/t/be.tmpl";
+	const char *fe = "{{- range .ServiceDest}}\n"
+			 "    acl url_{{$.AclName}}{{.Port}}_{{.Index}} {{.PathType}}"
+			 "{{range .ServicePath}} {{.}}{{end}}\n"
+			 "{{- if .SrcPort}}\n    {{.SrcPortAcl}}{{end}}\n"
+			 "    use_backend {{$.AclName}}-be{{.Port}}_{{.Index}} if "
+			 "url_{{$.AclName}}{{.Port}}_{{.Index}}{{.SrcPortAclName}}\n"
+			 "{{- end}}\n";
+	const char *be = "{{- $svc := .ServiceName}}{{range $i, $d := .ServiceDest}}\n"
+			 "backend {{$.AclName}}-be{{$d.Port}}_{{$d.Index}}\n"
+			 "    mode {{$d.ReqMode}}\n"
+			 "    # {{$svc}} {{$i}} {{$d.UserDef}} {{len $d.ServiceDomain}} "
+			 "{{$.TemplateBePath}} {{$.IsGlobal}}\n"
+			 "{{- range $.Tasks}}\n    server t{{.}} {{.}}:{{$d.Port}}{{end}}\n"
+			 "{{- end}}\n";
+	const char *slots[] = {"10.0.0.7", "", "10.0.0.5:9000"};
+	struct strbuf out;
+	struct render_plan plan = {0};
+	char *err = NULL;
+
+	strbuf_init(&out);
+	int k = render_svc(q, fe, be, "haproxy.tmpl", NULL, slots, 3, &out, &plan, &err);
+	tap_ok(k == 0, "service templates: render%s%s", k ? ": " : "", k && err ? err : "");
+	const char *o = strbuf_str(&out);
+	static const char *const has[] = {
+		"\n    acl url_w8080_1 path_beg /a\n    use_backend w-be8080_1 if url_w8080_1\n",
+		"\n    acl url_w8080_2 path_beg /b /c\n    acl srcPort_w8000_2 dst_port 8000\n"
+		"    use_backend w-be8080_2 if url_w8080_2 srcPort_w8000_2\n",
+		"\nbackend w-be8080_1\n    mode http\n    # web 0 one 0 /t/be.tmpl true\n"
+		"    server t10.0.0.5 10.0.0.5:8080\n    server t10.0.0.7 10.0.0.7:8080\n",
+		"\nbackend w-be8080_2\n    mode http\n    # web 1 all 1 /t/be.tmpl true\n",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(has); i++) {
+		_cleanup_free_ char *l = one_line(has[i]);
+		tap_ok(strstr(o, has[i]) != NULL, "service templates: has '%s'", l);
+	}
+	tap_ok(strstr(o, "domain_w") == NULL && strstr(o, "server web_1") == NULL,
+	       "service templates: nothing generated for the service is left");
+	tap_ok(plan.n_backends == 2 && plan.backends[0].n_slots == 0,
+	       "service templates: its backends have no task slots to re-point");
+	/* The "mode http" line of destination 2's backend: line 3 of what be.tmpl wrote for it. */
+	const char *m = strstr(o, "\nbackend w-be8080_2\n    mode http\n");
+	size_t line = 2;
+	for (const char *c = o; m && c <= m; c++)
+		line += *c == '\n';
+	char *msg = xasprintf("parsing [/cfg/haproxy.cfg:%zu] : bad", line);
+	char *why = render_plan_blame(&plan, msg);
+	tap_ok(why && strstr(why, "is line 8 of the output of") && strstr(why, "'/t/be.tmpl'"),
+	       "service templates: an error in its backend names the file: %s",
+	       why ? why : "(none)");
+	free(why);
+	free(msg);
+	char *path = xasprintf("/tmp/fp-golden/service-templates-%d.cfg", (int)getpid());
+	write_file_atomic(path, o, out.len);
+	if (have_haproxy)
+		tap_is_int(haproxy_check(path), 0,
+			   "service templates: the result passes haproxy -c");
+	unlink(path);
+	free(path);
+	render_plan_done(&plan);
+	strbuf_reset(&out);
+	free(err);
+	err = NULL;
+	k = render_svc(q, "{{index .ServiceDest 5}}", NULL, "haproxy.tmpl", NULL, slots, 3, &out,
+		       NULL, &err);
+	tap_is_int(k, -EINVAL, "service templates: a failing template fails the rendering");
+	tap_ok(err && strstr(err, "service 'web': templateFePath: fe.tmpl:1:"),
+	       "service templates: naming the service, the parameter and the file: %s",
+	       err ? err : "");
+	free(err);
+	strbuf_done(&out);
+}
+
+static char *write_temp(const char *dir, const char *name, const char *text)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+
+	write_file_atomic(path, text, strlen(text));
+	return path;
+}
+
+/*
+ * A base template in Docker Flow Proxy's dialect (tests/fixtures/templates/dfp-base.tmpl): every
+ * field DFP's haproxy.tmpl reads, rendered as DFP would, and HAProxy takes the result.
+ */
+static void test_dfp_base(bool have_haproxy)
+{
+	char *fixture = xasprintf("%s/tests/fixtures/templates/dfp-base.tmpl", src_root());
+	char *text = NULL, *err = NULL;
+	struct strbuf t, out;
+
+	strbuf_init(&t);
+	strbuf_init(&out);
+	tap_ok(read_file(fixture, 1 << 20, &text, NULL) == 0, "the DFP base template is there");
+	/* Its error pages are at DFP's /errorfiles; the test's copies are elsewhere. */
+	for (const char *q = text ? text : ""; *q;) {
+		const char *e = strstr(q, "/errorfiles/");
+		if (!e) {
+			strbuf_puts(&t, q);
+			break;
+		}
+		strbuf_append(&t, q, (size_t)(e - q));
+		strbuf_puts(&t, GOLDEN_ERRORFILES "/");
+		q = e + 12;
+	}
+	char *base = xasprintf("/tmp/fp-golden/dfp-base-%d.tmpl", (int)getpid());
+	write_file_atomic(base, strbuf_str(&t), t.len);
+	const char *slots[] = {"10.0.0.5"};
+	int k = render_one(base, NULL, slots, 1, &out, NULL, &err);
+	tap_ok(k == 0, "DFP base template renders%s%s", k ? ": " : "", k && err ? err : "");
+	const char *o = strbuf_str(&out);
+	static const char *const has[] = {
+		"\n    tune.ssl.default-dh-param 2048\n    ssl-default-bind-options no-sslv3\n",
+		"\nresolvers docker\n    nameserver dns 127.0.0.11:53\n    hold valid 10s\n",
+		"\n    balance roundrobin\n\n    option  dontlognull\n    option  http-keep-alive\n",
+		"\n    errorfile 503 " GOLDEN_ERRORFILES "/503.http\n",
+		"\n    timeout client  20s\n    timeout server  20s\n    timeout queue   30s\n",
+		"\n    timeout http-keep-alive 15s\n",
+		"\nfrontend services\n    bind *:8000\n    mode http\n"
+		"    option  forwardfor\n    http-response set-header X-Base-Template dfp\n",
+		"\n    acl url_web8080_0 path_beg /web\n    use_backend web-be8080_0 if url_web8080_0\n",
+		/* What flowproxy needs and the template lacks, in a global section of its own. */
+		"\nglobal\n    stats socket /tmp/fp-golden/stats.sock mode 600 level admin\n"
+		"    stats timeout 24d\n    hard-stop-after 30s\n",
+		"\nbackend web-be8080_0\n",
+		"\n    server web_1 10.0.0.5:8080\n",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(has); i++) {
+		_cleanup_free_ char *l = one_line(has[i]);
+		tap_ok(strstr(o, has[i]) != NULL, "DFP base template: has '%s'", l);
+	}
+	tap_ok(strstr(o, "{{") == NULL && strstr(o, "bind *:8443 ") == NULL,
+	       "DFP base template: no action left, no CertsString without certificates");
+	char *path = xasprintf("/tmp/fp-golden/dfp-base-%d.cfg", (int)getpid());
+	write_file_atomic(path, o, out.len);
+	if (have_haproxy)
+		tap_is_int(haproxy_check(path), 0,
+			   "DFP base template: the result passes haproxy -c");
+	if (k != 0 || (have_haproxy && haproxy_check(path) != 0))
+		tap_diag("got:\n%s", o);
+	unlink(path);
+	unlink(base);
+	free(path);
+	free(base);
+	free(fixture);
+	free(text);
+	free(err);
+	strbuf_done(&t);
+	strbuf_done(&out);
+}
+
+/* Snippet files: read from a directory, joined as DFP joins them, replacing a service's part. */
+static void test_snippets(bool have_haproxy)
+{
+	char dir[] = "/tmp/fp-snippets.XXXXXX";
+	struct snippets sn;
+	struct strbuf out;
+	struct render_plan plan = {0};
+	char *err = NULL;
+
+	snippets_init(&sn);
+	strbuf_init(&out);
+	tap_ok(mkdtemp(dir) != NULL, "snippets: a directory");
+	free(write_temp(dir, "web-be.cfg",
+			"backend web-be8080_0\n    mode http\n"
+			"    http-response set-header X-T {{.TimeoutServer}}\n"
+			"    server own 127.0.0.1:9\n"));
+	free(write_temp(dir, "zz-fe.cfg",
+			"    acl url_zz path_beg /zz\n"
+			"    use_backend zz-be if url_zz"));
+	free(write_temp(dir, "aa-fe.cfg",
+			"    acl url_aa path_beg /aa\n"
+			"    use_backend zz-be if url_aa\n"));
+	free(write_temp(dir, "zz-be.cfg", "backend zz-be\n    mode http\n"));
+	free(write_temp(dir, "-fe.cfg", "not a snippet: no name\n"));
+	free(write_temp(dir, "notes.cfg", "not a snippet: no suffix\n"));
+	tap_is_int(snippets_load(dir, &sn, &err), 0, "snippets: load");
+	tap_is_int((long long)sn.n, 4, "snippets: four files, the others ignored");
+	tap_ok(sn.n == 4 && streq(sn.v[0].acl, "aa") && sn.v[0].kind == SNIPPET_FE &&
+		       streq(sn.v[1].acl, "zz") && sn.v[1].kind == SNIPPET_FE &&
+		       streq(sn.v[2].acl, "web") && sn.v[2].kind == SNIPPET_BE &&
+		       streq(sn.v[3].acl, "zz") && sn.v[3].kind == SNIPPET_BE,
+	       "snippets: -fe.cfg first, then -be.cfg, each in name order");
+
+	const char *slots[] = {"10.0.0.5", ""};
+	int k = render_one("haproxy.tmpl", &sn, slots, 2, &out, &plan, &err);
+	tap_ok(k == 0, "snippets: render%s%s", k ? ": " : "", k && err ? err : "");
+	const char *o = strbuf_str(&out);
+	const char *fe =
+		strstr(o, "\n    acl url_aa path_beg /aa\n    use_backend zz-be if url_aa\n"
+			  "\n    acl url_zz path_beg /zz\n    use_backend zz-be if url_zz\n");
+	const char *gen = strstr(o, "\n    acl url_web8080_0 path_beg /web\n");
+	const char *web =
+		strstr(o, "\nbackend web-be8080_0\n    mode http\n"
+			  "    http-response set-header X-T 20\n    server own 127.0.0.1:9\n");
+	const char *zz = strstr(o, "\nbackend zz-be\n");
+	tap_ok(gen && fe && gen < fe, "snippets: -fe.cfg files follow the generated frontend");
+	tap_ok(fe && web && zz && fe < web && web < zz, "snippets: then the -be.cfg files");
+	tap_ok(strstr(o, "\nglobal\n") == NULL,
+	       "snippets: the stock template has what flowproxy needs: no global of its own");
+	tap_ok(strstr(o, "server web_1") == NULL && strstr(o, "retry-on") == NULL,
+	       "snippets: web-be.cfg replaces the generated backend of web");
+	tap_ok(plan.n_backends == 1 && plan.backends[0].n_slots == 0,
+	       "snippets: a replaced backend has no task slots to re-point");
+	tap_is_int((long long)plan.n_sources, 4, "snippets: where each file landed is known");
+	/* The line "server own" of web-be.cfg (its line 4) in haproxy.cfg. */
+	size_t line = 1;
+	for (const char *q = o;
+	     web && q < web + 1 +
+				    strlen("backend web-be8080_0\n    mode http\n"
+					   "    http-response set-header X-T 20\n");
+	     q++)
+		line += *q == '\n';
+	char *msg = xasprintf("[ALERT] parsing [/cfg/haproxy.cfg:%zu] : unknown keyword", line);
+	char *why = render_plan_blame(&plan, msg);
+	char *want = xasprintf("line %zu of haproxy.cfg is line 4 of the output of '%s/web-be.cfg'",
+			       line, dir);
+	tap_is_str(why, want, "snippets: an error on a file's line names the file and line");
+	free(why);
+	free(msg);
+	msg = xasprintf("parsing [/cfg/haproxy.cfg:3] : unknown keyword");
+	why = render_plan_blame(&plan, msg);
+	tap_ok(why == NULL, "snippets: an error elsewhere blames no file");
+	free(why);
+	free(msg);
+	free(want);
+	char *path = xasprintf("%s/haproxy.cfg", dir);
+	write_file_atomic(path, o, out.len);
+	if (have_haproxy)
+		tap_is_int(haproxy_check(path), 0, "snippets: the result passes haproxy -c");
+	unlink(path);
+	free(path);
+	render_plan_done(&plan);
+	strbuf_reset(&out);
+
+	/* <acl>-fe.cfg of a routed service replaces its generated frontend lines. */
+	free(write_temp(dir, "web-fe.cfg", "    use_backend web-be8080_0 if { path_beg /own }\n"));
+	snippets_done(&sn);
+	tap_is_int(snippets_load(dir, &sn, &err), 0, "snippets: load again");
+	k = render_one("haproxy.tmpl", &sn, slots, 2, &out, NULL, &err);
+	o = strbuf_str(&out);
+	tap_ok(k == 0 && strstr(o, "url_web8080_0") == NULL &&
+		       strstr(o, "\n    use_backend web-be8080_0 if { path_beg /own }\n"),
+	       "snippets: web-fe.cfg replaces web's generated frontend lines");
+
+	/* A file that is no template is refused, named. */
+	free(write_temp(dir, "bad-be.cfg", "backend x\n    {{.Oops\n"));
+	snippets_done(&sn);
+	k = snippets_load(dir, &sn, &err);
+	tap_is_int(k, -EINVAL, "snippets: a file that does not parse is refused");
+	tap_ok(err && strstr(err, "/bad-be.cfg:2:"), "snippets: the message names it: %s",
+	       err ? err : "");
+	tap_is_int((long long)sn.n, 0, "snippets: nothing is kept then");
+	tap_is_int(snippets_load("/nonexistent/fp", &sn, &err), 0,
+		   "snippets: a missing directory has none");
+	char *rm = xasprintf("rm -rf %s", dir);
+	tap_is_int(system(rm), 0, "snippets: clean up");
+	free(rm);
+	snippets_done(&sn);
+	strbuf_done(&out);
+	free(err);
 }
 
 static void test_fragments(void)
@@ -510,6 +921,9 @@ int main(void)
 {
 	bool update = getenv("FLOWPROXY_UPDATE_GOLDEN") != NULL;
 	bool have_haproxy = system("haproxy -v >/dev/null 2>&1") == 0;
+
+	stage_errorfiles();
+	test_errorfiles();
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct strbuf a, b;
@@ -672,5 +1086,8 @@ int main(void)
 		   "strbuf_put_quoted escapes \" \\ $");
 	strbuf_done(&q);
 	test_fragments();
+	test_dfp_base(have_haproxy);
+	test_snippets(have_haproxy);
+	test_service_templates(have_haproxy);
 	return tap_done();
 }
