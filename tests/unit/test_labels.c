@@ -1413,6 +1413,26 @@ static void test_dfp_names(void)
 	       "an indexed name is classified as its base");
 	tap_diag("%zu of %zu DFP parameters refused until implemented", refused,
 		 ARRAY_SIZE(dfp_names));
+
+	/* docs/parameters.md's status table says what the parser does, name by name. */
+	const char *root = getenv("FLOWPROXY_SOURCE_ROOT");
+	_cleanup_free_ char *path = xasprintf("%s/docs/parameters.md", root ? root : ".");
+	_cleanup_free_ char *doc = NULL;
+	size_t len = 0;
+	tap_is_int(read_file(path, 1 << 20, &doc, &len), 0, "docs/parameters.md is read");
+	const char *table = doc ? strstr(doc, "## Status of every parameter") : NULL;
+	tap_ok(table != NULL, "docs/parameters.md has the status table");
+	for (size_t i = 0; table && i < ARRAY_SIZE(dfp_names) + 1; i++) {
+		const char *n = i < ARRAY_SIZE(dfp_names) ? dfp_names[i] : "aclCondition";
+		_cleanup_free_ char *row = xasprintf("\n| `%s` | ", n);
+		const char *r = strstr(table, row);
+		enum labels_support k = labels_param_support(n);
+		bool doc_refused = r && strncmp(r + strlen(row), "refused", 7) == 0;
+		bool doc_implemented = r && strncmp(r + strlen(row), "implemented", 11) == 0;
+		tap_ok(k == LABELS_UNSUPPORTED ? doc_refused : doc_implemented,
+		       "docs/parameters.md: %s is %s", n,
+		       k == LABELS_UNSUPPORTED ? "refused" : "implemented");
+	}
 }
 
 int main(void)
