@@ -482,10 +482,9 @@ void certs_state_done(struct certs_state *st)
 int certs_write(const char *dir, const char *name, const char *pem, size_t len, char **reterr)
 {
 	_cleanup_free_ char *path = xasprintf("%s/%s", dir, name);
-	_cleanup_free_ char *tmp = xasprintf("%s/.%s.tmp", dir, name);
 	_cleanup_free_ char *old = NULL;
 	size_t old_len = 0;
-	int fd, r = 0;
+	int r;
 
 	if (read_file(path, CERTS_PEM_MAX, &old, &old_len) == 0 && old_len == len &&
 	    memcmp(old, pem, len) == 0)
@@ -493,26 +492,9 @@ int certs_write(const char *dir, const char *name, const char *pem, size_t len, 
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		return errmsg_set(reterr, -errno, "cannot create '%s': %m", dir);
 	/* The key is a secret: readable by flowproxy and HAProxy's user only. */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return errmsg_set(reterr, -errno, "cannot write '%s': %m", tmp);
-	for (const char *p = pem; r == 0 && p < pem + len;) {
-		ssize_t n = write(fd, p, (size_t)(pem + len - p));
-		if (n < 0 && errno != EINTR)
-			r = -errno;
-		else if (n > 0)
-			p += n;
-	}
-	if (r == 0 && fdatasync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlink(tmp);
+	r = write_file_atomic_mode(path, pem, len, 0600);
+	if (r < 0)
 		return errmsg_set(reterr, r, "cannot write '%s': %s", path, strerror(-r));
-	}
 	return 1;
 }
 

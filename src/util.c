@@ -253,8 +253,18 @@ int read_file(const char *path, size_t max, char **ret, size_t *ret_len)
 
 int write_file_atomic(const char *path, const char *data, size_t len)
 {
-	_cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	return write_file_atomic_mode(path, data, len, 0644);
+}
+
+int write_file_atomic_mode(const char *path, const char *data, size_t len, mode_t mode)
+{
+	/* A hidden temporary in the same directory: a reader of the directory (the certificates
+	 * scan) never takes it for a file of its own. */
+	const char *slash = strrchr(path, '/');
+	_cleanup_free_ char *tmp = slash ? xasprintf("%.*s/.%s.tmp.%d", (int)(slash - path), path,
+						     slash + 1, (int)getpid())
+					 : xasprintf(".%s.tmp.%d", path, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	int r = 0;
 
 	if (fd < 0)

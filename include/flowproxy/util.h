@@ -111,6 +111,8 @@ int parse_long(const char *s, long min, long max, long *ret);
 int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
 /* Writes data to path atomically (temporary file in the same directory, fsync, rename). */
 int write_file_atomic(const char *path, const char *data, size_t len);
+/* The same with the file's mode (0600 for a private key); the temporary is hidden (.name). */
+int write_file_atomic_mode(const char *path, const char *data, size_t len, mode_t mode);
 
 /* Monotonic clock in microseconds. */
 long long now_usec(void);
