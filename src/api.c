@@ -125,7 +125,7 @@ static void api_run(struct api *a);
 enum req_state { REQ_NEW = 0, REQ_PENDING, REQ_DONE };
 
 /* What a request sent to every replica (distribute=true) is, for its answer. */
-enum req_fanout { FANOUT_RECONFIGURE = 0, FANOUT_REMOVE, FANOUT_METRICS };
+enum req_fanout { FANOUT_RECONFIGURE = 0, FANOUT_REMOVE, FANOUT_METRICS, FANOUT_CERT };
 
 struct req {
 	struct api *api;
@@ -381,6 +381,8 @@ static void remove_local(struct api *a, struct req *q)
 }
 
 static void metrics_local(struct api *a, struct req *q);
+static void cert_local(struct api *a, struct req *q);
+static char *cert_response(const char *status, const char *message, cJSON *certs);
 
 /* distribute=true: the request goes to every replica (distribute.h), this one included. */
 static bool wants_fanout(const struct api *a, const struct req *q)
@@ -420,6 +422,9 @@ static void on_fanout(void *userdata, const struct distribute_result *res)
 		case FANOUT_METRICS:
 			metrics_local(a, q);
 			return;
+		case FANOUT_CERT:
+			cert_local(a, q);
+			return;
 		}
 	}
 	if (res->r < 0) {
@@ -428,6 +433,11 @@ static void on_fanout(void *userdata, const struct distribute_result *res)
 		if (q->fanout == FANOUT_METRICS) {
 			q->ctype = "text/plain; charset=utf-8";
 			req_finish_text(q, 500, xasprintf("%s\n", res->message));
+			return;
+		}
+		if (q->fanout == FANOUT_CERT) {
+			/* DFP answers a failed certificate fan-out with 400 NOK. */
+			req_finish(q, 400, cert_response("NOK", res->message, NULL));
 			return;
 		}
 		req_finish(q, 500, dfp_response("NOK", res->message, name, q->svc));
@@ -444,6 +454,10 @@ static void on_fanout(void *userdata, const struct distribute_result *res)
 		req_finish_text(q, 200, strbuf_steal(&b));
 		return;
 	}
+	if (q->fanout == FANOUT_CERT) {
+		req_finish(q, 200, cert_response("OK", "Distributed to all instances", NULL));
+		return;
+	}
 	cJSON *o = dfp_response_json("OK", "Distributed to all instances", name, q->svc);
 	cJSON_ReplaceItemInObject(o, "Distribute", cJSON_CreateBool(1));
 	req_finish(q, 200, json_print(o));
@@ -451,9 +465,8 @@ static void on_fanout(void *userdata, const struct distribute_result *res)
 
 /*
  * Sends the request to every replica; the connection waits for on_fanout. The body goes too
- * when the route keeps it (q->keep_body): that is how `PUT /cert?distribute=true` is to be sent,
- * DFP forwarding the certificate to each replica (a FANOUT_CERT answered as DFP: no body on
- * success, 400 NOK on failure).
+ * when the route keeps it (q->keep_body): that is how `PUT /cert?distribute=true` sends the
+ * certificate to each replica (400 NOK when one fails, as DFP).
  */
 static enum MHD_Result fanout(struct api *a, struct req *q, struct MHD_Connection *c,
 			      enum req_fanout kind)
@@ -941,10 +954,23 @@ static void cert_done(void *userdata, int status, const char *message, bool foun
 	req_finish(q, status, cert_response(status == 200 ? "OK" : "NOK", message, NULL));
 }
 
+/* The certificate applied here; the request is suspended, cert_done answers. */
+static void cert_local(struct api *a, struct req *q)
+{
+	_cleanup_free_ char *err = NULL;
+	int r = certs_put(a->d, params_get(&q->params, "certName"), strbuf_str(&q->in), q->in.len,
+			  cert_done, q, &err);
+
+	if (r < 0) {
+		log_warn("API: PUT /cert refused: %s", err);
+		req_finish(q, r == -EAGAIN ? 503 : 400, cert_response("NOK", err, NULL));
+	}
+}
+
 /*
  * PUT /v1/docker-flow-proxy/cert?certName=x, the body the PEM: certificate, chain and key.
- * Answered once HAProxy serves it, or refused with nothing changed. distribute is accepted and
- * the certificate applied here.
+ * Answered once HAProxy serves it, or refused with nothing changed. distribute=true sends it to
+ * every replica (each loads it as this one would), once its PEM structure is checked here.
  */
 static enum MHD_Result handle_cert(struct api *a, struct req *q, struct MHD_Connection *c)
 {
@@ -960,6 +986,11 @@ static enum MHD_Result handle_cert(struct api *a, struct req *q, struct MHD_Conn
 	if (q->in.len == 0)
 		return respond(c, 400, "application/json",
 			       cert_response("NOK", "Body is empty", NULL));
+	if (wants_fanout(a, q)) {
+		if (certs_pem_check(strbuf_str(&q->in), q->in.len, &err) < 0)
+			return respond(c, 400, "application/json", cert_response("NOK", err, NULL));
+		return fanout(a, q, c, FANOUT_CERT);
+	}
 	int r = certs_put(a->d, name, strbuf_str(&q->in), q->in.len, cert_done, q, &err);
 	if (r < 0) {
 		log_warn("API: PUT /cert refused: %s", err);

@@ -35,7 +35,7 @@ fp_run() {
 	shift 2
 	pp=$(free_port)
 	mkdir -p "$T/$n/cfg" "$T/$n/run"
-	env SERVICE_NAME="$SVC" "$@" DEFAULT_PORTS="$pp" BIND_ADDRESS=127.0.0.1 \
+	env SERVICE_NAME="$SVC" "$@" DEFAULT_PORTS="$pp" BIND_ADDRESS=127.0.0.1 CERTS_DIR="$T/$n/certs" \
 		FLOWPROXY_SECRETS_DIR="$T/secrets" "$FLOWPROXY" server --ip "$ip" --port "$APORT" \
 		--configs-path "$T/$n/cfg" --run-dir "$T/$n/run" >"$T/$n.log" 2>&1 &
 	pids+=($!)
@@ -111,6 +111,29 @@ csv=$(at "$IP_one" "/v1/docker-flow-proxy/metrics?distribute=true")
 is "$(astatus)" 200 "metrics distribute=true: 200"
 is "$(printf '%s\n' "$csv" | grep -c '^# pxname,')" 2 "metrics distribute=true: two replicas' CSV"
 is "$(printf '%s\n' "$csv" | grep -c '^svcb-be')" 2 "svcb's lines come from replica one only (backend and server)"
+
+# --- PUT /cert distribute=true: every replica loads and serves the certificate ------------------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=dist.test \
+	-keyout "$T/dist.key" -out "$T/dist.crt" >/dev/null 2>&1
+cat "$T/dist.crt" "$T/dist.key" >"$T/dist.pem"
+put_cert() { # <ip> <query> -> body; status: $(astatus)
+	local out
+	out=$(curl -gs -m 30 -w '\n%{http_code}' -X PUT --data-binary @"$T/dist.pem" "http://$1:$APORT$2")
+	printf '%s' "${out##*$'\n'}" >"$T/.astatus"
+	printf '%s' "${out%$'\n'*}"
+}
+out=$(put_cert "$IP_one" "/v1/docker-flow-proxy/cert?certName=dist.pem&distribute=true&token=$TOK")
+is "$(astatus)" 200 "PUT /cert distribute=true: 200"
+like "$out" '"Status":"OK","Message":"Distributed to all instances"' "PUT /cert distribute=true: the answer"
+cmp -s "$T/dist.pem" "$T/one/certs/dist.pem"; ok $? "replica one wrote the certificate"
+cmp -s "$T/dist.pem" "$T/two/certs/dist.pem"; ok $? "replica two wrote the certificate"
+like "$(at "$IP_two" "/v1/docker-flow-proxy/certs?token=$TOK")" '"ProxyServiceName":"dist.pem"' \
+	"replica two lists it in GET /certs"
+printf 'not a certificate' >"$T/bad.pem"
+out=$(curl -gs -m 30 -w '\n%{http_code}' -X PUT --data-binary @"$T/bad.pem" \
+	"http://$IP_one:$APORT/v1/docker-flow-proxy/cert?certName=bad.pem&distribute=true&token=$TOK")
+is "${out##*$'\n'}" 400 "PUT /cert distribute=true of no certificate: 400 here, sent nowhere"
+[ ! -e "$T/two/certs/bad.pem" ]; ok $? "replica two did not get it"
 
 # --- remove distribute=true ---------------------------------------------------------------------
 out=$(at "$IP_two" "/v1/docker-flow-proxy/remove?serviceName=svca&distribute=true&token=$TOK")
