@@ -405,8 +405,9 @@ static int h_replicas(struct parse_state *st, struct service_dest *d, const char
 {
 	long r;
 
-	if (parse_long(v, 0, INT_MAX, &r) < 0)
-		return bad(reterr, key, v, "must be a non-negative integer");
+	/* -1 is DFP's count of a DFP_SERVICE_* service: not global, never removed by count. */
+	if (parse_long(v, -1, INT_MAX, &r) < 0)
+		return bad(reterr, key, v, "must be an integer, -1 or more");
 	st->s->replicas = r;
 	st->s->has_replicas = true;
 	return 0;
@@ -2192,6 +2193,8 @@ int labels_from_env(char *const *envp, struct params **ret, size_t *ret_n, char 
 		v = xrealloc(v, (n + 1) * sizeof(*v));
 		params_init(&v[n]);
 		env_service(envp, prefix, &v[n]);
+		/* DFP gives env services Replicas=-1: not global, never removed by count. */
+		params_set(&v[n], "replicas", "-1");
 		n++;
 	}
 	*ret = v;

@@ -188,7 +188,7 @@ static int webhook_count(void *impl, const char *service, long *ret_wanted, long
 	struct scalers *s = impl;
 	const struct service *svc = registry_get(daemon_registry(s->o.d), service);
 
-	if (!svc || !svc->has_replicas)
+	if (!svc || !svc->has_replicas || svc->replicas < 0)
 		return -ENOENT;
 	long n = svc->replicas;
 	struct override *ov = override_find(s, service);

@@ -26,7 +26,7 @@ int labels_parse(const struct params *p, const struct labels_ctx *ctx, struct se
  * Collects the static services of DFP_SERVICE_* / DFP_SERVICE_<n>_* environment variables
  * (§1.4) from envp (NULL-terminated "K=V" strings) into parameter maps with DFP's parameter
  * names (ACL_NAME -> aclName, SERVICE_PATH_2 -> servicePath.2, ...). Env services get
- * replicas unset. *ret is an array of *ret_n params (caller frees each with params_done and the
+ * replicas=-1, as in DFP: not global, never removed by their count. *ret is an array of *ret_n params (caller frees each with params_done and the
  * array with free).
  */
 int labels_from_env(char *const *envp, struct params **ret, size_t *ret_n, char **reterr);

@@ -123,7 +123,7 @@ static void fuzz_check_service(const struct service *s, const struct labels_ctx 
 		FUZZ_CHECK(fuzz_word(s->users[i].name) && !strpbrk(s->users[i].name, ",:"));
 		FUZZ_CHECK(fuzz_word(s->users[i].password) && !strchr(s->users[i].password, ','));
 	}
-	FUZZ_CHECK(s->replicas >= 0);
+	FUZZ_CHECK(s->replicas >= -1);
 	FUZZ_CHECK(s->n_dests >= 1 && s->n_dests <= SERVICE_DEST_MAX);
 	for (size_t i = 0; i < s->n_dests; i++) {
 		const struct service_dest *d = &s->dests[i];

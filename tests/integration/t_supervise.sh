@@ -23,6 +23,9 @@ ok 0 "docker-flow-proxy server starts"
 like "$(get /file)" '^name=a' "services file service routed"
 like "$(get /env)" '^name=b' "DFP_SERVICE_* service routed"
 like "$(get /other)" '^name=a' "DFP_SERVICE_1_* service routed"
+json=$(api '/v1/docker-flow-proxy/config?type=json')
+like "$json" '"envsvc":\{[^}]*"Replicas":-1' "a DFP_SERVICE_* service has DFP's Replicas -1"
+like "$json" '"envsvc":\{.*"IsGlobal":false' "and is not global"
 like "$(cat "$T/flowproxy.log")" "service 'broken' skipped: .*servicePath" "an invalid file entry is logged with service and parameter"
 get /broken >/dev/null
 is "$(hstatus)" 503 "the invalid entry is not routed"

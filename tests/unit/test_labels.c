@@ -602,9 +602,9 @@ static const struct {
 	 "USERS: the password of 'bad' must not contain spaces, ',', '#', quotes or backslashes"},
 	{BASE "&discoveryType=dns2", 400, "discoveryType 'dns2' must be DNS, VIP or Overlay"},
 	{BASE "&reqMode=a b", 400, "reqMode 'a b' must be a mode name such as http"},
-	{BASE "&replicas=x", 400, "replicas 'x' must be a non-negative integer"},
-	{BASE "&replicas=-1", 400, "replicas '-1' must be a non-negative integer"},
-	{BASE "&replicas=1.5", 400, "replicas '1.5' must be a non-negative integer"},
+	{BASE "&replicas=x", 400, "replicas 'x' must be an integer, -1 or more"},
+	{BASE "&replicas=-2", 400, "replicas '-2' must be an integer, -1 or more"},
+	{BASE "&replicas=1.5", 400, "replicas '1.5' must be an integer, -1 or more"},
 	/* regexes */
 	{"serviceName=s&port=80&servicePath.2=/b", 409,
 	 "When using reqMode http, servicePath or serviceDomain are mandatory"},
@@ -1181,7 +1181,7 @@ static void test_env(void)
 		{0, "srcPort", "81"},
 		{0, "users", NULL},
 		{0, "usersPassEncrypted", NULL},
-		{0, "replicas", NULL},
+		{0, "replicas", "-1"},
 		{0, "allowedMethods", "GET"},
 		{0, "deniedMethods", "PUT"},
 		{0, "redirectFromDomain", "old.com"},
@@ -1215,12 +1215,12 @@ static void test_env(void)
 	/* Env services parse like any other. */
 	struct service *s = NULL;
 	tap_ok(labels_parse(&v[0], NULL, &s, NULL, &err) == 0 && s->n_dests == 1 &&
-		       s->dests[0].timeout_server == 10 && s->n_users == 0 && !s->has_replicas &&
-		       s->sticky && s->check_resolvers && s->redirect_unless_https_proto &&
-		       streq(s->connection_mode, "httpclose") &&
+		       s->dests[0].timeout_server == 10 && s->n_users == 0 && s->has_replicas &&
+		       s->replicas == -1 && s->sticky && s->check_resolvers &&
+		       s->redirect_unless_https_proto && streq(s->connection_mode, "httpclose") &&
 		       s->dests[0].allowed_methods.n == 1 &&
 		       s->dests[0].redirect_from_domains.n == 1,
-	       "env service 0 parses, without users or replicas, with DFP's other parameters");
+	       "env service 0 parses, without users, Replicas -1 as DFP, with DFP's other parameters");
 	service_free(s);
 	tap_ok(labels_parse(&v[1], NULL, &s, NULL, &err) == 0 && s->n_dests == 2 &&
 		       s->dests[1].timeout_server == 5 && streq(s->dests[1].port, "82") &&
