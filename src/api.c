@@ -217,6 +217,23 @@ static enum MHD_Result respond_dfp(struct MHD_Connection *c, unsigned status, co
 	return respond(c, status, "application/json", dfp_response(st, message, name, svc));
 }
 
+/*
+ * The answer to a refused reconfigure: NOK with the message, and the service as far as it was
+ * read, as DFP echoes the parsed service.
+ */
+static char *refused_response(struct api *a, const struct req *q, const char *err)
+{
+	struct labels_ctx ctx;
+	struct service *echo;
+	char *out;
+
+	daemon_labels_ctx(a->d, &ctx);
+	echo = labels_echo(&q->params, &ctx);
+	out = dfp_response("NOK", err, params_get(&q->params, "serviceName"), echo);
+	service_free(echo);
+	return out;
+}
+
 /* Called from the daemon's loop when the operation of a suspended request is done. */
 static void op_done(void *userdata, int status, const char *message, bool found)
 {
@@ -366,7 +383,7 @@ static void check_next_address(struct req *q)
 		return;
 	}
 	if (submit_reconfigure(q->api, q, &status, &err) < 0)
-		req_finish(q, status, dfp_response("NOK", err, svc ? svc : "", NULL));
+		req_finish(q, status, refused_response(q->api, q, err));
 }
 
 static void remove_local(struct api *a, struct req *q)
@@ -414,7 +431,7 @@ static void on_fanout(void *userdata, const struct distribute_result *res)
 		switch (q->fanout) {
 		case FANOUT_RECONFIGURE:
 			if (submit_reconfigure(a, q, &status, &err) < 0)
-				req_finish(q, status, dfp_response("NOK", err, name, NULL));
+				req_finish(q, status, refused_response(a, q, err));
 			return;
 		case FANOUT_REMOVE:
 			remove_local(a, q);
@@ -491,7 +508,8 @@ static enum MHD_Result handle_reconfigure(struct api *a, struct req *q, struct M
 		if (labels_parse(&q->params, &ctx, &q->svc, &status, &err) < 0) {
 			const char *name = params_get(&q->params, "serviceName");
 			log_warn("reconfigure of service '%s' refused: %s", name ? name : "", err);
-			return respond_dfp(c, (unsigned)status, "NOK", err, name, NULL);
+			return respond(c, (unsigned)status, "application/json",
+				       refused_response(a, q, err));
 		}
 		return fanout(a, q, c, FANOUT_RECONFIGURE);
 	}
@@ -505,8 +523,8 @@ static enum MHD_Result handle_reconfigure(struct api *a, struct req *q, struct M
 		return MHD_YES;
 	}
 	if (submit_reconfigure(a, q, &status, &err) < 0)
-		return respond_dfp(c, (unsigned)status, "NOK", err,
-				   params_get(&q->params, "serviceName"), NULL);
+		return respond(c, (unsigned)status, "application/json",
+			       refused_response(a, q, err));
 	suspend(q, c);
 	return MHD_YES;
 }

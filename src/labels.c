@@ -2023,6 +2023,27 @@ int labels_parse(const struct params *p, const struct labels_ctx *ctx, struct se
 	return 0;
 }
 
+struct service *labels_echo(const struct params *p, const struct labels_ctx *ctx)
+{
+	static const struct labels_ctx defaults = {0};
+	struct parse_state st = {0};
+	_cleanup_free_ char *err = NULL;
+	int status = 0;
+
+	st.p = p;
+	st.ctx = ctx ? ctx : &defaults;
+	st.sep = str_set(st.ctx->separator) ? st.ctx->separator : ",";
+	st.s = xcalloc(1, sizeof(*st.s));
+	params_init(&st.s->raw);
+	if (parse_all(&st, &status, &err) < 0) {
+		if (!st.s->acl_name && st.s->name)
+			st.s->acl_name = xstrdup(st.s->name);
+		params_copy(&st.s->raw, p);
+	}
+	free(st.unsupported);
+	return st.s;
+}
+
 /* ---- environment ---- */
 
 struct env_def {

@@ -23,6 +23,12 @@ int labels_parse(const struct params *p, const struct labels_ctx *ctx, struct se
 		 int *ret_status, char **reterr);
 
 /*
+ * What labels_parse read of p before it accepted or refused it: a refused reconfigure echoes it,
+ * as DFP's answer echoes the parsed service. Never NULL; caller frees with service_free.
+ */
+struct service *labels_echo(const struct params *p, const struct labels_ctx *ctx);
+
+/*
  * Collects the static services of DFP_SERVICE_* / DFP_SERVICE_<n>_* environment variables
  * (§1.4) from envp (NULL-terminated "K=V" strings) into parameter maps with DFP's parameter
  * names (ACL_NAME -> aclName, SERVICE_PATH_2 -> servicePath.2, ...). Env services get

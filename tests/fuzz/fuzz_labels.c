@@ -45,6 +45,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *err = NULL;
 
 	fuzz_parse_checked(&p, &ctx);
+	/* A refusal's echo is a half-built service: its JSON and its freeing must hold. */
+	struct service *echo = labels_echo(&p, &ctx);
+	cJSON *ej = service_to_json(echo);
+	FUZZ_CHECK(echo && ej);
+	cJSON_Delete(ej);
+	service_free(echo);
 
 	struct params *v = NULL;
 	size_t nv = 0;

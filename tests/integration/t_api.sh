@@ -27,6 +27,9 @@ like "$out" 'servicePath or serviceDomain are mandatory' "409: DFP's message"
 out=$(api "/v1/docker-flow-proxy/reconfigure?serviceName=x&servicePath=/x")
 is "$(astatus)" 400 "missing port: 400"
 like "$out" 'the port query is mandatory' "missing port: DFP's message"
+# As DFP, a refused reconfigure echoes the service as it was read.
+like "$out" '"AclName":"x"' "missing port: the parsed service is echoed (AclName)"
+like "$out" '"ServicePath":\["/x"\]' "missing port: the parsed service is echoed (ServicePath)"
 
 out=$(api "/v1/docker-flow-proxy/reconfigure?serviceName=svca&servicePath=/a&port=$PA&outboundHostname=127.0.0.1&addReqHeader=X-A%201")
 is "$(astatus)" 200 "reconfigure: 200"

@@ -794,6 +794,34 @@ static void test_users_secret(void)
 	}
 }
 
+/* A refused service is echoed as far as it was read (DFP's refused answers carry it). */
+static void test_echo(void)
+{
+	struct params p;
+	struct service *s;
+
+	params_init(&p);
+	query(&p, "serviceName=e&servicePath=/a,/b&addReqHeader=X-A 1");
+	s = labels_echo(&p, NULL);
+	tap_ok(s && streq(s->name, "e") && streq(s->acl_name, "e") && s->n_dests == 1 &&
+		       s->dests[0].paths.n == 2 && s->n_add_req_headers == 1 && s->raw.n == 3,
+	       "echo of a service refused for its port: name, paths, headers, raw");
+	service_free(s);
+	params_done(&p);
+	params_init(&p);
+	query(&p, "servicePath=/a&port=80");
+	s = labels_echo(&p, NULL);
+	tap_ok(s && !s->name && s->n_dests == 1, "echo without serviceName");
+	service_free(s);
+	params_done(&p);
+	params_init(&p);
+	query(&p, "serviceName=ok&servicePath=/a&port=80");
+	s = labels_echo(&p, NULL);
+	tap_ok(s && s->n_dests == 1 && streq(s->dests[0].port, "80"), "echo of a valid service");
+	service_free(s);
+	params_done(&p);
+}
+
 static void test_globals(void)
 {
 	struct service *s = NULL;
@@ -1442,6 +1470,7 @@ int main(void)
 	test_errors();
 	test_dfp_names();
 	test_globals();
+	test_echo();
 	test_users_secret();
 	test_caps();
 	test_json();
