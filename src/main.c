@@ -10,6 +10,7 @@
 #include "flowproxy/daemon.h"
 #include "flowproxy/demoload.h"
 #include "flowproxy/labels.h"
+#include "flowproxy/certsync.h"
 #include "flowproxy/listener.h"
 #include "flowproxy/local.h"
 #include "flowproxy/log.h"
@@ -264,6 +265,7 @@ static int run_server(int argc, char **argv)
 	struct local *local = NULL;
 	struct provider *provider = NULL;
 	struct listener *listener = NULL;
+	struct certsync *certsync = NULL;
 	struct local_file file = {0};
 	struct autoscaling as = {0};
 	_cleanup_free_ char *err = NULL;
@@ -368,6 +370,12 @@ static int run_server(int argc, char **argv)
 	}
 	log_info("API listening on %s:%ld", cfg.ip, cfg.port);
 	api_attach_listener(api, listener);
+	/* A new replica takes its peers' certificates once HAProxy runs (DFP's cert.Init). */
+	if (certsync_start(loop, d, &certsync, &err) < 0) {
+		log_warn("certificates: no sync with the peers: %s", err);
+		free(err);
+		err = NULL;
+	}
 
 	r = autoscaling_start(&as, loop, d, local, provider, api, &err);
 	if (r < 0) {
@@ -390,6 +398,7 @@ out:
 	api_free(api);
 	autoscaling_free(&as);
 	listener_free(listener);
+	certsync_free(certsync);
 	provider_free(provider);
 	daemon_free(d);
 	local_free(local);

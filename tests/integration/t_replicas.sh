@@ -134,6 +134,14 @@ out=$(curl -gs -m 30 -w '\n%{http_code}' -X PUT --data-binary @"$T/bad.pem" \
 	"http://$IP_one:$APORT/v1/docker-flow-proxy/cert?certName=bad.pem&distribute=true&token=$TOK")
 is "${out##*$'\n'}" 400 "PUT /cert distribute=true of no certificate: 400 here, sent nowhere"
 [ ! -e "$T/two/certs/bad.pem" ]; ok $? "replica two did not get it"
+# A new replica takes its peers' certificates once its HAProxy runs (DFP's cert.Init).
+fp_run three 127.0.0.7 API_TOKEN="$TOK"
+took() { cmp -s "$T/dist.pem" "$T/three/certs/dist.pem"; }
+wait_for 20 took; ok $? "a new replica took the certificate its peers serve"
+like "$(at "$IP_three" "/v1/docker-flow-proxy/certs?token=$TOK")" '"ProxyServiceName":"dist.pem"' \
+	"the new replica lists it in GET /certs"
+like "$(cat "$T/three.log")" 'took dist.pem from a peer' "and says so"
+kill -TERM "$PID_three"; wait "$PID_three" 2>/dev/null
 
 # --- remove distribute=true ---------------------------------------------------------------------
 out=$(at "$IP_two" "/v1/docker-flow-proxy/remove?serviceName=svca&distribute=true&token=$TOK")
