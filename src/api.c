@@ -19,6 +19,7 @@
 #include "flowproxy/api.h"
 #include "flowproxy/alertmanager.h"
 #include "flowproxy/autoscaler.h"
+#include "flowproxy/certload.h"
 #include "flowproxy/certs.h"
 #include "flowproxy/cli.h"
 #include "flowproxy/distribute.h"
@@ -404,7 +405,7 @@ static char *cert_response(const char *status, const char *message, cJSON *certs
 /* distribute=true: the request goes to every replica (distribute.h), this one included. */
 static bool wants_fanout(const struct api *a, const struct req *q)
 {
-	return a->dist && labels_bool(params_get(&q->params, "distribute"));
+	return a->dist && params_bool(params_get(&q->params, "distribute"));
 }
 
 /*
@@ -581,7 +582,7 @@ static void on_listener_notified(void *userdata, int r, const char *message)
 
 static enum MHD_Result handle_reload(struct api *a, struct req *q, struct MHD_Connection *c)
 {
-	if (labels_bool(params_get(&q->params, "fromListener"))) {
+	if (params_bool(params_get(&q->params, "fromListener"))) {
 		/* DFP: each listener resends every service (reconfigures follow); no reload. */
 		if (!a->listener)
 			return respond_dfp(c, 200, "OK", "", "", NULL);
@@ -976,8 +977,8 @@ static void cert_done(void *userdata, int status, const char *message, bool foun
 static void cert_local(struct api *a, struct req *q)
 {
 	_cleanup_free_ char *err = NULL;
-	int r = certs_put(a->d, params_get(&q->params, "certName"), strbuf_str(&q->in), q->in.len,
-			  cert_done, q, &err);
+	int r = certload_put(a->d, params_get(&q->params, "certName"), strbuf_str(&q->in),
+			     q->in.len, cert_done, q, &err);
 
 	if (r < 0) {
 		log_warn("API: PUT /cert refused: %s", err);
@@ -1005,11 +1006,11 @@ static enum MHD_Result handle_cert(struct api *a, struct req *q, struct MHD_Conn
 		return respond(c, 400, "application/json",
 			       cert_response("NOK", "Body is empty", NULL));
 	if (wants_fanout(a, q)) {
-		if (certs_pem_check(strbuf_str(&q->in), q->in.len, &err) < 0)
+		if (pem_check(strbuf_str(&q->in), q->in.len, &err) < 0)
 			return respond(c, 400, "application/json", cert_response("NOK", err, NULL));
 		return fanout(a, q, c, FANOUT_CERT);
 	}
-	int r = certs_put(a->d, name, strbuf_str(&q->in), q->in.len, cert_done, q, &err);
+	int r = certload_put(a->d, name, strbuf_str(&q->in), q->in.len, cert_done, q, &err);
 	if (r < 0) {
 		log_warn("API: PUT /cert refused: %s", err);
 		return respond(c, r == -EAGAIN ? 503 : 400, "application/json",

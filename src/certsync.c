@@ -2,10 +2,12 @@
 /*
  * certsync: the certificates of the peers, taken at start-up (certsync.h). A timer waits for the
  * daemon to be initialized, one fan-out of GET /certs follows, then the certificates this
- * replica lacks go through certs_put one at a time.
+ * replica lacks go through certload_put one at a time.
  */
 #include "flowproxy/certsync.h"
+#include "flowproxy/certload.h"
 #include "flowproxy/certs.h"
+#include "flowproxy/pem.h"
 #include "flowproxy/distribute.h"
 #include "flowproxy/log.h"
 #include "flowproxy/loop.h"
@@ -22,7 +24,7 @@ struct certsync {
 	struct loop_timer *timer;
 	struct certsync_cert *certs;
 	size_t n_certs, next, loaded;
-	bool putting; /* a certs_put is in flight: its callback must find us */
+	bool putting; /* a certload_put is in flight: its callback must find us */
 };
 
 void certsync_certs_free(struct certsync_cert *v, size_t n)
@@ -50,8 +52,8 @@ static size_t parse_answer(const char *body, struct certsync_cert **ret)
 		_cleanup_free_ char *err = NULL;
 
 		if (!cJSON_IsString(name) || !cJSON_IsString(pem) ||
-		    certs_name_check(name->valuestring, &err) < 0 ||
-		    certs_pem_check(pem->valuestring, strlen(pem->valuestring), &err) < 0)
+		    pem_name_check(name->valuestring, &err) < 0 ||
+		    pem_check(pem->valuestring, strlen(pem->valuestring), &err) < 0)
 			continue;
 		v = xrealloc(v, (n + 1) * sizeof(*v));
 		v[n].name = xstrdup(name->valuestring);
@@ -113,7 +115,7 @@ static void put_next(struct certsync *cs)
 
 		if (access(path, F_OK) == 0)
 			continue; /* ours wins: a replica never overwrites its own */
-		if (certs_put(cs->d, c->name, c->pem, strlen(c->pem), on_put, cs, &err) < 0) {
+		if (certload_put(cs->d, c->name, c->pem, strlen(c->pem), on_put, cs, &err) < 0) {
 			log_warn("certificates: %s from a peer not taken: %s", c->name, err);
 			continue;
 		}

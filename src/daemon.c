@@ -108,6 +108,7 @@ struct daemon {
 	bool probed;
 	struct haproxy_check *probe;
 	struct certs_state certs; /* what the last rendering found of the certificates */
+	daemon_put_fn put;	  /* daemon_set_put: the last step of daemon_submit_params */
 };
 
 static void batch_step(struct daemon *d);
@@ -154,11 +155,15 @@ static int check_errorfiles(const char *dir, char **reterr)
 	return 0;
 }
 
+static int put_plain(struct daemon *d, struct service *svc, const char *const *addrs,
+		     size_t n_addrs, daemon_done_fn done, void *userdata, char **reterr);
+
 int daemon_new(struct loop *loop, const struct config *cfg, struct daemon **ret, char **reterr)
 {
 	struct daemon *d = xcalloc(1, sizeof(*d));
 	int r;
 
+	d->put = put_plain;
 	d->cfg = cfg;
 	d->loop = loop;
 	d->stats_socket = xasprintf("%s/stats.sock", cfg->run_dir);
@@ -278,6 +283,18 @@ bool daemon_instance_matches(const struct daemon *d, const struct params *p)
 	       strcasecmp(pin ? pin : "", d->cfg->proxy_instance_name) == 0;
 }
 
+static int put_plain(struct daemon *d, struct service *svc, const char *const *addrs,
+		     size_t n_addrs, daemon_done_fn done, void *userdata, char **reterr)
+{
+	daemon_submit(d, DAEMON_OP_PUT, svc, addrs, n_addrs, NULL, done, userdata);
+	return 0;
+}
+
+void daemon_set_put(struct daemon *d, daemon_put_fn fn)
+{
+	d->put = fn ? fn : put_plain;
+}
+
 int daemon_submit_params(struct daemon *d, const struct params *p, const char *source,
 			 const char *const *addrs, size_t n_addrs, daemon_done_fn done,
 			 void *userdata, struct service **ret_svc, int *ret_status, char **reterr)
@@ -337,7 +354,7 @@ int daemon_submit_params(struct daemon *d, const struct params *p, const char *s
 	}
 	/* serviceCert is written, once HAProxy loads it, before the service is queued. */
 	_cleanup_free_ char *name = xstrdup(svc->name);
-	int r = certs_submit_service(d, svc, addrs, n_addrs, done, userdata, &err);
+	int r = d->put(d, svc, addrs, n_addrs, done, userdata, &err);
 	if (r < 0) {
 		if (!done) {
 			log_error("%s: service '%s' skipped: %s", source, name, err);

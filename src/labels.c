@@ -22,7 +22,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 
 #include "flowproxy/labels.h"
-#include "flowproxy/certs.h"
+#include "flowproxy/pem.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -149,17 +149,6 @@ static bool header_name_ok(const char *v)
 }
 
 /* ---- small parsers ---- */
-
-/* Go's strconv.ParseBool, plus gorilla/schema's "on" and DFSL's case-insensitive "true". */
-static bool parse_bool(const char *v)
-{
-	static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True", "on"};
-
-	for (size_t i = 0; i < ARRAY_SIZE(yes); i++)
-		if (streq(v, yes[i]))
-			return true;
-	return strcasecmp(v, "true") == 0;
-}
 
 /* A copy of [b, e) without leading and trailing spaces. */
 static char *trim_dup(const char *b, const char *e)
@@ -357,14 +346,14 @@ static int h_domain_match_all(struct parse_state *st, struct service_dest *d, co
 static int h_redirect_http(struct parse_state *st, struct service_dest *d, const char *key,
 			   const char *v, char **reterr)
 {
-	st->s->redirect_when_http_proto = parse_bool(v);
+	st->s->redirect_when_http_proto = params_bool(v);
 	return 0;
 }
 
 static int h_default_backend(struct parse_state *st, struct service_dest *d, const char *key,
 			     const char *v, char **reterr)
 {
-	st->s->is_default_backend = parse_bool(v);
+	st->s->is_default_backend = params_bool(v);
 	return 0;
 }
 
@@ -372,7 +361,7 @@ static int h_default_backend(struct parse_state *st, struct service_dest *d, con
 static int h_check_resolvers(struct parse_state *st, struct service_dest *d, const char *key,
 			     const char *v, char **reterr)
 {
-	st->s->check_resolvers = parse_bool(v);
+	st->s->check_resolvers = params_bool(v);
 	return 0;
 }
 
@@ -396,7 +385,7 @@ static int h_users_secret(struct parse_state *st, struct service_dest *d, const 
 static int h_users_encrypted(struct parse_state *st, struct service_dest *d, const char *key,
 			     const char *v, char **reterr)
 {
-	st->s->users_pass_encrypted = parse_bool(v);
+	st->s->users_pass_encrypted = params_bool(v);
 	return 0;
 }
 
@@ -861,7 +850,7 @@ static int h_outbound_hostname(struct parse_state *st, struct service_dest *d, c
 static int h_https_only(struct parse_state *st, struct service_dest *d, const char *key,
 			const char *v, char **reterr)
 {
-	d->https_only = parse_bool(v);
+	d->https_only = params_bool(v);
 	return 0;
 }
 
@@ -909,14 +898,14 @@ static int h_timeout_client(struct parse_state *st, struct service_dest *d, cons
 static int h_check_tcp(struct parse_state *st, struct service_dest *d, const char *key,
 		       const char *v, char **reterr)
 {
-	d->check_tcp = parse_bool(v);
+	d->check_tcp = params_bool(v);
 	return 0;
 }
 
 static int h_clitcpka(struct parse_state *st, struct service_dest *d, const char *key,
 		      const char *v, char **reterr)
 {
-	d->clitcpka = parse_bool(v);
+	d->clitcpka = params_bool(v);
 	return 0;
 }
 
@@ -953,7 +942,7 @@ static int h_balance_group(struct parse_state *st, struct service_dest *d, const
 static int h_ignore_auth(struct parse_state *st, struct service_dest *d, const char *key,
 			 const char *v, char **reterr)
 {
-	d->ignore_authorization = parse_bool(v);
+	d->ignore_authorization = params_bool(v);
 	return 0;
 }
 
@@ -1028,7 +1017,7 @@ static int h_service_header(struct parse_state *st, struct service_dest *d, cons
 static int h_redirect_https(struct parse_state *st, struct service_dest *d, const char *key,
 			    const char *v, char **reterr)
 {
-	st->s->redirect_unless_https_proto = parse_bool(v);
+	st->s->redirect_unless_https_proto = params_bool(v);
 	return 0;
 }
 
@@ -1152,21 +1141,21 @@ static int h_backend_extra(struct parse_state *st, struct service_dest *d, const
 static int h_deny_http(struct parse_state *st, struct service_dest *d, const char *key,
 		       const char *v, char **reterr)
 {
-	d->deny_http = parse_bool(v);
+	d->deny_http = params_bool(v);
 	return 0;
 }
 
 static int h_ssl_verify_none(struct parse_state *st, struct service_dest *d, const char *key,
 			     const char *v, char **reterr)
 {
-	d->ssl_verify_none = parse_bool(v);
+	d->ssl_verify_none = params_bool(v);
 	return 0;
 }
 
 static int h_verify_client_ssl(struct parse_state *st, struct service_dest *d, const char *key,
 			       const char *v, char **reterr)
 {
-	d->verify_client_ssl = parse_bool(v);
+	d->verify_client_ssl = params_bool(v);
 	/* Without CA_FILE no bind asks for a client certificate: every request would be denied. */
 	if (d->verify_client_ssl && !st->ctx->ca_file)
 		return errmsg_set(reterr, -EINVAL,
@@ -1194,16 +1183,16 @@ static int h_src_https_port(struct parse_state *st, struct service_dest *d, cons
 
 /*
  * serviceCert: a PEM with literal "\n" for newlines. Checked here; the service's caller writes it
- * to <certs dir>/<first serviceDomain or serviceName> (certs_submit_service). The value is never
+ * to <certs dir>/<first serviceDomain or serviceName> (certload_service). The value is never
  * quoted in a message: it holds a private key.
  */
 static int h_service_cert(struct parse_state *st, struct service_dest *d, const char *key,
 			  const char *v, char **reterr)
 {
-	_cleanup_free_ char *pem = certs_unescape(v);
+	_cleanup_free_ char *pem = pem_unescape(v);
 	_cleanup_free_ char *err = NULL;
 
-	if (certs_pem_check(pem, strlen(pem), &err) < 0)
+	if (pem_check(pem, strlen(pem), &err) < 0)
 		return errmsg_set(reterr, -EINVAL, "%s: %s", key, err);
 	return 0;
 }
@@ -1265,7 +1254,7 @@ static int h_unsupported(struct parse_state *st, struct service_dest *d, const c
 static int h_unsupported_bool(struct parse_state *st, struct service_dest *d, const char *key,
 			      const char *v, char **reterr)
 {
-	return parse_bool(v) ? h_unsupported(st, d, key, v, reterr) : 0;
+	return params_bool(v) ? h_unsupported(st, d, key, v, reterr) : 0;
 }
 
 /*
@@ -1287,11 +1276,6 @@ static int h_proxy_instance_name(struct parse_state *st, struct service_dest *d,
 				 const char *v, char **reterr)
 {
 	return 0;
-}
-
-bool labels_bool(const char *v)
-{
-	return v && parse_bool(v);
 }
 
 /*
@@ -1698,7 +1682,7 @@ static int parse_dest(struct parse_state *st, struct service_dest *d, int index,
 
 	/* DFP: the un-suffixed httpsOnly or HTTPS_ONLY forces every destination. */
 	const char *ho = params_get(st->p, "httpsOnly");
-	if (st->ctx->https_only || (str_set(ho) && parse_bool(ho)))
+	if (st->ctx->https_only || (str_set(ho) && params_bool(ho)))
 		d->https_only = true;
 
 	/* The deprecated reqPathSearch/reqPathReplace pair comes first, in every destination. */
@@ -1975,7 +1959,7 @@ static int parse_all(struct parse_state *st, int *ret_status, char **reterr)
 		const char *cn = s->dests[0].domains.n ? s->dests[0].domains.v[0] : s->name;
 		_cleanup_free_ char *err = NULL;
 		*ret_status = STATUS_BAD_REQUEST;
-		if (certs_name_check(cn, &err) < 0)
+		if (pem_name_check(cn, &err) < 0)
 			return errmsg_set(reterr, -EINVAL,
 					  "serviceCert: '%s' cannot name its file: %s", cn, err);
 	}

@@ -10,6 +10,7 @@
 #include "flowproxy/daemon.h"
 #include "flowproxy/demoload.h"
 #include "flowproxy/labels.h"
+#include "flowproxy/certload.h"
 #include "flowproxy/certsync.h"
 #include "flowproxy/listener.h"
 #include "flowproxy/local.h"
@@ -297,6 +298,8 @@ static int run_server(int argc, char **argv)
 		config_done(&cfg);
 		return 1;
 	}
+	/* A serviceCert is loaded by HAProxy and written before its service is queued. */
+	daemon_set_put(d, certload_service);
 
 	/* Static services: DFP_SERVICE_* first, then the services file. */
 	struct params *envs = NULL;

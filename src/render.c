@@ -555,62 +555,6 @@ static struct tval *strv_words(const struct strv *v)
 	return tval_new_str_take(strbuf_steal(&b));
 }
 
-char *render_server_template(const struct render_route *rt)
-{
-	const struct service *s = rt->rs->svc;
-	const struct service_dest *d = rt->dest;
-	const char *host = str_set(d->outbound_hostname) ? d->outbound_hostname : s->name;
-
-	/* DFP's discoveryType=DNS: slots filled by HAProxy from Docker's DNS (tasks.<service>). */
-	if (!s->discovery_type || !streq(s->discovery_type, "DNS"))
-		return NULL;
-	long n = rt->rs->n_addrs > 0 ? (long)rt->rs->n_addrs
-				     : (s->has_replicas && s->replicas > 0 ? 2 * s->replicas : 4);
-	return xasprintf("%s %ld tasks.%s:%s", s->name, n < 4 ? 4 : n, host, rt->port);
-}
-
-size_t render_route_servers(const struct render_route *rt, struct render_server **ret)
-{
-	const struct service *s = rt->rs->svc;
-	const struct service_dest *d = rt->dest;
-	const char *host = str_set(d->outbound_hostname) ? d->outbound_hostname : s->name;
-	bool dns = s->discovery_type && streq(s->discovery_type, "DNS");
-	bool vip = s->discovery_type && streq(s->discovery_type, "VIP");
-	struct render_server *v;
-	long dport = 0;
-
-	*ret = NULL;
-	if (dns)
-		return 0;
-	if (vip || rt->rs->n_addrs == 0) {
-		v = xcalloc(1, sizeof(*v));
-		snprintf(v->name, sizeof(v->name), "%s", s->name);
-		snprintf(v->addr, sizeof(v->addr), "%s", host);
-		snprintf(v->port, sizeof(v->port), "%s", rt->port);
-		*ret = v;
-		return 1;
-	}
-	/* Task-level backends: one server per slot (slots.h); an empty slot is rendered disabled
-	 * on loopback, ready to be pointed at a new task at run time. */
-	parse_long(rt->port, 1, 65535, &dport);
-	v = xcalloc(rt->rs->n_addrs, sizeof(*v));
-	for (size_t i = 0; i < rt->rs->n_addrs; i++) {
-		const char *a = rt->rs->addrs[i];
-		char addr[INET6_ADDRSTRLEN] = "127.0.0.1";
-		int p = 0;
-		bool disabled = !str_set(a);
-
-		if (!disabled && slots_endpoint_parse(a, (int)dport, addr, &p) < 0)
-			disabled = true;
-		snprintf(v[i].port, sizeof(v[i].port), "%d", disabled || p <= 0 ? (int)dport : p);
-		snprintf(v[i].name, sizeof(v[i].name), "%s_%zu", s->name, i + 1);
-		snprintf(v[i].addr, sizeof(v[i].addr), "%s", disabled ? "127.0.0.1" : addr);
-		v[i].disabled = disabled;
-	}
-	*ret = v;
-	return rt->rs->n_addrs;
-}
-
 static struct tval *header_list(const struct service_header *h, size_t n, bool with_value)
 {
 	struct tval *l = tval_new_list();
@@ -762,40 +706,6 @@ static void append_captures(struct strbuf *b, const char *csv)
 	}
 }
 
-/* HAProxy's httplog and tcplog formats (configuration.txt 8.2.3, 8.2.2). */
-#define DEBUG_HTTPLOG                                                                          \
-	"%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc " \
-	"%sq/%bq %hr %hs %{+Q}r"
-#define DEBUG_TCPLOG "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq"
-
-/*
- * The telemetry format, and with DEBUG the printed line's format after a space. The result goes
- * between double quotes: a '"' or '$' of the user's format is escaped, a backslash is kept as the
- * user's own escape (DFP wrote the format unquoted). Caller frees.
- */
-static char *log_format(const char *telemetry, bool debug, const char *fmt)
-{
-	struct strbuf b;
-
-	strbuf_init(&b);
-	strbuf_puts(&b, telemetry);
-	if (debug) {
-		strbuf_putc(&b, ' ');
-		for (const char *p = fmt; *p; p++) {
-			if (*p == '"' || *p == '$')
-				strbuf_putc(&b, '\\');
-			strbuf_putc(&b, *p);
-		}
-	}
-	return strbuf_steal(&b);
-}
-
-char *render_tcp_log_format(const struct config *cfg)
-{
-	return log_format(TELEMETRY_TCP_LOG_FORMAT, cfg->debug,
-			  str_set(cfg->debug_tcp_format) ? cfg->debug_tcp_format : DEBUG_TCPLOG);
-}
-
 static struct tval *base_data(const struct render *r, const struct config *cfg, bool any_http,
 			      size_t n_services, const char *frontend, const struct render_tcp *tcp,
 			      const char *userlist)
@@ -886,9 +796,8 @@ static struct tval *base_data(const struct render *r, const struct config *cfg, 
 	tval_map_set_str(m, "TelemetryRing", cfg->telemetry ? TELEMETRY_RING : "");
 	tval_map_set_int(m, "TelemetryRingSize", cfg->telemetry_ring_size);
 	/* DEBUG: the ring's lines carry the printed line after the telemetry fields. */
-	_cleanup_free_ char *http_fmt = log_format(
-		TELEMETRY_LOG_FORMAT, cfg->debug,
-		str_set(cfg->debug_http_format) ? cfg->debug_http_format : DEBUG_HTTPLOG);
+	_cleanup_free_ char *http_fmt =
+		telemetry_log_format(false, cfg->debug, cfg->debug_http_format);
 	_cleanup_free_ char *tcp_fmt = render_tcp_log_format(cfg);
 	tval_map_set_str(m, "TelemetryLogFormat", http_fmt);
 	tval_map_set_str(m, "TelemetryTcpLogFormat", tcp_fmt);

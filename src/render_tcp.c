@@ -6,6 +6,7 @@
  * services within a port in the renderer's order (render_sort).
  */
 #include "flowproxy/render_tcp.h"
+#include "flowproxy/slots.h"
 #include "flowproxy/telemetry_parse.h"
 
 enum tcp_kind {
@@ -402,4 +403,65 @@ void render_tcp_backend(const struct config *cfg, const struct render_tcp *tcp,
 		server_line(out, sv[k].name, &sv[k], d->check_tcp);
 	strbuf_putc(out, '\n');
 	free(sv);
+}
+
+char *render_server_template(const struct render_route *rt)
+{
+	const struct service *s = rt->rs->svc;
+	const struct service_dest *d = rt->dest;
+	const char *host = str_set(d->outbound_hostname) ? d->outbound_hostname : s->name;
+
+	/* DFP's discoveryType=DNS: slots filled by HAProxy from Docker's DNS (tasks.<service>). */
+	if (!s->discovery_type || !streq(s->discovery_type, "DNS"))
+		return NULL;
+	long n = rt->rs->n_addrs > 0 ? (long)rt->rs->n_addrs
+				     : (s->has_replicas && s->replicas > 0 ? 2 * s->replicas : 4);
+	return xasprintf("%s %ld tasks.%s:%s", s->name, n < 4 ? 4 : n, host, rt->port);
+}
+
+size_t render_route_servers(const struct render_route *rt, struct render_server **ret)
+{
+	const struct service *s = rt->rs->svc;
+	const struct service_dest *d = rt->dest;
+	const char *host = str_set(d->outbound_hostname) ? d->outbound_hostname : s->name;
+	bool dns = s->discovery_type && streq(s->discovery_type, "DNS");
+	bool vip = s->discovery_type && streq(s->discovery_type, "VIP");
+	struct render_server *v;
+	long dport = 0;
+
+	*ret = NULL;
+	if (dns)
+		return 0;
+	if (vip || rt->rs->n_addrs == 0) {
+		v = xcalloc(1, sizeof(*v));
+		snprintf(v->name, sizeof(v->name), "%s", s->name);
+		snprintf(v->addr, sizeof(v->addr), "%s", host);
+		snprintf(v->port, sizeof(v->port), "%s", rt->port);
+		*ret = v;
+		return 1;
+	}
+	/* Task-level backends: one server per slot (slots.h); an empty slot is rendered disabled
+	 * on loopback, ready to be pointed at a new task at run time. */
+	parse_long(rt->port, 1, 65535, &dport);
+	v = xcalloc(rt->rs->n_addrs, sizeof(*v));
+	for (size_t i = 0; i < rt->rs->n_addrs; i++) {
+		const char *a = rt->rs->addrs[i];
+		char addr[INET6_ADDRSTRLEN] = "127.0.0.1";
+		int p = 0;
+		bool disabled = !str_set(a);
+
+		if (!disabled && slots_endpoint_parse(a, (int)dport, addr, &p) < 0)
+			disabled = true;
+		snprintf(v[i].port, sizeof(v[i].port), "%d", disabled || p <= 0 ? (int)dport : p);
+		snprintf(v[i].name, sizeof(v[i].name), "%s_%zu", s->name, i + 1);
+		snprintf(v[i].addr, sizeof(v[i].addr), "%s", disabled ? "127.0.0.1" : addr);
+		v[i].disabled = disabled;
+	}
+	*ret = v;
+	return rt->rs->n_addrs;
+}
+
+char *render_tcp_log_format(const struct config *cfg)
+{
+	return telemetry_log_format(true, cfg->debug, cfg->debug_tcp_format);
 }

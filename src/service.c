@@ -7,12 +7,23 @@
  * keys, in declaration order, with `null` for nil slices (reference docker-flow-proxy.md §2).
  */
 #include "flowproxy/service.h"
-#include "flowproxy/labels.h"
 
 #include <ctype.h>
 
 #include <cjson/cJSON.h>
 #include <strings.h>
+
+bool params_bool(const char *v)
+{
+	static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True", "on"};
+
+	if (!v)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(yes); i++)
+		if (streq(v, yes[i]))
+			return true;
+	return strcasecmp(v, "true") == 0;
+}
 
 void params_init(struct params *p)
 {
@@ -484,7 +495,7 @@ static cJSON *service_json(const struct service *s, bool with_name)
 	json_headers(o, "DelReqHeader", s->del_req_headers, s->n_del_req_headers);
 	json_headers(o, "DelResHeader", s->del_res_headers, s->n_del_res_headers);
 	json_str(o, "DiscoveryType", s->discovery_type ? s->discovery_type : "");
-	json_bool(o, "Distribute", labels_bool(params_get(&s->raw, "distribute")));
+	json_bool(o, "Distribute", params_bool(params_get(&s->raw, "distribute")));
 	json_bool(o, "IsDefaultBackend", s->is_default_backend);
 	json_str(o, "ProxyInstanceName", params_get(&s->raw, "proxyInstanceName"));
 	json_bool(o, "RedirectWhenHttpProto", s->redirect_when_http_proto);

@@ -153,3 +153,28 @@ int telemetry_parse_line(const char *line, size_t len, struct telemetry_line *re
 	}
 	return -EBADMSG;
 }
+
+/* HAProxy's httplog and tcplog formats (configuration.txt 8.2.3, 8.2.2). */
+#define DEBUG_HTTPLOG                                                                          \
+	"%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc " \
+	"%sq/%bq %hr %hs %{+Q}r"
+#define DEBUG_TCPLOG "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq"
+
+char *telemetry_log_format(bool tcp, bool debug, const char *fmt)
+{
+	struct strbuf b;
+
+	if (!str_set(fmt))
+		fmt = tcp ? DEBUG_TCPLOG : DEBUG_HTTPLOG;
+	strbuf_init(&b);
+	strbuf_puts(&b, tcp ? TELEMETRY_TCP_LOG_FORMAT : TELEMETRY_LOG_FORMAT);
+	if (debug) {
+		strbuf_putc(&b, ' ');
+		for (const char *p = fmt; *p; p++) {
+			if (*p == '"' || *p == '$')
+				strbuf_putc(&b, '\\');
+			strbuf_putc(&b, *p);
+		}
+	}
+	return strbuf_steal(&b);
+}

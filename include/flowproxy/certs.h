@@ -7,17 +7,17 @@
  * ` ssl crt-list <file> alpn h2,http/1.1`.
  *
  * The pure part (names, PEM checks, ordering, the crt-list text) is unit-tested; certs_refresh
- * and certs_put read and write files.
+ * and certload_put read and write files.
  */
 #pragma once
 
 #include "flowproxy/config.h"
-#include "flowproxy/daemon.h"
+#include "flowproxy/pem.h"
+#include "flowproxy/service.h"
 
 #include <stdint.h>
 
-/* The most a certificate file may hold: a chain of several certificates and a key. */
-#define CERTS_PEM_MAX (64 * 1024)
+#define CERTS_PEM_MAX PEM_MAX
 
 struct certs_entry {
 	char *path;  /* absolute, as the crt-list names it */
@@ -34,26 +34,6 @@ struct certs_list {
 void certs_list_done(struct certs_list *l);
 void certs_list_add(struct certs_list *l, const char *path, const char *name, bool secret);
 
-/*
- * Whether name may be a certificate's file name (PUT /cert's certName, serviceCert's domain):
- * 1 to 255 printable ASCII bytes, no '/', '\\', spaces, '#' or quotes (it is a word of a crt-list
- * line), not starting with '.' (flowproxy's own temporary files), so never "." or "..". Returns
- * 0, or -EINVAL with a message naming what is wrong.
- */
-int certs_name_check(const char *name, char **reterr);
-
-/*
- * Whether pem[0..len) is what HAProxy loads as one certificate: PEM blocks only, at least one
- * CERTIFICATE and exactly one unencrypted private key (PRIVATE KEY, RSA PRIVATE KEY, EC PRIVATE
- * KEY), each with a base64 body. Refuses NUL bytes, an encrypted key (HAProxy would ask for a
- * passphrase), a block without its END line, and more than CERTS_PEM_MAX bytes. Whether the key
- * matches the certificate is HAProxy's check (certs_put). Returns 0 or -EINVAL with a message.
- */
-int certs_pem_check(const char *pem, size_t len, char **reterr);
-
-/* serviceCert's value: literal "\n" (backslash, n) become newlines. Caller frees. */
-char *certs_unescape(const char *v);
-
 /* glob ('*' matches any run of bytes, everything else itself) against name. */
 bool certs_glob_match(const char *glob, const char *name);
 
@@ -69,8 +49,8 @@ char *certs_crt_list(const struct certs_list *l);
 
 /*
  * Lists the certificates of the certs directory (regular files, in name order; dot files and
- * names certs_name_check refuses are skipped) and then the secrets directory's cert-* and cert_*
- * files (any case), each kept only when its content passes certs_pem_check, then ordered with
+ * names pem_name_check refuses are skipped) and then the secrets directory's cert-* and cert_*
+ * files (any case), each kept only when its content passes pem_check, then ordered with
  * certs_order. ret_skipped (may be NULL) gets "<path>: <why>" for each file left out. A missing
  * directory lists nothing. *ret_hash (may be NULL) is a hash of the paths and contents, which
  * changes when any certificate does.
@@ -93,27 +73,6 @@ struct certs_state {
 struct render;
 void certs_refresh(struct certs_state *st, const struct config *cfg, struct render *r);
 void certs_state_done(struct certs_state *st);
-
-/*
- * PUT /v1/docker-flow-proxy/cert: checks name and pem (certs_name_check, certs_pem_check: -EINVAL
- * with the message, nothing done), then, on the loop: stages the file, has HAProxy load it
- * (`haproxy -c` on a configuration that serves only it, which refuses a key that does not match
- * its certificate), moves it to <certs_dir>/<name> and reloads HAProxy seamlessly. done gets 200,
- * or 400 with HAProxy's message (nothing written), or 500. pem is copied.
- */
-int certs_put(struct daemon *d, const char *name, const char *pem, size_t len, daemon_done_fn done,
-	      void *userdata, char **reterr);
-
-/*
- * Queues svc (taken; addrs copied) as daemon_submit_params does, after its serviceCert, if it
- * has one, is in <certs_dir>/<first serviceDomain or serviceName>: when that file holds another
- * certificate, the new one is loaded by HAProxy first (as certs_put does) and the service is
- * queued only if HAProxy takes it; otherwise done gets 400 (or, without done, the error is logged
- * and recorded with daemon_set_rejected). Returns 0, or -errno with a message when the file
- * cannot be written (nothing queued, svc freed).
- */
-int certs_submit_service(struct daemon *d, struct service *svc, const char *const *addrs,
-			 size_t n_addrs, daemon_done_fn done, void *userdata, char **reterr);
 
 /*
  * Writes pem to <dir>/<name> (mode 0600, atomically, the directory created if missing) unless it

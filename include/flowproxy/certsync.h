@@ -4,7 +4,7 @@
  * cert.Init does (reference docker-flow-proxy.md §5.2): once HAProxy runs, it asks every replica
  * of SERVICE_NAME (tasks.<SERVICE_NAME>, distribute.h) for GET /v1/docker-flow-proxy/certs,
  * takes the answer listing the most certificates, and loads each one it does not hold yet with
- * certs_put (HAProxy checks it first; then a seamless reload), one after the other. Replicas that
+ * certload_put (HAProxy checks it first; then a seamless reload), one after the other. Replicas that
  * do not answer are left out; when the name does not resolve (not a swarm task) nothing happens.
  * Secrets are never exchanged: GET /certs does not list them.
  *
@@ -25,7 +25,7 @@ struct certsync_cert {
 
 /*
  * Of bodies[0..n) (GET /certs answers; "" for a replica that failed), the one listing the most
- * certificates that certs_name_check and certs_pem_check accept, those certificates into *ret
+ * certificates that pem_name_check and pem_check accept, those certificates into *ret
  * (caller frees with certsync_certs_free; NULL and 0 when none). Returns their count.
  */
 size_t certsync_pick(const char *const *bodies, size_t n, struct certsync_cert **ret);

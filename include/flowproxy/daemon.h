@@ -61,6 +61,16 @@ int daemon_submit_params(struct daemon *d, const struct params *p, const char *s
 			 void *userdata, struct service **ret_svc, int *ret_status, char **reterr);
 
 /*
+ * The last step of daemon_submit_params, for a parsed service to be put (svc taken, addrs
+ * copied): returns 0 once it is queued (or will be, by the hook's own doing), or -errno with a
+ * message and nothing queued (svc freed). By default the service is queued as is; certload
+ * (serviceCert) sets its own, which writes the certificate first.
+ */
+typedef int (*daemon_put_fn)(struct daemon *d, struct service *svc, const char *const *addrs,
+			     size_t n_addrs, daemon_done_fn done, void *userdata, char **reterr);
+void daemon_set_put(struct daemon *d, daemon_put_fn fn);
+
+/*
  * Whether the parameters p are this proxy's: FILTER_PROXY_INSTANCE_NAME is off, or their
  * proxyInstanceName equals PROXY_INSTANCE_NAME, case aside. daemon_submit_params turns a
  * service that is not into the removal of its name (logged): it is never routed here.

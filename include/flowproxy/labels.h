@@ -56,9 +56,5 @@ enum labels_support {
 	LABELS_UNSUPPORTED, /* a DFP parameter flowproxy refuses (400) rather than drop */
 };
 
-/* A boolean parameter's value as DFP reads it (Go's strconv.ParseBool, "on", any-case "true");
- * NULL is false. */
-bool labels_bool(const char *v);
-
 /* What the parser does with the parameter name (with or without its `.N` suffix). */
 enum labels_support labels_param_support(const char *name);

@@ -16,17 +16,9 @@
 #pragma once
 
 #include "flowproxy/config.h"
-#include "flowproxy/render.h"
+#include "flowproxy/render-t.h"
 
 #include <netinet/in.h>
-
-/* One server line of a backend: what render.c's backend fragment and the tcp sections print. */
-struct render_server {
-	char name[160];
-	char addr[256]; /* an address, or a host name (outboundHostname, serviceName) */
-	char port[16];
-	bool disabled;
-};
 
 /*
  * The server lines of rt's backend into *ret (caller frees; NULL when none): one per task slot

@@ -25,6 +25,13 @@ struct params {
 	size_t n;
 };
 
+/*
+ * A parameter's boolean as DFP reads it: Go's strconv.ParseBool (1, t, T, TRUE, true, True),
+ * gorilla/schema's "on", and the Swarm Listener's case-insensitive "true". Anything else, and
+ * NULL, is false.
+ */
+bool params_bool(const char *v);
+
 void params_init(struct params *p);
 void params_done(struct params *p);
 /* Appends a copy of key and value. Later duplicates of a key are kept but params_get sees the first. */

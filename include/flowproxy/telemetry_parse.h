@@ -45,3 +45,12 @@ struct telemetry_line {
  * or -EBADMSG for anything else (a line of a different format, truncated, over-long names).
  */
 int telemetry_parse_line(const char *line, size_t len, struct telemetry_line *ret);
+
+/*
+ * The log-format of an HTTP (tcp false) or tcp proxy: the telemetry fields, then with debug a
+ * space and the line DEBUG prints: fmt (DEBUG_HTTP_FORMAT / DEBUG_TCP_FORMAT), or HAProxy's
+ * httplog / tcplog when fmt is NULL or "". The result goes between double quotes: a '"' or '$'
+ * of fmt is escaped, a backslash is kept as the user's own escape (DFP wrote the format
+ * unquoted). Caller frees.
+ */
+char *telemetry_log_format(bool tcp, bool debug, const char *fmt);

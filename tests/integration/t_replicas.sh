@@ -140,7 +140,8 @@ took() { cmp -s "$T/dist.pem" "$T/three/certs/dist.pem"; }
 wait_for 20 took; ok $? "a new replica took the certificate its peers serve"
 like "$(at "$IP_three" "/v1/docker-flow-proxy/certs?token=$TOK")" '"ProxyServiceName":"dist.pem"' \
 	"the new replica lists it in GET /certs"
-like "$(cat "$T/three.log")" 'took dist.pem from a peer' "and says so"
+said() { grep -q 'took dist.pem from a peer' "$T/three.log"; }
+wait_for 10 said; ok $? "and says so, once HAProxy serves it"
 kill -TERM "$PID_three"; wait "$PID_three" 2>/dev/null
 
 # --- remove distribute=true ---------------------------------------------------------------------

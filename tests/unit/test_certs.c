@@ -43,7 +43,7 @@ static void test_names(void)
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		char *err = NULL;
-		int r = certs_name_check(cases[i].name, &err);
+		int r = pem_name_check(cases[i].name, &err);
 		/* Control bytes would break the TAP line: shown as '?'. */
 		char shown[64];
 		snprintf(shown, sizeof(shown), "%s", cases[i].name);
@@ -58,7 +58,7 @@ static void test_names(void)
 	char long_name[300];
 	memset(long_name, 'a', sizeof(long_name) - 1);
 	long_name[sizeof(long_name) - 1] = '\0';
-	tap_ok(certs_name_check(long_name, &err) < 0, "a 299-byte certName is refused");
+	tap_ok(pem_name_check(long_name, &err) < 0, "a 299-byte certName is refused");
 	free(err);
 }
 
@@ -110,7 +110,7 @@ static void test_pem(void)
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		char *err = NULL;
-		int r = certs_pem_check(cases[i].pem, strlen(cases[i].pem), &err);
+		int r = pem_check(cases[i].pem, strlen(cases[i].pem), &err);
 		if (!cases[i].err)
 			tap_ok(r == 0, "PEM %s accepted%s%s", cases[i].name, err ? ": " : "",
 			       err ? err : "");
@@ -121,14 +121,14 @@ static void test_pem(void)
 	}
 	char *err = NULL;
 	const char nul[] = CERT "\0" KEY;
-	tap_ok(certs_pem_check(nul, sizeof(nul) - 1, &err) < 0 && strstr(err, "NUL"),
+	tap_ok(pem_check(nul, sizeof(nul) - 1, &err) < 0 && strstr(err, "NUL"),
 	       "PEM with a NUL byte refused");
 	free(err);
 	err = NULL;
 	size_t big = CERTS_PEM_MAX + 1;
 	char *b = xcalloc(1, big + 1);
 	memset(b, 'A', big);
-	tap_ok(certs_pem_check(b, big, &err) < 0 && strstr(err, "longer"),
+	tap_ok(pem_check(b, big, &err) < 0 && strstr(err, "longer"),
 	       "PEM over CERTS_PEM_MAX refused");
 	free(b);
 	free(err);
@@ -187,11 +187,11 @@ static void test_glob_order(void)
 
 static void test_unescape(void)
 {
-	char *u = certs_unescape("-----BEGIN X-----\\nQUJD\\n-----END X-----\\n");
+	char *u = pem_unescape("-----BEGIN X-----\\nQUJD\\n-----END X-----\\n");
 	tap_is_str(u, "-----BEGIN X-----\nQUJD\n-----END X-----\n",
 		   "serviceCert's \\n become newlines");
 	free(u);
-	u = certs_unescape("a\\tb\\");
+	u = pem_unescape("a\\tb\\");
 	tap_is_str(u, "a\\tb\\", "other backslashes are kept");
 	free(u);
 }
