@@ -24,7 +24,6 @@ struct certsync {
 	struct loop_timer *timer;
 	struct certsync_cert *certs;
 	size_t n_certs, next, loaded;
-	bool putting; /* a certload_put is in flight: its callback must find us */
 };
 
 void certsync_certs_free(struct certsync_cert *v, size_t n)
@@ -92,7 +91,6 @@ static void on_put(void *userdata, int status, const char *message, bool found)
 	struct certsync *cs = userdata;
 	const struct certsync_cert *c = &cs->certs[cs->next];
 
-	cs->putting = false;
 	if (status == 200) {
 		cs->loaded++;
 		log_info("certificates: took %s from a peer", c->name);
@@ -119,7 +117,6 @@ static void put_next(struct certsync *cs)
 			log_warn("certificates: %s from a peer not taken: %s", c->name, err);
 			continue;
 		}
-		cs->putting = true;
 		return;
 	}
 	if (cs->n_certs)
