@@ -24,6 +24,7 @@ struct certsync {
 	struct loop_timer *timer;
 	struct certsync_cert *certs;
 	size_t n_certs, next, loaded;
+	bool paused; /* DNS_LOOKUP_PAUSE_MS waited */
 };
 
 void certsync_certs_free(struct certsync_cert *v, size_t n)
@@ -148,6 +149,13 @@ static void on_timer(void *userdata)
 
 	if (!daemon_initialized(cs->d)) {
 		loop_timer_after(cs->timer, CERTSYNC_POLL_MS);
+		return;
+	}
+	/* DFP's DNS_LOOKUP_PAUSE_MS: time for the swarm's DNS to list a task that just started. */
+	long pause = daemon_config(cs->d)->dns_lookup_pause_ms;
+	if (!cs->paused && pause > 0) {
+		cs->paused = true;
+		loop_timer_after(cs->timer, pause);
 		return;
 	}
 	params_init(&none);

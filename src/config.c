@@ -169,7 +169,7 @@ static const struct opt opts[] = {
 	{NULL, 0, "RECONFIGURE_ATTEMPTS", "20", L(reconfigure_attempts, 1, 1000), false,
 	 "accepted for compatibility: a reload is confirmed once, never retried"},
 	{NULL, 0, "DNS_LOOKUP_PAUSE_MS", "0", L(dns_lookup_pause_ms, 0, 3600000), false,
-	 "accepted for compatibility, no effect"},
+	 "ms a new replica waits, once HAProxy runs, before it takes its peers' certificates"},
 	{"hard-stop-after", 0, "HARD_STOP_AFTER", "30s", S(hard_stop_after), false,
 	 "upper bound on an old HAProxy worker's life after a reload"},
 	{"allow-backend-extra", 0, "ALLOW_BACKEND_EXTRA", "true", B(allow_backend_extra), false,

@@ -92,8 +92,8 @@ struct config {
 	bool skip_address_validation; /* SKIP_ADDRESS_VALIDATION: false checks names */
 	bool healthcheck;	      /* HEALTHCHECK: read by DFP's check.sh only */
 	long reconfigure_attempts;    /* RECONFIGURE_ATTEMPTS: accepted, see docs/settings.md */
-	long dns_lookup_pause_ms;     /* DNS_LOOKUP_PAUSE_MS: accepted, no effect */
-	char *hard_stop_after;	      /* flowproxy: old workers' upper bound, default "30s" */
+	long dns_lookup_pause_ms; /* DNS_LOOKUP_PAUSE_MS: before the certificate sync (certsync.h) */
+	char *hard_stop_after;	  /* flowproxy: old workers' upper bound, default "30s" */
 	bool allow_backend_extra;
 	/* Telemetry (docs/telemetry.md) */
 	bool telemetry;

@@ -135,7 +135,7 @@ out=$(curl -gs -m 30 -w '\n%{http_code}' -X PUT --data-binary @"$T/bad.pem" \
 is "${out##*$'\n'}" 400 "PUT /cert distribute=true of no certificate: 400 here, sent nowhere"
 [ ! -e "$T/two/certs/bad.pem" ]; ok $? "replica two did not get it"
 # A new replica takes its peers' certificates once its HAProxy runs (DFP's cert.Init).
-fp_run three 127.0.0.7 API_TOKEN="$TOK"
+fp_run three 127.0.0.7 API_TOKEN="$TOK" DNS_LOOKUP_PAUSE_MS=300
 took() { cmp -s "$T/dist.pem" "$T/three/certs/dist.pem"; }
 wait_for 20 took; ok $? "a new replica took the certificate its peers serve"
 like "$(at "$IP_three" "/v1/docker-flow-proxy/certs?token=$TOK")" '"ProxyServiceName":"dist.pem"' \
