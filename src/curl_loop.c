@@ -4,9 +4,10 @@
  * watch for what (CURLMOPT_SOCKETFUNCTION: one loop io per socket, kept in a list so that those
  * curl never released are freed with the handle) and when to call it back at the latest
  * (CURLMOPT_TIMERFUNCTION: one loop timer); both ends call curl_multi_socket_action, and the
- * transfers it finished are read from curl_multi_info_read afterwards, never inside it: libcurl
- * forbids removing or adding handles from its own callbacks (curl_multi_socket_action(3),
- * "CURLM_RECURSIVE_API_CALL"), and the owners do both when they hear of a result.
+ * transfers it finished are read from curl_multi_info_read afterwards, never inside it: a handle
+ * may be removed "at any time during a transfer, just not from within any libcurl callback
+ * function" (curl_multi_remove_handle(3); CURLM_RECURSIVE_API_CALL otherwise), and the owners
+ * remove and add handles when they hear of a result.
  */
 #include "flowproxy/curl_loop.h"
 #include "flowproxy/loop.h"
@@ -72,8 +73,9 @@ int curl_loop_add(struct curl_loop *cl, CURL *easy)
 
 void curl_loop_remove(struct curl_loop *cl, CURL *easy)
 {
-	/* This also drops a CURLMSG_DONE of easy not yet read (curl_multi_remove_handle(3)): what
-	 * report() reads next is never a handle the owner let go of. */
+	/* This also drops a CURLMSG_DONE of easy not yet read (libcurl's lib/multi.c: "make sure
+	 * there is no pending message in the queue sent from this easy handle"), so what report()
+	 * reads next is never a handle the owner let go of. */
 	if (easy)
 		curl_multi_remove_handle(cl->multi, easy);
 }
