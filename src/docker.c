@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
- * docker: the Docker Engine API client's I/O (docker.h). One libcurl multi handle per client
- * carries every transfer, the events stream included; its sockets are loop ios and its timeout
- * one loop timer (CURLMOPT_SOCKETFUNCTION / CURLMOPT_TIMERFUNCTION, curl_multi_socket_action).
- * Finished transfers are collected after each socket action and reported to their callers from
- * there, outside curl's own callbacks, so a callback may start or cancel other calls. CURLcode
- * never leaves this file. The follower logs where it handles an error, once per failure streak.
+ * docker: the Docker Engine API client's I/O (docker.h). One curl_loop per client (a libcurl
+ * multi handle on the loop, curl_loop.h) carries every transfer, the events stream included.
+ * It hands over finished transfers once curl_multi_socket_action returned, and each is reported
+ * to its caller from there, outside curl's own callbacks, so a callback may start or cancel
+ * other calls; events parsed meanwhile are delivered after that round's reports. CURLcode never
+ * leaves this file. The follower logs where it handles an error, once per failure streak.
  * A scale is one call of several transfers (GET, POST, and again after a version conflict) on
  * the same handle, under one deadline.
  */
 #include "flowproxy/docker.h"
-#include "flowproxy/curl_dl.h"
+#include "flowproxy/curl_loop.h"
 #include "flowproxy/log.h"
 #include "flowproxy/loop.h"
 #include "flowproxy/util.h"
@@ -33,16 +33,13 @@ struct docker {
 	int api;	 /* negotiated, 0 before docker_ping */
 	int daemon_api;
 	char api_str[16]; /* "1.41" */
-	CURLM *multi;
-	struct loop_timer *timer; /* curl's timeout */
-	struct docker_req *reqs;  /* calls in flight */
+	struct curl_loop *cl;
+	struct docker_req *reqs; /* calls in flight */
 	struct docker_events *followers;
-	bool in_action; /* inside curl_multi_socket_action: results are collected after it */
 };
 
-static void on_curl_timer(void *userdata);
-static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp);
-static int timer_cb(CURLM *multi, long timeout_ms, void *userp);
+static void on_done(void *userdata, CURL *easy, void *priv, CURLcode result);
+static void on_after(void *userdata);
 
 int docker_new(struct loop *loop, const char *host, struct docker **ret, char **reterr)
 {
@@ -80,23 +77,11 @@ int docker_new(struct loop *loop, const char *host, struct docker **ret, char **
 		return errmsg_set(reterr, -EINVAL,
 				  "docker host '%s': want unix:///path or tcp://host:port", host);
 	}
-	/* libcurl is loaded by the first client (curl_dl.h says why). */
-	if ((r = curl_dl_load(&err)) < 0) {
-		free(d->unix_path);
-		free(d->base);
-		free(d);
+	/* curl_loop loads libcurl for the first client (curl_dl.h says why). */
+	if ((r = curl_loop_new(loop, on_done, on_after, d, &d->cl, &err)) < 0) {
+		docker_free(d);
 		return errmsg_set(reterr, r, "docker: %s", err);
 	}
-	d->multi = curl_multi_init();
-	if (!d->multi) {
-		docker_free(d);
-		return errmsg_set(reterr, -ENOMEM, "docker: cannot create a curl multi handle");
-	}
-	d->timer = loop_timer_new(loop, on_curl_timer, d);
-	curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-	curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
-	curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
 	*ret = d;
 	return 0;
 }
@@ -243,7 +228,7 @@ static void req_free(struct docker_req *q)
 {
 	req_unlink(q);
 	if (q->easy) {
-		curl_multi_remove_handle(q->d->multi, q->easy);
+		curl_loop_remove(q->d->cl, q->easy);
 		curl_easy_cleanup(q->easy);
 	}
 	loop_timer_free(q->early);
@@ -360,7 +345,7 @@ static struct docker_req *req_start_http(struct docker_req *q, const char *metho
 	curl_easy_setopt(q->easy, CURLOPT_ERRORBUFFER, q->errbuf);
 	/* curl arms its timer for "now" when a handle is added: the transfer starts from the
 	 * loop, and so does every report. */
-	if (curl_multi_add_handle(d->multi, q->easy) != CURLM_OK)
+	if (curl_loop_add(d->cl, q->easy) < 0)
 		abort();
 	return q;
 }
@@ -415,7 +400,7 @@ static void req_done(struct docker_req *q, CURLcode c)
 	int r = 0;
 
 	curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &status);
-	curl_multi_remove_handle(d->multi, q->easy);
+	curl_loop_remove(d->cl, q->easy);
 	curl_easy_cleanup(q->easy);
 	q->easy = NULL;
 	if (c != CURLE_OK) {
@@ -860,7 +845,7 @@ static int events_start(struct docker_events *e)
 	e->skipping = false;
 	strbuf_reset(&e->line);
 	strbuf_reset(&e->errbody);
-	if (curl_multi_add_handle(e->d->multi, e->easy) != CURLM_OK) {
+	if (curl_loop_add(e->d->cl, e->easy) < 0) {
 		curl_easy_cleanup(e->easy);
 		e->easy = NULL;
 		return -ENOMEM;
@@ -872,7 +857,7 @@ static void events_stop(struct docker_events *e)
 {
 	if (!e->easy)
 		return;
-	curl_multi_remove_handle(e->d->multi, e->easy);
+	curl_loop_remove(e->d->cl, e->easy);
 	curl_easy_cleanup(e->easy);
 	e->easy = NULL;
 	e->stats.connected = false;
@@ -1001,102 +986,30 @@ void docker_events_get_stats(const struct docker_events *e, struct docker_events
 	*ret = e ? e->stats : (struct docker_events_stats){0};
 }
 
-/* ---- the multi handle on the loop -------------------------------------------------------- */
+/* ---- curl_loop's reports ------------------------------------------------------------------ */
 
-struct sock {
-	struct docker *d;
-	curl_socket_t fd;
-	struct loop_io *io;
-};
-
-/* After curl did some work: report finished transfers, deliver parsed events. */
-static void collect(struct docker *d)
+/* A finished transfer: a call's, or the end of an events stream. */
+static void on_done(void *userdata, CURL *easy, void *priv, CURLcode result)
 {
-	CURLMsg *msg;
-	int left;
+	enum xfer_kind *owner = priv;
 
-	while ((msg = curl_multi_info_read(d->multi, &left))) {
-		enum xfer_kind *owner = NULL;
+	if (!owner)
+		return;
+	if (*owner == XFER_REQ)
+		req_done((struct docker_req *)owner, result);
+	else
+		events_ended((struct docker_events *)owner, result);
+}
 
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&owner);
-		if (!owner)
-			continue;
-		if (*owner == XFER_REQ)
-			req_done((struct docker_req *)owner, msg->data.result);
-		else
-			events_ended((struct docker_events *)owner, msg->data.result);
-	}
+/* After curl did some work and its finished transfers were reported: deliver parsed events. */
+static void on_after(void *userdata)
+{
+	struct docker *d = userdata;
+
 	for (struct docker_events *e = d->followers, *next; e; e = next) {
 		next = e->next;
 		events_deliver(e);
 	}
-}
-
-static void on_sock(void *userdata, uint32_t events)
-{
-	struct sock *s = userdata;
-	struct docker *d = s->d;
-	int running;
-
-	curl_multi_socket_action(d->multi, s->fd,
-				 ((events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
-					 ((events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
-					 ((events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0),
-				 &running);
-	collect(d);
-}
-
-static void on_curl_timer(void *userdata)
-{
-	struct docker *d = userdata;
-	int running;
-
-	curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	collect(d);
-}
-
-static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-	struct docker *d = userp;
-	struct sock *s = socketp;
-	uint32_t ev =
-		((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
-
-	if (what == CURL_POLL_REMOVE) {
-		if (s) {
-			loop_io_free(s->io);
-			free(s);
-			curl_multi_assign(d->multi, fd, NULL);
-		}
-		return 0;
-	}
-	if (!s) {
-		s = xcalloc(1, sizeof(*s));
-		s->d = d;
-		s->fd = fd;
-		s->io = loop_io_add(d->loop, fd, ev, on_sock, s);
-		if (!s->io) {
-			free(s);
-			return -1;
-		}
-		curl_multi_assign(d->multi, fd, s);
-		return 0;
-	}
-	loop_io_set(s->io, ev);
-	return 0;
-}
-
-static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct docker *d = userp;
-
-	if (timeout_ms < 0)
-		loop_timer_stop(d->timer);
-	else
-		loop_timer_after(d->timer, timeout_ms);
-	return 0;
 }
 
 void docker_free(struct docker *d)
@@ -1107,9 +1020,7 @@ void docker_free(struct docker *d)
 		docker_events_free(d->followers);
 	while (d->reqs)
 		req_free(d->reqs);
-	if (d->multi)
-		curl_multi_cleanup(d->multi);
-	loop_timer_free(d->timer);
+	curl_loop_free(d->cl);
 	free(d->base);
 	free(d->unix_path);
 	free(d);

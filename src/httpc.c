@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * httpc: the client (httpc.h). Each request is one easy handle on the sender's multi handle;
- * curl's sockets are loop ios and its timeout one loop timer, as in webhook.c and docker.c.
- * Finished transfers are collected after each curl_multi_socket_action and their callbacks run
- * there, each call already out of the list and its handle removed, so a callback may start or
- * cancel other requests.
+ * httpc: the client (httpc.h). Each request is one easy handle on the client's curl_loop (its
+ * multi handle on the loop, curl_loop.h), which reports a finished transfer once
+ * curl_multi_socket_action returned. The request's callback runs from that report, the call
+ * already out of the list and its handle removed, so a callback may start or cancel other
+ * requests.
  */
 #include "flowproxy/httpc.h"
-#include "flowproxy/curl_dl.h"
+#include "flowproxy/curl_loop.h"
 #include "flowproxy/loop.h"
 #include "flowproxy/util.h"
 
@@ -30,45 +30,24 @@ struct httpc_call {
 	struct httpc_call *prev, *next;
 };
 
-struct sock {
-	struct httpc *h;
-	curl_socket_t fd;
-	struct loop_io *io;
-	struct sock *prev, *next;
-};
-
 struct httpc {
 	struct loop *loop;
-	CURLM *multi;
-	struct loop_timer *timer;
+	struct curl_loop *cl;
 	struct httpc_call *calls;
-	struct sock *socks;
 };
 
-static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp);
-static int timer_cb(CURLM *multi, long timeout_ms, void *userp);
-static void on_curl_timer(void *userdata);
+static void on_done(void *userdata, CURL *easy, void *priv, CURLcode result);
 
 int httpc_new(struct loop *loop, struct httpc **ret, char **reterr)
 {
-	_cleanup_free_ char *err = NULL;
-	struct httpc *h;
+	struct httpc *h = xcalloc(1, sizeof(*h));
 	int r;
 
-	if ((r = curl_dl_load(&err)) < 0)
-		return errmsg_set(reterr, r, "%s", err);
-	h = xcalloc(1, sizeof(*h));
 	h->loop = loop;
-	h->multi = curl_multi_init();
-	if (!h->multi) {
+	if ((r = curl_loop_new(loop, on_done, NULL, h, &h->cl, reterr)) < 0) {
 		free(h);
-		return errmsg_set(reterr, -ENOMEM, "cannot create a curl multi handle");
+		return r;
 	}
-	h->timer = loop_timer_new(loop, on_curl_timer, h);
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
 	*ret = h;
 	return 0;
 }
@@ -87,7 +66,7 @@ static void call_unlink(struct httpc_call *c)
 static void call_free(struct httpc_call *c)
 {
 	if (c->easy) {
-		curl_multi_remove_handle(c->h->multi, c->easy);
+		curl_loop_remove(c->h->cl, c->easy);
 		curl_easy_cleanup(c->easy);
 	}
 	curl_slist_free_all(c->headers);
@@ -182,7 +161,7 @@ struct httpc_call *httpc_request(struct httpc *h, const char *method, const char
 		h->calls->prev = c;
 	h->calls = c;
 	/* curl arms its timer for "now": the transfer starts from the loop. */
-	if (curl_multi_add_handle(h->multi, c->easy) != CURLM_OK)
+	if (curl_loop_add(h->cl, c->easy) < 0)
 		abort();
 	return c;
 }
@@ -221,7 +200,7 @@ static void call_done(struct httpc_call *c, CURLcode cc)
 	_cleanup_free_ char *err = NULL;
 
 	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &res.status);
-	curl_multi_remove_handle(c->h->multi, c->easy);
+	curl_loop_remove(c->h->cl, c->easy);
 	curl_easy_cleanup(c->easy);
 	c->easy = NULL;
 	call_unlink(c);
@@ -244,100 +223,10 @@ static void call_done(struct httpc_call *c, CURLcode cc)
 	call_free(c);
 }
 
-static void collect(struct httpc *h)
+static void on_done(void *userdata, CURL *easy, void *priv, CURLcode result)
 {
-	CURLMsg *msg;
-	int left;
-
-	while ((msg = curl_multi_info_read(h->multi, &left))) {
-		struct httpc_call *c = NULL;
-
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
-		if (c)
-			call_done(c, msg->data.result);
-	}
-}
-
-static void on_sock(void *userdata, uint32_t events)
-{
-	struct sock *s = userdata;
-	struct httpc *h = s->h;
-	int running;
-
-	curl_multi_socket_action(h->multi, s->fd,
-				 ((events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
-					 ((events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
-					 ((events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0),
-				 &running);
-	collect(h);
-}
-
-static void on_curl_timer(void *userdata)
-{
-	struct httpc *h = userdata;
-	int running;
-
-	curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	collect(h);
-}
-
-static void sock_free(struct sock *s)
-{
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		s->h->socks = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	loop_io_free(s->io);
-	free(s);
-}
-
-static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-	struct httpc *h = userp;
-	struct sock *s = socketp;
-	uint32_t ev =
-		((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
-
-	if (what == CURL_POLL_REMOVE) {
-		if (s) {
-			sock_free(s);
-			curl_multi_assign(h->multi, fd, NULL);
-		}
-		return 0;
-	}
-	if (!s) {
-		s = xcalloc(1, sizeof(*s));
-		s->h = h;
-		s->fd = fd;
-		s->io = loop_io_add(h->loop, fd, ev, on_sock, s);
-		if (!s->io) {
-			free(s);
-			return -1;
-		}
-		s->next = h->socks;
-		if (h->socks)
-			h->socks->prev = s;
-		h->socks = s;
-		curl_multi_assign(h->multi, fd, s);
-		return 0;
-	}
-	loop_io_set(s->io, ev);
-	return 0;
-}
-
-static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct httpc *h = userp;
-
-	if (timeout_ms < 0)
-		loop_timer_stop(h->timer);
-	else
-		loop_timer_after(h->timer, timeout_ms);
-	return 0;
+	if (priv)
+		call_done(priv, result);
 }
 
 void httpc_free(struct httpc *h)
@@ -349,10 +238,6 @@ void httpc_free(struct httpc *h)
 		call_unlink(c);
 		call_free(c);
 	}
-	if (h->multi)
-		curl_multi_cleanup(h->multi);
-	while (h->socks)
-		sock_free(h->socks);
-	loop_timer_free(h->timer);
+	curl_loop_free(h->cl);
 	free(h);
 }

@@ -2,14 +2,15 @@
 /*
  * webhook: the sender (webhook.h). Messages live in one of two lists: `queue` (waiting to start,
  * running, or waiting for a retry; in post order, which is also the order they start in and the
- * order a full queue drops them in) and `done` (over, their callbacks not yet run). Finished
- * transfers are collected after each curl_multi_socket_action, as docker.c does, and moved to
- * `done`; a zero loop timer then runs the callbacks, so no callback ever runs inside
- * webhook_post, inside libcurl, or while the lists are being walked. Each retry waits on a loop
- * timer of its message.
+ * order a full queue drops them in) and `done` (over, their callbacks not yet run). Attempts
+ * are easy handles on the sender's curl_loop (curl_loop.h); each one it reports finished
+ * becomes a retry or an outcome moved to `done`, and free slots fill once the round's reports
+ * are in. A zero loop timer then runs the callbacks, so no callback ever runs inside
+ * webhook_post, inside curl_loop's report, or while the lists are being walked. Each retry
+ * waits on a loop timer of its message.
  */
 #include "flowproxy/webhook.h"
-#include "flowproxy/curl_dl.h"
+#include "flowproxy/curl_loop.h"
 #include "flowproxy/log.h"
 #include "flowproxy/loop.h"
 
@@ -53,21 +54,12 @@ struct webhook_call {
 	struct webhook_call *prev, *next; /* in queue or done */
 };
 
-struct sock {
-	struct webhook *w;
-	curl_socket_t fd;
-	struct loop_io *io;
-	struct sock *prev, *next;
-};
-
 struct webhook {
 	struct loop *loop;
 	struct webhook_options o;
-	CURLM *multi;
-	struct loop_timer *timer;  /* curl's timeout */
+	struct curl_loop *cl;
 	struct loop_timer *report; /* runs the callbacks of w->done */
 	struct call_list queue, done;
-	struct sock *socks;
 	size_t running;
 	struct webhook_stats stats;
 	unsigned long drop_streak; /* drops since the queue last had room; logged once */
@@ -199,10 +191,9 @@ static void list_remove(struct call_list *l, struct webhook_call *c)
 	l->n--;
 }
 
-static void on_curl_timer(void *userdata);
 static void on_report(void *userdata);
-static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp);
-static int timer_cb(CURLM *multi, long timeout_ms, void *userp);
+static void on_done(void *userdata, CURL *easy, void *priv, CURLcode result);
+static void on_after(void *userdata);
 
 int webhook_new(struct loop *loop, const struct webhook_options *o, struct webhook **ret,
 		char **reterr)
@@ -230,23 +221,14 @@ int webhook_new(struct loop *loop, const struct webhook_options *o, struct webho
 			return errmsg_set(reterr, -EINVAL, "webhook: %s %ld is not in %ld..%ld",
 					  ranges[i].name, ranges[i].v, ranges[i].min,
 					  ranges[i].max);
-	/* libcurl is loaded by its first user (curl_dl.h says why). */
-	if ((r = curl_dl_load(&err)) < 0)
-		return errmsg_set(reterr, r, "webhook: %s", err);
 	w = xcalloc(1, sizeof(*w));
 	w->loop = loop;
 	w->o = opt;
-	w->multi = curl_multi_init();
-	if (!w->multi) {
+	if ((r = curl_loop_new(loop, on_done, on_after, w, &w->cl, &err)) < 0) {
 		free(w);
-		return errmsg_set(reterr, -ENOMEM, "webhook: cannot create a curl multi handle");
+		return errmsg_set(reterr, r, "webhook: %s", err);
 	}
-	w->timer = loop_timer_new(loop, on_curl_timer, w);
 	w->report = loop_timer_new(loop, on_report, w);
-	curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-	curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
-	curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
 	*ret = w;
 	return 0;
 }
@@ -255,7 +237,7 @@ static void transfer_stop(struct webhook_call *c)
 {
 	if (!c->easy)
 		return;
-	curl_multi_remove_handle(c->w->multi, c->easy);
+	curl_loop_remove(c->w->cl, c->easy);
 	curl_easy_cleanup(c->easy);
 	c->easy = NULL;
 	c->w->running--;
@@ -340,7 +322,7 @@ static void attempt_start(struct webhook_call *c)
 	c->state = CALL_RUNNING;
 	w->running++;
 	/* curl arms its timer for "now": the transfer starts from the loop. */
-	if (curl_multi_add_handle(w->multi, c->easy) != CURLM_OK)
+	if (curl_loop_add(w->cl, c->easy) < 0)
 		abort();
 }
 
@@ -686,104 +668,19 @@ void webhook_prometheus(const struct webhook *w, const char *name, struct strbuf
 	strbuf_done(&label);
 }
 
-/* ---- the multi handle on the loop (as in docker.c) ---------------------------------------- */
+/* ---- curl_loop's reports ------------------------------------------------------------------ */
 
-/* After curl did some work: finished attempts become retries or outcomes; free slots fill. */
-static void collect(struct webhook *w)
+/* A finished attempt becomes a retry or an outcome. */
+static void on_done(void *userdata, CURL *easy, void *priv, CURLcode result)
 {
-	CURLMsg *msg;
-	int left;
-
-	while ((msg = curl_multi_info_read(w->multi, &left))) {
-		struct webhook_call *c = NULL;
-
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
-		if (c)
-			attempt_done(c, msg->data.result);
-	}
-	pump(w);
+	if (priv)
+		attempt_done(priv, result);
 }
 
-static void on_sock(void *userdata, uint32_t events)
+/* Once the round's attempts are in: their slots go to waiting messages. */
+static void on_after(void *userdata)
 {
-	struct sock *s = userdata;
-	struct webhook *w = s->w;
-	int running;
-
-	curl_multi_socket_action(w->multi, s->fd,
-				 ((events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
-					 ((events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
-					 ((events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0),
-				 &running);
-	collect(w);
-}
-
-static void on_curl_timer(void *userdata)
-{
-	struct webhook *w = userdata;
-	int running;
-
-	curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	collect(w);
-}
-
-static void sock_free(struct sock *s)
-{
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		s->w->socks = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	loop_io_free(s->io);
-	free(s);
-}
-
-static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-	struct webhook *w = userp;
-	struct sock *s = socketp;
-	uint32_t ev =
-		((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
-
-	if (what == CURL_POLL_REMOVE) {
-		if (s) {
-			sock_free(s);
-			curl_multi_assign(w->multi, fd, NULL);
-		}
-		return 0;
-	}
-	if (!s) {
-		s = xcalloc(1, sizeof(*s));
-		s->w = w;
-		s->fd = fd;
-		s->io = loop_io_add(w->loop, fd, ev, on_sock, s);
-		if (!s->io) {
-			free(s);
-			return -1;
-		}
-		s->next = w->socks;
-		if (w->socks)
-			w->socks->prev = s;
-		w->socks = s;
-		curl_multi_assign(w->multi, fd, s);
-		return 0;
-	}
-	loop_io_set(s->io, ev);
-	return 0;
-}
-
-static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct webhook *w = userp;
-
-	if (timeout_ms < 0)
-		loop_timer_stop(w->timer);
-	else
-		loop_timer_after(w->timer, timeout_ms);
-	return 0;
+	pump(userdata);
 }
 
 void webhook_free(struct webhook *w)
@@ -807,12 +704,8 @@ void webhook_free(struct webhook *w)
 		list_remove(&w->done, c);
 		call_free(c);
 	}
-	if (w->multi)
-		curl_multi_cleanup(w->multi);
-	/* Connections curl kept open are closed by curl_multi_cleanup; their ios go with them. */
-	while (w->socks)
-		sock_free(w->socks);
-	loop_timer_free(w->timer);
+	/* Connections curl kept open are closed here; their ios go with them. */
+	curl_loop_free(w->cl);
 	loop_timer_free(w->report);
 	free(w);
 }

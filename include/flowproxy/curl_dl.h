@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * curl_dl: libcurl, loaded with dlopen on first use, for the modules that speak HTTP through it
- * (docker.c, webhook.c). A private header: only those files include it, after <curl/curl.h>.
+ * (curl_loop.c, docker.c, webhook.c, httpc.c). A private header: only those files include it,
+ * directly or through curl_loop.h.
  *
  * Why dlopen: libcurl brings about twenty shared libraries (TLS, LDAP, Kerberos, ...) whose
  * pages would count in the daemon's memory even when it never talks to Docker or to a webhook.
