@@ -123,6 +123,38 @@ is "$(astatus)" 400 "a usersSecret that cannot be read is refused"
 like "$out" "usersSecret 'nosuch': cannot read .*dfp_users_nosuch" "naming the file"
 is "$(api /v1/docker-flow-proxy/config)" "$before" "the configuration is unchanged"
 
+# --- the remaining parameters of routing: deprecated forms, auth, tunnels ---
+recon dma "serviceDomain=dmatch.test&serviceDomainMatchAll=true" >/dev/null
+is "$(astatus)" 200 "serviceDomainMatchAll accepted"
+like "$(get /x -H 'Host: www.dmatch.test')" '^name=a path=/x' "serviceDomainMatchAll: a subdomain matches (hdr_dom)"
+get /x -H 'Host: notdmatch.test' >/dev/null
+is "$(hstatus)" 503 "serviceDomainMatchAll: a name that only ends alike does not"
+recon rps "servicePath=/oldp&reqPathSearch=^/oldp&reqPathReplace=/newp" >/dev/null
+like "$(get /oldp/x)" '^name=a path=/newp/x' "reqPathSearch/reqPathReplace (deprecated) rewrite the path"
+recon dep "servicePath=/dep&addHeader=X-Old-Add%20one&setHeader=X-Old-Set%20two" >/dev/null
+body=$(get /dep)
+like "$body" 'X-Old-Add: one' "addHeader (deprecated) adds a request header"
+like "$body" 'X-Old-Set: two' "setHeader (deprecated) sets one"
+recon ia "servicePath.1=/iaone&servicePath.2=/iatwo&ignoreAuthorization.2=true&users=u:pw" >/dev/null
+get /iaone >/dev/null
+is "$(hstatus)" 401 "users: the first destination asks for credentials"
+like "$(get /iatwo)" '^name=a path=/iatwo' "ignoreAuthorization.2: the second does not"
+hash=$(openssl passwd -6 -salt fptest secretpw)
+recon enc "servicePath=/enc&users=$(urlenc "eve:$hash")&usersPassEncrypted=true" >/dev/null
+is "$(astatus)" 200 "usersPassEncrypted accepted"
+like "$(get /enc -u eve:secretpw)" '^name=a path=/enc' "usersPassEncrypted: the password of the crypt hash passes"
+get /enc -u "eve:$hash" >/dev/null
+is "$(hstatus)" 401 "usersPassEncrypted: the hash itself is no password"
+TUNPORT=$(free_port)
+python3 "$(dirname "$0")/tunnel.py" serve "$TUNPORT" >"$T/tunnel.log" 2>&1 &
+pids+=($!)
+wait_for 5 grep -q listening "$T/tunnel.log"
+api "/v1/docker-flow-proxy/reconfigure?serviceName=tun&servicePath=/tun&port=$TUNPORT&outboundHostname=127.0.0.1&timeoutTunnel=1" >/dev/null
+api "/v1/docker-flow-proxy/reconfigure?serviceName=tunl&servicePath=/lasting&port=$TUNPORT&outboundHostname=127.0.0.1" >/dev/null
+t=$(python3 "$(dirname "$0")/tunnel.py" probe "$PPORT" /tun 5)
+like "$t" '^(0\.[89]|1\.[0-9]|2\.[0-4])$' "timeoutTunnel=1: an idle upgraded connection is closed after about 1 s"
+is "$(python3 "$(dirname "$0")/tunnel.py" probe "$PPORT" /lasting 3)" open "without it, the defaults' hour keeps it open"
+
 # --- second start: ALLOW_BACKEND_EXTRA=false, and RESOLVERS on a DNS server of this test ---
 kill -TERM "$FP_PID"; wait "$FP_PID" 2>/dev/null; FP_PID=
 DNSPORT=$(free_port)
@@ -150,5 +182,14 @@ routed() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PPORT/
 wait_for 20 routed
 like "$(get /late)" '^name=a path=/late' "once the name resolves, it is routed"
 is "$(worker_pid)" "$wpid" "without a reload"
+
+# discoveryType=DNS: a server-template filled from the resolvers (Docker's DNS in a swarm).
+echo "tasks.dnsd 127.0.0.1" >>"$T/zone"
+api "/v1/docker-flow-proxy/reconfigure?serviceName=dnsd&servicePath=/dnsd&port=$PB&discoveryType=DNS" >/dev/null
+is "$(astatus)" 200 "discoveryType=DNS accepted"
+like "$(api /v1/docker-flow-proxy/config)" "server-template dnsd [0-9]+ tasks.dnsd:$PB" "discoveryType=DNS: a server-template on tasks.<service>"
+dnsd() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PPORT/dnsd")" = 200 ]; }
+wait_for 20 dnsd
+like "$(get /dnsd)" '^name=b path=/dnsd' "discoveryType=DNS: routed to the address tasks.dnsd resolves to"
 
 done_testing
