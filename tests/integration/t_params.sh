@@ -192,4 +192,58 @@ dnsd() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PPORT/dn
 wait_for 20 dnsd
 like "$(get /dnsd)" '^name=b path=/dnsd' "discoveryType=DNS: routed to the address tasks.dnsd resolves to"
 
+# --- third start: DFP's routing settings, each proven through HAProxy ---
+kill -TERM "$FP_PID"; wait "$FP_PID" 2>/dev/null; FP_PID=
+unset ALLOW_BACKEND_EXTRA RESOLVERS
+PPORT=$(free_port)
+APORT=$(free_port)
+uhash=$(openssl passwd -6 -salt fpusers adminpw)
+export SEPARATOR=';' SERVICE_DOMAIN_ALGO='hdr(host)' USERS="admin:$uhash" USERS_PASS_ENCRYPTED=true \
+	CONNECTION_MODE=http-server-close TIMEOUT_HTTP_KEEP_ALIVE=1 TIMEOUT_TUNNEL=1
+fp_start || ok 1 "flowproxy starts with DFP's routing settings"
+recon sep "servicePath=/sepa%3B/sepb&ignoreAuthorization=true" >/dev/null
+is "$(astatus)" 200 "SEPARATOR=';': a list split on ';'"
+like "$(get /sepb)" '^name=a path=/sepb' "SEPARATOR=';': the second path routes"
+recon algo "serviceDomain=exact.test&ignoreAuthorization=true" >/dev/null
+like "$(get /y -H 'Host: exact.test')" '^name=a path=/y' "SERVICE_DOMAIN_ALGO=hdr(host): the exact host routes"
+get /y -H 'Host: exact.test.other' >/dev/null
+is "$(hstatus)" 503 "SERVICE_DOMAIN_ALGO=hdr(host): a host that only begins alike does not (hdr_beg would)"
+recon glob "servicePath=/glob" >/dev/null
+get /glob >/dev/null
+is "$(hstatus)" 401 "USERS: every service without users of its own asks for credentials"
+like "$(get /glob -u admin:adminpw)" '^name=a path=/glob' "USERS with USERS_PASS_ENCRYPTED: the crypt hash's password passes"
+like "$(get /sepa)" 'Connection: close' "CONNECTION_MODE=http-server-close: the server is asked to close"
+ka() { python3 - "$PPORT" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"GET /sepa HTTP/1.1\r\nHost: x\r\n\r\n")
+time.sleep(0.3)
+s.recv(65536)
+start = time.monotonic()
+s.settimeout(4)
+try:
+    while s.recv(4096):
+        pass
+    print("%.1f" % (time.monotonic() - start))
+except socket.timeout:
+    print("open")
+PY
+}
+like "$(ka)" '^(0\.[5-9]|1\.[0-9])$' "TIMEOUT_HTTP_KEEP_ALIVE=1: an idle keep-alive client is closed after about 1 s"
+api "/v1/docker-flow-proxy/reconfigure?serviceName=tunl&servicePath=/lasting&port=$TUNPORT&outboundHostname=127.0.0.1&ignoreAuthorization=true" >/dev/null
+like "$(python3 "$(dirname "$0")/tunnel.py" probe "$PPORT" /lasting 4)" '^(0\.[8-9]|1\.[0-9]|2\.[0-4])$' \
+	"TIMEOUT_TUNNEL=1: an idle upgraded connection is closed after about 1 s"
+
+# --- fourth start: HTTPS_ONLY ---
+kill -TERM "$FP_PID"; wait "$FP_PID" 2>/dev/null; FP_PID=
+unset SEPARATOR SERVICE_DOMAIN_ALGO USERS USERS_PASS_ENCRYPTED CONNECTION_MODE TIMEOUT_HTTP_KEEP_ALIVE TIMEOUT_TUNNEL
+PPORT=$(free_port)
+APORT=$(free_port)
+export HTTPS_ONLY=true
+fp_start || ok 1 "flowproxy starts with HTTPS_ONLY"
+recon ho "servicePath=/ho" >/dev/null
+hdrs=$(curl -s -D - -o /dev/null "http://127.0.0.1:$PPORT/ho")
+like "$hdrs" '^HTTP/1.1 302' "HTTPS_ONLY=true: plain HTTP is redirected"
+like "$hdrs" 'location: https://' "to https, for a service that did not ask"
+
 done_testing
