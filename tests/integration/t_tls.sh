@@ -205,4 +205,22 @@ like "$(sget e.test /sc)" '^name=web2 path=/sc' "and the service is routed over 
 grep -q 'ERROR: AddressSanitizer\|runtime error:' "$T/flowproxy.log" && clean=no || clean=yes
 is "$clean" yes "flowproxy reported no sanitizer error"
 
+# --- second start: the user's own crt-list (CRT_LIST_PATH), and SSL_BIND_OPTIONS ---
+kill -TERM "$FP_PID"; wait "$FP_PID" 2>/dev/null; FP_PID=
+mkdir -p "$T/own"
+cp "$P/c.pem" "$P/d.pem" "$T/own/"
+# The list's order makes d the default; its per-certificate option pins c to TLS 1.2 and up.
+printf '%s\n%s [ssl-min-ver TLSv1.2]\n' "$T/own/d.pem" "$T/own/c.pem" >"$T/own/list.txt"
+PPORT=$(free_port)
+SPORT=$(free_port)
+APORT=$(free_port)
+DEFAULT_PORTS="$PPORT,$SPORT:ssl" CERTS_DIR=$T/empty-certs CRT_LIST_PATH=$T/own/list.txt \
+	SSL_BIND_OPTIONS='ssl-min-ver TLSv1.3' fp_start || ok 1 "flowproxy starts with CRT_LIST_PATH"
+is "$(subject -)" CN=d.test "CRT_LIST_PATH: the list's first certificate is the default"
+is "$(subject c.test)" CN=c.test "CRT_LIST_PATH: a certificate of the list is chosen by SNI"
+like "$(cat "$T/cfg/haproxy.cfg")" "ssl crt-list $T/own/list.txt" "haproxy.cfg names the user's list"
+v12() { openssl s_client -connect "127.0.0.1:$SPORT" -servername "$1" -tls1_2 </dev/null 2>/dev/null | grep -c 'BEGIN CERTIFICATE'; }
+is "$(v12 d.test)" 0 "SSL_BIND_OPTIONS='ssl-min-ver TLSv1.3': TLS 1.2 is refused"
+is "$(v12 c.test)" 1 "the list's own [ssl-min-ver TLSv1.2] lets TLS 1.2 reach c.test"
+
 done_testing
