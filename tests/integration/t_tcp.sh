@@ -54,7 +54,9 @@ cat >"$T/services.json" <<JSON
 {"services": [{"serviceName": "copies", "reqMode": "tcp", "srcPort": "$S4", "port": "8080",
   "replicas": 2, "exec": ["$TESTSERVER", "--name", "copy-{port}", "--port", "{port}"]}]}
 JSON
-fp_start --services-file "$T/services.json" || { ok 1 "flowproxy starts"; done_testing; }
+# DEBUG prints a line per tcp connection too, in DEBUG_TCP_FORMAT.
+DEBUG=true DEBUG_TCP_FORMAT='tcpdbg %b %ci' fp_start --services-file "$T/services.json" ||
+	{ ok 1 "flowproxy starts"; done_testing; }
 
 recon() { api "/v1/docker-flow-proxy/reconfigure?$1"; }
 
@@ -64,6 +66,8 @@ is "$(astatus)" 200 "a tcp service is accepted"
 recon "serviceName=tcpb&reqMode=tcp&srcPort=$S2&port=$PB&outboundHostname=127.0.0.1&checkTcp=true&clitcpka=true" >/dev/null
 is "$(astatus)" 200 "a second tcp service on another srcPort is accepted"
 is "$(tcp_line "$S1" hello)" "a.hello" "tcp: bytes reach the echo backend and come back"
+dbg() { grep -q "HAPRoxy: tcpdbg tcpa-be${PA}_0 127.0.0.1" "$T/flowproxy.log"; }
+wait_for 5 dbg; ok $? "DEBUG_TCP_FORMAT: the connection's line is printed, in the given format"
 body=$(curl -s -m 5 "http://127.0.0.1:$S2/over/tcp")
 like "$body" '^name=b path=/over/tcp' "tcp: the second srcPort reaches its own backend (HTTP carried as bytes)"
 unlike "$body" 'X-Forwarded-Proto' "tcp: HAProxy does not touch the bytes (no HTTP header added)"
