@@ -190,6 +190,26 @@ is "$(astatus)" 200 "reload?fromListener=true: 200"
 like "$(hits)" '"notify": 1' "the listener was asked to resend its services (notify-services)"
 is "$(at 127.0.0.5 /v1/flowproxy/status | grep -o '"reloads":[0-9]*')" '"reloads":1' \
 	"reload?fromListener does not reload HAProxy itself"
+gets() { hits | grep -o '"get": [0-9]*' | grep -o '[0-9]*$'; }
+g=$(gets)
+sleep 1
+is "$(gets)" "$g" "without REPEAT_RELOAD the listener is not asked again after its answer"
+kill -TERM "$PID_lis"; wait "$PID_lis" 2>/dev/null
+
+# REPEAT_RELOAD=true keeps asking every RELOAD_INTERVAL; with two addresses each is tried
+# RELOAD_ATTEMPTS times until it answers (the second one never does).
+DEADPORT=$(free_port)
+fp_run rep 127.0.0.5 LISTENER_ADDRESS="127.0.0.1:$LPORT,127.0.0.1:$DEADPORT" RELOAD_INTERVAL=200 \
+	REPEAT_RELOAD=true RELOAD_ATTEMPTS=2
+wait_for 20 up 127.0.0.5; ok $? "a replica with REPEAT_RELOAD answers"
+g=$(gets)
+sleep 1.5
+is_num "$g" "the fake listener counts get-services"
+n=$(gets)
+[ "$n" -ge $((g + 3)) ]; ok $? "REPEAT_RELOAD=true: get-services again every RELOAD_INTERVAL ($g then $n)"
+like "$(cat "$T/rep.log")" "127.0.0.1:$DEADPORT.*no more tries \(2 made\)" \
+	"RELOAD_ATTEMPTS=2: the address that never answers is given up after 2 attempts"
+kill -TERM "$PID_rep"; wait "$PID_rep" 2>/dev/null
 
 # --- proxyInstanceName on labels read from the Docker API (SWARM=true, a fake engine) ---------
 spec() { # <mine's proxyInstanceName>
