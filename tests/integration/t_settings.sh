@@ -181,11 +181,22 @@ is "$(astatus)" 200 "SKIP_ADDRESS_VALIDATION=false: a serviceName that resolves 
 like "$(get /byname)" '^name=a path=/byname' "and routed"
 
 # DEBUG_ERRORS_ONLY: a 200 is not printed, a 503 is, in DEBUG_HTTP_FORMAT.
+# The reconfigure just before reloaded HAProxy; the request stream follows the new worker from
+# then on, so a request may go before it does: ask again until one line comes (5 s at most).
 get /app/fine >/dev/null
-get /nowhere >/dev/null
-for _ in $(seq 100); do grep -q 'HAPRoxy: custom-format 503' "$T/flowproxy.log" && break; sleep 0.02; done
+for _ in $(seq 100); do
+	get /nowhere >/dev/null
+	grep -q 'HAPRoxy: custom-format 503' "$T/flowproxy.log" && break
+	sleep 0.05
+done
 like "$(grep 'HAPRoxy:' "$T/flowproxy.log")" '^HAPRoxy: custom-format 503 "GET /nowhere HTTP/1.1"$' \
 	"DEBUG_HTTP_FORMAT: the line in the given format"
+# Now that the stream follows the worker: a 200, then a 503 as a marker; the marker is printed,
+# the 200 before it is not.
+get /app/fine >/dev/null
+get /marker >/dev/null
+for _ in $(seq 100); do grep -q 'HAPRoxy: custom-format 503 "GET /marker' "$T/flowproxy.log" && break; sleep 0.05; done
+like "$(cat "$T/flowproxy.log")" 'HAPRoxy: custom-format 503 "GET /marker' "DEBUG: the marker after the 200 is printed"
 unlike "$(cat "$T/flowproxy.log")" 'HAPRoxy: .*/app/fine' "DEBUG_ERRORS_ONLY: a 200 is not printed"
 
 # TERMINATE_ON_RELOAD: the old worker is stopped at the reload, its request cut.

@@ -493,8 +493,11 @@ static void check_concurrent(struct docker *d, struct docker_events *ev, const c
 	tap_ok(c1.done && c2.done && c1.r == 0 && c2.r == 0, "concurrent: both scales succeeded");
 	if (c1.r < 0 || c2.r < 0)
 		tap_diag("%s / %s", c1.err ? c1.err : "", c2.err ? c2.err : "");
-	tap_ok(c1.sc.attempts + c2.sc.attempts >= 3,
-	       "concurrent: a version conflict happened and was retried (%d + %d updates)",
+	/* The engine may also serialize the two (each read after the other's write): then no
+	 * conflict happens. The retry itself is proven against a fake engine that answers "out of
+	 * sequence" on purpose (test_docker_fake); here both deltas must land either way. */
+	tap_ok(c1.sc.attempts >= 1 && c2.sc.attempts >= 1,
+	       "concurrent: both scales updated (%d + %d updates; more than 2: a conflict was retried)",
 	       c1.sc.attempts, c2.sc.attempts);
 	tap_ok((c1.sc.new_replicas == from + 1 && c2.sc.new_replicas == from + 2) ||
 		       (c2.sc.new_replicas == from + 1 && c1.sc.new_replicas == from + 2),
