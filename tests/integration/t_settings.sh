@@ -186,7 +186,7 @@ like "$(get /byname)" '^name=a path=/byname' "and routed"
 get /app/fine >/dev/null
 for _ in $(seq 100); do
 	get /nowhere >/dev/null
-	grep -q 'HAPRoxy: custom-format 503' "$T/flowproxy.log" && break
+	grep -q 'HAPRoxy: custom-format 503 "GET /nowhere' "$T/flowproxy.log" && break
 	sleep 0.05
 done
 like "$(grep 'HAPRoxy:' "$T/flowproxy.log")" '^HAPRoxy: custom-format 503 "GET /nowhere HTTP/1.1"$' \
