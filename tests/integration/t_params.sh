@@ -213,23 +213,7 @@ get /glob >/dev/null
 is "$(hstatus)" 401 "USERS: every service without users of its own asks for credentials"
 like "$(get /glob -u admin:adminpw)" '^name=a path=/glob' "USERS with USERS_PASS_ENCRYPTED: the crypt hash's password passes"
 like "$(get /sepa)" 'Connection: close' "CONNECTION_MODE=http-server-close: the server is asked to close"
-ka() { python3 - "$PPORT" <<'PY'
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
-s.sendall(b"GET /sepa HTTP/1.1\r\nHost: x\r\n\r\n")
-time.sleep(0.3)
-s.recv(65536)
-start = time.monotonic()
-s.settimeout(4)
-try:
-    while s.recv(4096):
-        pass
-    print("%.1f" % (time.monotonic() - start))
-except socket.timeout:
-    print("open")
-PY
-}
-like "$(ka)" '^(0\.[5-9]|1\.[0-9])$' "TIMEOUT_HTTP_KEEP_ALIVE=1: an idle keep-alive client is closed after about 1 s"
+like "$(python3 "$(dirname "$0")/tunnel.py" idle "$PPORT" /sepa 4)" '^(0\.[5-9]|1\.[0-9])$' "TIMEOUT_HTTP_KEEP_ALIVE=1: an idle keep-alive client is closed after about 1 s"
 api "/v1/docker-flow-proxy/reconfigure?serviceName=tunl&servicePath=/lasting&port=$TUNPORT&outboundHostname=127.0.0.1&ignoreAuthorization=true" >/dev/null
 like "$(python3 "$(dirname "$0")/tunnel.py" probe "$PPORT" /lasting 4)" '^(0\.[8-9]|1\.[0-9]|2\.[0-4])$' \
 	"TIMEOUT_TUNNEL=1: an idle upgraded connection is closed after about 1 s"

@@ -7,6 +7,8 @@
     tunnel.py probe PORT PATH MAX sends an Upgrade request to 127.0.0.1:PORT, reads the 101,
                                   then waits up to MAX seconds for the proxy to close the idle
                                   tunnel: prints the seconds it took, or "open"
+    tunnel.py idle PORT PATH MAX  the same for a plain keep-alive request: one GET, its answer,
+                                  then the wait for the proxy to close the idle connection
 """
 import socket
 import sys
@@ -41,10 +43,10 @@ def serve(port):
         threading.Thread(target=handle, args=(c,), daemon=True).start()
 
 
-def probe(port, path, limit):
+def probe(port, path, limit, upgrade=True):
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.sendall(("GET %s HTTP/1.1\r\nHost: tunnel.test\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n"
-               % path).encode())
+    extra = "Connection: Upgrade\r\nUpgrade: test\r\n" if upgrade else ""
+    s.sendall(("GET %s HTTP/1.1\r\nHost: tunnel.test\r\n%s\r\n" % (path, extra)).encode())
     buf = b""
     while b"\r\n\r\n" not in buf:
         d = s.recv(4096)
@@ -52,9 +54,17 @@ def probe(port, path, limit):
             print("closed before the answer")
             return
         buf += d
-    if not buf.startswith(b"HTTP/1.1 101"):
+    if upgrade and not buf.startswith(b"HTTP/1.1 101"):
         print("answer: " + buf.split(b"\r\n", 1)[0].decode("latin-1"))
         return
+    if not upgrade:
+        time.sleep(0.3)  # the rest of a plain answer's body
+        s.setblocking(False)
+        try:
+            s.recv(65536)
+        except BlockingIOError:
+            pass
+        s.setblocking(True)
     start = time.monotonic()
     s.settimeout(limit)
     try:
@@ -69,4 +79,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(int(sys.argv[2]))
     else:
-        probe(int(sys.argv[2]), sys.argv[3], float(sys.argv[4]))
+        probe(int(sys.argv[2]), sys.argv[3], float(sys.argv[4]), sys.argv[1] == "probe")
